@@ -1,0 +1,162 @@
+//! Passwords (argon2) and access tokens (HS256 JWTs): hashing, issuing and checking.
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{error::ApiError, startup::AppState};
+
+const ISSUER: &str = "veza";
+
+/// Signing and verifying keys for access tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl_seconds: u64,
+}
+
+/// What an access token says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    iss: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// An issued access token.
+pub struct IssuedToken {
+    /// The JWT.
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+impl TokenKeys {
+    /// Keys from the configured secret, or a random development key (with a loud warning:
+    /// tokens then die with the process and cannot be shared between API instances).
+    pub fn new(secret: Option<&str>, ttl_seconds: u64) -> Self {
+        let secret: Vec<u8> = match secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "VEZA_JWT_SECRET is not set: using a random development key. Tokens will not \
+                     survive a restart nor work across API instances. Set VEZA_JWT_SECRET in production."
+                );
+                let mut key = [0u8; 32];
+                rand::fill(&mut key);
+                key.to_vec()
+            }
+        };
+        Self {
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            ttl_seconds,
+        }
+    }
+
+    /// Issues a token for `user_id`.
+    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, ApiError> {
+        let now = unix_now();
+        let claims = Claims {
+            sub: user_id,
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
+        Ok(IssuedToken {
+            token,
+            expires_in: self.ttl_seconds,
+        })
+    }
+
+    /// Checks signature, issuer and expiry (no leeway); returns the user id.
+    pub fn verify(&self, token: &str) -> Result<Uuid, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims.sub)
+            .map_err(|err| match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token-expired", "the access token has expired; log in again")
+                }
+                _ => ApiError::unauthorized("token-invalid", "the access token is not valid"),
+            })
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Hashes a password with argon2id on a blocking thread (it is deliberately slow).
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// Checks a password against a stored hash on a blocking thread.
+pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|err| err.to_string())?;
+        Ok::<bool, String>(
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    /// User id.
+    pub id: Uuid,
+}
+
+/// Bearer JWT from `POST /v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerAuth(pub AuthUser);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| poem::Error::from(ApiError::internal("AppState missing from request data")))?;
+    let id = state.keys.verify(&bearer.token)?;
+    // A token of a deleted account is no longer valid.
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(ApiError::from)?;
+    if !exists {
+        return Err(
+            ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
+        );
+    }
+    Ok(AuthUser { id })
+}

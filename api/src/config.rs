@@ -1,0 +1,123 @@
+//! `veza-api` configuration: environment variables (`VEZA_*`, `DATABASE_URL`) over an optional
+//! TOML file (`VEZA_CONFIG`), every default written here, every problem reported at once.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+use veza_jobs::storage::{StorageConfig, StorageSettings};
+
+/// The settings as read, before validation.
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    database_url: Option<String>,
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(flatten)]
+    storage: StorageSettings,
+    jwt_secret: Option<String>,
+    #[serde(default = "default_token_ttl")]
+    token_ttl_seconds: u64,
+    #[serde(default = "default_max_upload")]
+    max_upload_bytes: u64,
+    #[serde(default = "default_db_connections")]
+    db_max_connections: u32,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_token_ttl() -> u64 {
+    3600
+}
+fn default_max_upload() -> u64 {
+    1024 * 1024 * 1024
+}
+fn default_db_connections() -> u32 {
+    10
+}
+
+/// Validated configuration of `veza-api`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Postgres URL (`DATABASE_URL`).
+    pub database_url: String,
+    /// Address to listen on (`VEZA_LISTEN`, default `127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Object storage (`VEZA_STORAGE`, `VEZA_STORAGE_DIR`, `VEZA_S3_*`).
+    pub storage: StorageConfig,
+    /// HS256 signing secret (`VEZA_JWT_SECRET`, at least 32 bytes); `None` generates a
+    /// development key at start, with a warning.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of access tokens (`VEZA_TOKEN_TTL_SECONDS`, default 3600).
+    pub token_ttl_seconds: u64,
+    /// Largest accepted upload (`VEZA_MAX_UPLOAD_BYTES`, default 1 GiB); larger is 413.
+    pub max_upload_bytes: u64,
+    /// Pool size (`VEZA_DB_MAX_CONNECTIONS`, default 10).
+    pub db_max_connections: u32,
+}
+
+impl ApiConfig {
+    /// Loads from the environment (and `VEZA_CONFIG` when set), validating every value.
+    pub fn load() -> Result<Self, Vec<String>> {
+        let mut figment = Figment::new();
+        if let Ok(path) = std::env::var("VEZA_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed("VEZA_").ignore(&["config"]))
+            .merge(Env::raw().only(&["database_url"]));
+        let raw: RawConfig = figment.extract().map_err(|err| {
+            err.into_iter()
+                .map(|e| format!("configuration: {e}"))
+                .collect::<Vec<_>>()
+        })?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<ApiConfig, Vec<String>> {
+        let mut problems = Vec::new();
+        let database_url = self.database_url.unwrap_or_else(|| {
+            problems.push("DATABASE_URL is required (e.g. postgres://postgres@127.0.0.1:5432/veza)".into());
+            String::new()
+        });
+        let listen = self.listen.parse().unwrap_or_else(|_| {
+            problems.push(format!("VEZA_LISTEN must be host:port, not `{}`", self.listen));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let storage = self.storage.validate(&self.data_dir, &mut problems);
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            problems.push("VEZA_JWT_SECRET must be at least 32 bytes".into());
+        }
+        if self.token_ttl_seconds == 0 {
+            problems.push("VEZA_TOKEN_TTL_SECONDS must be positive".into());
+        }
+        if self.max_upload_bytes == 0 {
+            problems.push("VEZA_MAX_UPLOAD_BYTES must be positive".into());
+        }
+        match storage {
+            Some(storage) if problems.is_empty() => Ok(ApiConfig {
+                database_url,
+                listen,
+                storage,
+                jwt_secret: self.jwt_secret,
+                token_ttl_seconds: self.token_ttl_seconds,
+                max_upload_bytes: self.max_upload_bytes,
+                db_max_connections: self.db_max_connections.max(1),
+            }),
+            _ => Err(problems),
+        }
+    }
+}

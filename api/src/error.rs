@@ -1,0 +1,168 @@
+//! Every error a client sees is `application/problem+json` (RFC 9457) with a stable `code`.
+//! Handlers return [`ApiError`]; framework errors (malformed JSON, missing token, unknown route)
+//! are converted once by [`problem_for_poem_error`]. Internal causes go to the log only.
+
+use poem::{Response, http::StatusCode};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+/// The problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the problem type (`about:blank`-style: the code is the real key).
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the status.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `media-not-found`.
+    pub code: String,
+}
+
+/// An error answer of the API.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed or invalid.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, expired or invalid credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No such resource (or not yours).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The resource already exists.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The upload is over the size limit.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The upload is not a kind of media Veza processes.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// Our fault; the detail says no more than that.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency (database, storage) is unavailable.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
+    Json(Problem {
+        problem_type: "about:blank".to_owned(),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        code: code.to_owned(),
+    })
+}
+
+impl ApiError {
+    /// 400.
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::BadRequest(problem(StatusCode::BAD_REQUEST, code, detail))
+    }
+    /// 401.
+    pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized(problem(StatusCode::UNAUTHORIZED, code, detail))
+    }
+    /// 404.
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
+        Self::NotFound(problem(StatusCode::NOT_FOUND, code, detail))
+    }
+    /// 409.
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict(problem(StatusCode::CONFLICT, code, detail))
+    }
+    /// 413.
+    pub fn too_large(code: &str, detail: impl Into<String>) -> Self {
+        Self::PayloadTooLarge(problem(StatusCode::PAYLOAD_TOO_LARGE, code, detail))
+    }
+    /// 415.
+    pub fn unsupported(code: &str, detail: impl Into<String>) -> Self {
+        Self::UnsupportedMediaType(problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, detail))
+    }
+    /// 500: logs the cause, tells the client only that it was our fault.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::Internal(problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "something went wrong on our side; it has been logged",
+        ))
+    }
+    /// 503: logs the cause.
+    pub fn unavailable(code: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, code, "dependency unavailable");
+        Self::Unavailable(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "a service Veza depends on is unavailable; try again shortly",
+        ))
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::unavailable("database-unavailable", err)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Turns any error that reached the top of the service into problem+json. Errors that already
+/// are problems (our [`ApiError`]) pass through unchanged.
+pub async fn problem_for_poem_error(err: poem::Error) -> Response {
+    let status = err.status();
+    let detail = err.to_string();
+    let response = err.into_response();
+    let is_problem = response
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return response;
+    }
+    let (code, detail) = match status {
+        StatusCode::BAD_REQUEST => ("bad-request", detail),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "a valid bearer token is required".to_owned()),
+        StatusCode::NOT_FOUND => ("not-found", "no such resource".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", detail),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", detail),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", detail),
+        s if s.is_client_error() => ("bad-request", detail),
+        _ => {
+            tracing::error!(error = %detail, %status, "unhandled error");
+            (
+                "internal-error",
+                "something went wrong on our side; it has been logged".to_owned(),
+            )
+        }
+    };
+    let body = problem(status, code, detail);
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_JSON)
+        .body(serde_json::to_vec(&body.0.to_json_value()).unwrap_or_default())
+}
+
+impl Problem {
+    fn to_json_value(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": self.problem_type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        })
+    }
+}

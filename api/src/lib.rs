@@ -1,0 +1,16 @@
+//! `veza-api`: the HTTP API of Veza.
+//!
+//! - [`config`]: settings from the environment, validated at start.
+//! - [`startup`]: `Application::build` (pool, storage, keys, port) and `run_until_stopped`.
+//! - [`routes`]: the poem-openapi operations — auth, media, jobs, health.
+//! - [`auth`]: passwords and access tokens; the bearer security scheme.
+//! - [`error`]: every error as problem+json with a stable code.
+//!
+//! An upload flows: `routes::media::upload` streams the body into storage, then in one
+//! transaction inserts the media row and enqueues its jobs through `veza_jobs`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod startup;

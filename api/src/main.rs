@@ -1,0 +1,81 @@
+//! `veza-api serve | migrate | openapi`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use veza_api::{config::ApiConfig, startup::Application};
+
+#[derive(Parser)]
+#[command(name = "veza-api", about = "Veza's HTTP API", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Bring the database schema up to date (Veza's tables and the apalis queues), then exit.
+    Migrate,
+    /// Print the OpenAPI document to stdout (no database needed).
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            println!("{}", veza_api::startup::openapi_json());
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = load_config()?;
+            let pool = veza_jobs::db::connect(&config.database_url, 2).await?;
+            veza_jobs::db::migrate(&pool).await?;
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::Serve => {
+            let config = load_config()?;
+            let app = Application::build(config).await.context("starting veza-api")?;
+            tracing::info!(port = app.port(), "veza-api listening");
+            app.run_until_stopped(shutdown_signal()).await?;
+            tracing::info!("veza-api stopped");
+            Ok(())
+        }
+    }
+}
+
+fn load_config() -> anyhow::Result<ApiConfig> {
+    ApiConfig::load()
+        .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,201 @@
+//! `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+use veza_jobs::email::{self, EmailJob};
+
+use super::ApiTags;
+use crate::{
+    auth::{self, BearerAuth},
+    error::ApiError,
+    startup::AppState,
+};
+
+/// Account operations.
+pub struct AuthApi;
+
+/// A new account.
+#[derive(Debug, Object)]
+pub struct RegisterRequest {
+    /// Email address; compared case-insensitively.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// Password, 8 to 1024 characters.
+    #[oai(validator(min_length = 8, max_length = 1024))]
+    pub password: String,
+}
+
+/// Credentials.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    /// Email address.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Password.
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+}
+
+/// An account.
+#[derive(Debug, Object)]
+pub struct User {
+    /// User id.
+    pub id: Uuid,
+    /// Email address (lower case).
+    pub email: String,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A created account and its welcome email job.
+#[derive(Debug, Object)]
+pub struct Registered {
+    /// The account.
+    pub user: User,
+    /// The job that sends the welcome email.
+    pub welcome_email_job_id: Uuid,
+}
+
+/// An access token.
+#[derive(Debug, Object)]
+pub struct AccessToken {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// Answer of register.
+#[derive(Debug, ApiResponse)]
+pub enum RegisterResponse {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Registered>),
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account. Enqueues the welcome email in the same transaction.
+    #[oai(path = "/auth/register", method = "post")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let email = normalize_email(&body.email)?;
+        let password_hash = auth::hash_password(body.0.password).await?;
+        let id = Uuid::now_v7();
+        let mut tx = state.pool.begin().await?;
+        let created_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "insert into users (id, email, password_hash) values ($1, $2, $3)
+             on conflict (email) do nothing returning created_at",
+        )
+        .bind(id)
+        .bind(&email)
+        .bind(&password_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(created_at) = created_at else {
+            return Err(ApiError::conflict(
+                "email-taken",
+                "an account with this email already exists",
+            ));
+        };
+        let welcome = EmailJob::Welcome {
+            user_id: id,
+            to: email.clone(),
+        };
+        let welcome_email_job_id = email::enqueue(&mut tx, id, &welcome)
+            .await
+            .map_err(ApiError::internal)?;
+        tx.commit().await?;
+        tracing::info!(user_id = %id, "account created");
+        Ok(RegisterResponse::Created(Json(Registered {
+            user: User {
+                id,
+                email,
+                created_at,
+            },
+            welcome_email_job_id,
+        })))
+    }
+
+    /// Exchange email and password for an access token.
+    #[oai(path = "/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        body: Json<LoginRequest>,
+    ) -> Result<Json<AccessToken>, ApiError> {
+        let email = body.email.trim().to_lowercase();
+        let row: Option<(Uuid, String)> =
+            sqlx::query_as("select id, password_hash from users where email = $1")
+                .bind(&email)
+                .fetch_optional(&state.pool)
+                .await?;
+        // An unknown address still costs one hash check, so timing does not reveal accounts.
+        let (id, hash) = match row {
+            Some((id, hash)) => (Some(id), hash),
+            None => (None, state.dummy_password_hash.clone()),
+        };
+        let matches = auth::verify_password(body.0.password, hash).await?;
+        match id {
+            Some(id) if matches => {
+                let issued = state.keys.issue(id)?;
+                Ok(Json(AccessToken {
+                    access_token: issued.token,
+                    token_type: "Bearer".into(),
+                    expires_in: issued.expires_in,
+                }))
+            }
+            _ => Err(ApiError::unauthorized(
+                "invalid-credentials",
+                "email or password is wrong",
+            )),
+        }
+    }
+
+    /// The account of the token.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
+        let (email, created_at): (String, DateTime<Utc>) =
+            sqlx::query_as("select email, created_at from users where id = $1")
+                .bind(auth.0.id)
+                .fetch_optional(&state.pool)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
+        Ok(Json(User {
+            id: auth.0.id,
+            email,
+            created_at,
+        }))
+    }
+}
+
+/// Trims and lower-cases an address and checks its shape (one `@`, a dotted domain, no spaces).
+fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid-email",
+            "the email address is not valid",
+        ))
+    }
+}

@@ -1,0 +1,386 @@
+//! Uploads and their results: `POST /v1/media`, `GET /v1/media`, `GET /v1/media/{id}`, and the
+//! output files streamed from storage.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt, TryStreamExt};
+use poem::{Body, Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::{Binary, Json},
+};
+use uuid::Uuid;
+use veza_jobs::{
+    media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    storage::{Storage, UploadError},
+    thumbnail, transcode,
+};
+
+use super::ApiTags;
+use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
+
+/// Media operations.
+pub struct MediaApi;
+
+/// An accepted upload.
+#[derive(Debug, Object)]
+pub struct UploadAccepted {
+    /// The new media item.
+    pub media_id: Uuid,
+    /// `audio` or `image`, detected from the bytes.
+    pub kind: String,
+    /// MIME type detected from the bytes.
+    pub content_type: String,
+    /// Size of the original.
+    pub size_bytes: u64,
+    /// SHA-256 of the original (hex).
+    pub sha256: String,
+    /// The jobs enqueued for it; poll `GET /v1/jobs/{id}`.
+    pub job_ids: Vec<Uuid>,
+}
+
+/// Answer of an upload.
+#[derive(Debug, ApiResponse)]
+pub enum UploadResponse {
+    /// Stored; processing is queued.
+    #[oai(status = 202)]
+    Accepted(Json<UploadAccepted>),
+}
+
+/// Why processing failed.
+#[derive(Debug, Object)]
+pub struct MediaError {
+    /// Stable code, e.g. `corrupt-media`.
+    pub code: String,
+    /// Readable reason.
+    pub message: String,
+}
+
+/// A stored output file.
+#[derive(Debug, Object)]
+pub struct OutputFile {
+    /// `hls-playlist` or `thumbnail`.
+    pub kind: String,
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Pixel width (thumbnails).
+    pub width: Option<i32>,
+    /// Pixel height (thumbnails).
+    pub height: Option<i32>,
+    /// Duration in seconds (playlists).
+    pub duration_seconds: Option<f64>,
+    /// Where to fetch it (same authentication); the URL carries the generation, so its content
+    /// never changes.
+    pub url: String,
+}
+
+/// A media item.
+#[derive(Debug, Object)]
+pub struct MediaItem {
+    /// Id.
+    pub id: Uuid,
+    /// `audio` or `image`.
+    pub kind: String,
+    /// `processing`, `ready` or `failed`.
+    pub status: String,
+    /// MIME type of the original.
+    pub content_type: String,
+    /// File name given at upload.
+    pub filename: Option<String>,
+    /// Size of the original.
+    pub size_bytes: i64,
+    /// SHA-256 of the original.
+    pub sha256: String,
+    /// The HLS media playlist, once published.
+    pub playlist_url: Option<String>,
+    /// Published outputs (playlist, thumbnails).
+    pub outputs: Vec<OutputFile>,
+    /// Jobs enqueued for this item.
+    pub job_ids: Vec<Uuid>,
+    /// Why processing failed, when it did.
+    pub error: Option<MediaError>,
+    /// Upload time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of media items.
+#[derive(Debug, Object)]
+pub struct MediaPage {
+    /// Items, newest first.
+    pub items: Vec<MediaItem>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+/// An output file's bytes.
+#[derive(ApiResponse)]
+pub enum OutputBytes {
+    /// The file.
+    #[oai(status = 200)]
+    Ok(
+        Binary<Body>,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
+impl MediaApi {
+    /// Upload audio or an image as the raw request body (any `Content-Type`; the kind is read
+    /// from the bytes). Stores the original and enqueues its processing in one transaction.
+    #[oai(path = "/media", method = "post")]
+    async fn upload(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        /// Original file name, for display only.
+        filename: Query<Option<String>>,
+        body: Binary<Body>,
+    ) -> Result<UploadResponse, ApiError> {
+        let limit = state.max_upload_bytes;
+        if let Some(declared) = req.header("content-length").and_then(|v| v.parse::<u64>().ok())
+            && declared > limit
+        {
+            return Err(too_large(limit));
+        }
+        let filename = validate_filename(filename.0)?;
+        let mut stream = body.0.into_bytes_stream().boxed();
+        let head = read_head(&mut stream).await?;
+        let (kind, content_type) = match media::sniff(&head) {
+            Sniffed::Supported { kind, content_type } => (kind, content_type),
+            Sniffed::Unsupported { content_type } => {
+                return Err(ApiError::unsupported(
+                    "unsupported-media-type",
+                    format!("{content_type} is not a kind of media Veza processes (audio or images)"),
+                ));
+            }
+            Sniffed::Unknown => {
+                return Err(ApiError::unsupported(
+                    "unknown-media-type",
+                    "the file is not a recognised audio or image format",
+                ));
+            }
+        };
+
+        let media_id = Uuid::now_v7();
+        let key = Storage::original_key(media_id);
+        let stored = state
+            .storage
+            .put_stream(&key, head, stream, limit)
+            .await
+            .map_err(|err| match err {
+                UploadError::TooLarge { limit } => too_large(limit),
+                UploadError::Body(err) => {
+                    ApiError::bad_request("upload-interrupted", format!("reading the upload failed: {err}"))
+                }
+                UploadError::Storage(err) => ApiError::unavailable("storage-unavailable", err),
+            })?;
+
+        let new_media = NewMedia {
+            id: media_id,
+            owner_id: auth.0.id,
+            kind,
+            original_key: &key,
+            original_filename: filename.as_deref(),
+            content_type,
+            size_bytes: stored.size_bytes,
+            sha256: &stored.sha256,
+        };
+        match record_upload(&state, &new_media).await {
+            Ok(job_ids) => {
+                tracing::info!(%media_id, kind = kind.as_str(), size = stored.size_bytes, "upload accepted");
+                Ok(UploadResponse::Accepted(Json(UploadAccepted {
+                    media_id,
+                    kind: kind.as_str().to_owned(),
+                    content_type: content_type.to_owned(),
+                    size_bytes: stored.size_bytes,
+                    sha256: stored.sha256,
+                    job_ids,
+                })))
+            }
+            Err(err) => {
+                // No row, no jobs: the stored original must not linger either.
+                if let Err(cleanup) = state.storage.delete(&key).await {
+                    tracing::warn!(%media_id, error = %cleanup, "could not remove the original of a failed upload");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// List your media, newest first.
+    #[oai(path = "/media", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// Return items older than this id (from `next_before`).
+        before: Query<Option<Uuid>>,
+    ) -> Result<Json<MediaPage>, ApiError> {
+        let limit = limit.0.unwrap_or(50);
+        let rows = media::list(&state.pool, auth.0.id, before.0, i64::from(limit)).await?;
+        let next_before = if rows.len() == limit as usize {
+            rows.last().map(|m| m.id)
+        } else {
+            None
+        };
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(media_item(&state, row).await?);
+        }
+        Ok(Json(MediaPage { items, next_before }))
+    }
+
+    /// One media item with its status, jobs and published outputs.
+    #[oai(path = "/media/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<MediaItem>, ApiError> {
+        let row = media::find(&state.pool, id.0, auth.0.id)
+            .await?
+            .ok_or_else(media_not_found)?;
+        Ok(Json(media_item(&state, row).await?))
+    }
+
+    /// Stream one published output file (HLS playlist, init segment, media segment, thumbnail).
+    #[oai(path = "/media/:id/outputs/:generation/:name", method = "get")]
+    async fn output(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        generation: Path<String>,
+        name: Path<String>,
+    ) -> Result<OutputBytes, ApiError> {
+        let output = media::find_published_output(&state.pool, id.0, auth.0.id, &generation.0, &name.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("output-not-found", "no such output"))?;
+        let (_, stream) = state
+            .storage
+            .get_stream(&output.object_key)
+            .await
+            .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
+            .ok_or_else(|| {
+                ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
+            })?;
+        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
+        Ok(OutputBytes::Ok(
+            Binary(body),
+            output.content_type,
+            "private, max-age=31536000, immutable".to_owned(),
+        ))
+    }
+}
+
+/// Inserts the media row and enqueues its jobs, all or nothing.
+async fn record_upload(state: &AppState, new_media: &NewMedia<'_>) -> Result<Vec<Uuid>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    media::insert(&mut tx, new_media).await?;
+    let job_id = match new_media.kind {
+        MediaKind::Audio => transcode::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
+        MediaKind::Image => thumbnail::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
+    }
+    .map_err(ApiError::internal)?;
+    tx.commit().await?;
+    Ok(vec![job_id])
+}
+
+/// Reads the first [`SNIFF_LEN`] bytes (or all of a shorter body).
+async fn read_head<S>(stream: &mut S) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+{
+    let mut head = Vec::new();
+    while head.len() < SNIFF_LEN {
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(err)) => {
+                return Err(ApiError::bad_request(
+                    "upload-interrupted",
+                    format!("reading the upload failed: {err}"),
+                ));
+            }
+            None => break,
+        }
+    }
+    if head.is_empty() {
+        return Err(ApiError::bad_request("empty-upload", "the upload is empty"));
+    }
+    Ok(Bytes::from(head))
+}
+
+fn validate_filename(filename: Option<String>) -> Result<Option<String>, ApiError> {
+    match filename {
+        Some(name) if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) => {
+            Err(ApiError::bad_request(
+                "invalid-filename",
+                "filename must be 1–255 characters without control characters",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::too_large("media-too-large", format!("uploads are limited to {limit} bytes"))
+}
+
+fn media_not_found() -> ApiError {
+    ApiError::not_found("media-not-found", "no such media item")
+}
+
+async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, ApiError> {
+    let outputs = media::published_outputs(&state.pool, &row).await?;
+    let job_ids = media::job_ids(&state.pool, row.id).await?;
+    let url = |o: &media::Output| format!("/v1/media/{}/outputs/{}/{}", row.id, o.generation, o.name);
+    let playlist_url = outputs.iter().find(|o| o.kind == "hls-playlist").map(url);
+    let outputs = outputs
+        .iter()
+        .map(|o| OutputFile {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            content_type: o.content_type.clone(),
+            size_bytes: o.size_bytes,
+            width: o.width,
+            height: o.height,
+            duration_seconds: o.duration_seconds,
+            url: url(o),
+        })
+        .collect();
+    let error = match (row.error_code, row.error_message) {
+        (Some(code), message) => Some(MediaError {
+            code,
+            message: message.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(MediaItem {
+        id: row.id,
+        kind: row.kind,
+        status: row.status,
+        content_type: row.content_type,
+        filename: row.original_filename,
+        size_bytes: row.size_bytes,
+        sha256: row.sha256,
+        playlist_url,
+        outputs,
+        job_ids,
+        error,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,30 @@
+//! The API operations, one file per area. `api()` is the whole description; it holds no state
+//! (handlers reach the pool and store through request data), so the spec can be generated offline.
+
+pub mod auth;
+pub mod health;
+pub mod jobs;
+pub mod media;
+
+use poem_openapi::Tags;
+
+/// Groups of operations in the spec.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts and tokens.
+    Auth,
+    /// Uploads, their status and outputs.
+    Media,
+    /// Job status.
+    Jobs,
+    /// Liveness and readiness.
+    Health,
+}
+
+/// Every operation of the API.
+pub type Api = (auth::AuthApi, media::MediaApi, jobs::JobsApi, health::HealthApi);
+
+/// Builds the API description.
+pub fn api() -> Api {
+    (auth::AuthApi, media::MediaApi, jobs::JobsApi, health::HealthApi)
+}

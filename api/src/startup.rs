@@ -1,0 +1,133 @@
+//! Building and running the API: the pool, the store and the keys are created once here.
+
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpListener},
+};
+use poem_openapi::OpenApiService;
+use sqlx::PgPool;
+use veza_jobs::storage::Storage;
+
+use crate::{
+    auth::TokenKeys,
+    config::ApiConfig,
+    error::problem_for_poem_error,
+    routes::{self, Api},
+};
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Object storage.
+    pub storage: Storage,
+    /// Token keys.
+    pub keys: TokenKeys,
+    /// Largest accepted upload in bytes.
+    pub max_upload_bytes: u64,
+    /// A real argon2 hash checked when a login names an unknown address, so that answer takes
+    /// as long as a wrong password.
+    pub dummy_password_hash: String,
+}
+
+/// The OpenAPI service description; needs no state, so `veza-api openapi` runs without a database.
+pub fn api_service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(routes::api(), "Veza", env!("CARGO_PKG_VERSION"))
+        .description("Durable media processing: upload audio and images, get HLS streams and thumbnails.")
+}
+
+/// The generated OpenAPI document, as checked in under `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    api_service().spec()
+}
+
+/// A bound, ready-to-run API.
+pub struct Application {
+    port: u16,
+    acceptor: poem::listener::TcpAcceptor,
+    state: AppState,
+}
+
+/// Errors of building the application.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Postgres.
+    #[error(transparent)]
+    Db(#[from] veza_jobs::db::DbError),
+    /// Storage.
+    #[error("opening object storage: {0}")]
+    Storage(#[from] veza_jobs::storage::StorageError),
+    /// Hashing the dummy password failed.
+    #[error("argon2 is not working")]
+    Hash,
+    /// Binding the port.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    /// Connects, opens storage, makes keys and binds the port (port 0 picks a free one).
+    pub async fn build(config: ApiConfig) -> Result<Self, BuildError> {
+        let pool = veza_jobs::db::connect(&config.database_url, config.db_max_connections).await?;
+        let storage = Storage::open(&config.storage)?;
+        let keys = TokenKeys::new(config.jwt_secret.as_deref(), config.token_ttl_seconds);
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .map_err(|source| BuildError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .unwrap_or(config.listen.port());
+        let dummy_password_hash = crate::auth::hash_password("not a real password".to_owned())
+            .await
+            .map_err(|_| BuildError::Hash)?;
+        let state = AppState {
+            pool,
+            storage,
+            keys,
+            max_upload_bytes: config.max_upload_bytes,
+            dummy_password_hash,
+        };
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let service = api_service().server(format!("http://127.0.0.1:{}", self.port));
+        let docs = service.swagger_ui();
+        let spec = service.spec_endpoint();
+        let app = Route::new()
+            .nest("/", service)
+            .nest("/docs", docs)
+            .at("/openapi.json", spec)
+            .data(self.state)
+            .with(poem::middleware::Tracing)
+            .catch_all_error(problem_for_poem_error);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
+            .await
+    }
+}

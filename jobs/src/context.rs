@@ -1,0 +1,35 @@
+//! What every job handler gets: the pool, the store, the mailer and the settings.
+
+use std::path::PathBuf;
+
+use sqlx::PgPool;
+
+use crate::{email::Mailer, storage::Storage, thumbnail::ThumbnailSettings, transcode::TranscodeSettings};
+
+/// Shared, cheap-to-clone handles and settings for job handlers.
+#[derive(Clone)]
+pub struct JobContext {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Object storage.
+    pub storage: Storage,
+    /// Email transport.
+    pub mailer: Mailer,
+    /// Handler settings.
+    pub settings: JobSettings,
+}
+
+/// Settings of the handlers.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Sender of every email, e.g. `Veza <noreply@veza.local>`.
+    pub email_from: String,
+    /// The URL users reach Veza at, for links in emails.
+    pub public_url: String,
+    /// Folder for temporary local copies of originals.
+    pub scratch_dir: PathBuf,
+    /// Audio transcode settings.
+    pub transcode: TranscodeSettings,
+    /// Thumbnail settings.
+    pub thumbnail: ThumbnailSettings,
+}

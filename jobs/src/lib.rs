@@ -1,0 +1,25 @@
+//! Veza's job contract and the work itself, shared by `veza-api` and `veza-worker`.
+//!
+//! How data flows through the modules:
+//!
+//! - [`db`]: the Postgres pool and the migrate step (Veza's tables and apalis's schema).
+//! - [`storage`]: object storage (local folder or S3) and the key layout.
+//! - [`media`]: what an upload is (sniffed from its bytes), the `media` row and its outputs.
+//! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports.
+//! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
+//!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
+//! - [`context`]: what every handler gets (pool, storage, mailer, settings).
+//! - [`error`]: how an attempt fails — permanently or transiently.
+//!
+//! The API calls `media::insert` and the kinds' `enqueue` in one transaction; the worker claims
+//! jobs from the apalis queues and calls the kinds' `handle`.
+
+pub mod context;
+pub mod db;
+pub mod email;
+pub mod error;
+pub mod media;
+pub mod queue;
+pub mod storage;
+pub mod thumbnail;
+pub mod transcode;

@@ -1,0 +1,170 @@
+//! Enqueueing and the job record.
+//!
+//! Every job is two rows under one id: Veza's `jobs` row (owner, media, last error) and the
+//! apalis `apalis.jobs` row (queue state). Both are written by [`enqueue`] on the caller's
+//! transaction, so a job exists exactly when the thing that implies it does.
+//!
+//! The id is a UUIDv7 in Veza's tables and the API. apalis-postgres insists on ULID task ids;
+//! a UUIDv7 and a ULID are the same 128 bits (both start with a 48-bit millisecond time), so
+//! [`task_id`] and [`job_id`] convert between the two spellings without a lookup.
+
+use apalis::prelude::{TaskBuilder, TaskId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use ulid::Ulid;
+use uuid::Uuid;
+
+use crate::error::JobError;
+
+/// The apalis spelling (a ULID string) of a Veza job id.
+pub fn task_id(job_id: Uuid) -> String {
+    Ulid::from_bytes(*job_id.as_bytes()).to_string()
+}
+
+/// The Veza job id of an apalis task id; `None` when it is not a ULID (not enqueued by Veza).
+pub fn job_id(task_id: &str) -> Option<Uuid> {
+    Ulid::from_string(task_id)
+        .ok()
+        .map(|ulid| Uuid::from_bytes(ulid.to_bytes()))
+}
+
+/// The job kinds, one apalis queue each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Send an email.
+    Email,
+    /// Render thumbnails of an image.
+    Thumbnail,
+    /// Transcode audio to HLS.
+    Transcode,
+}
+
+impl JobKind {
+    /// The queue (and `jobs.kind`) name.
+    pub fn queue(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Thumbnail => "thumbnail",
+            Self::Transcode => "transcode",
+        }
+    }
+}
+
+/// Who a job belongs to and what it works on.
+#[derive(Debug, Clone, Copy)]
+pub struct JobOwner {
+    /// The user who owns the job.
+    pub user_id: Uuid,
+    /// The media item it works on, if any.
+    pub media_id: Option<Uuid>,
+}
+
+/// Errors of enqueueing.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The payload could not be serialized (a bug).
+    #[error("serializing the job payload: {0}")]
+    Payload(#[from] serde_json::Error),
+    /// The database refused the rows.
+    #[error("writing the job: {0}")]
+    Database(#[from] sqlx::Error),
+    /// apalis refused the task.
+    #[error("pushing the job to its queue: {0}")]
+    Queue(#[from] apalis_postgres::Error),
+}
+
+/// Enqueues one job on `conn` (normally the caller's open transaction) and returns its id.
+pub async fn enqueue<P: Serialize>(
+    conn: &mut PgConnection,
+    kind: JobKind,
+    owner: JobOwner,
+    payload: &P,
+    max_attempts: usize,
+) -> Result<Uuid, EnqueueError> {
+    let id = Uuid::now_v7();
+    let bytes = serde_json::to_vec(payload)?;
+    sqlx::query("insert into jobs (id, kind, owner_id, media_id) values ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(kind.queue())
+        .bind(owner.user_id)
+        .bind(owner.media_id)
+        .execute(&mut *conn)
+        .await?;
+    let task = TaskBuilder::new(bytes)
+        .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
+        .max_attempts(max_attempts)
+        .build();
+    apalis_postgres::queries::push_tasks(&mut *conn, kind.queue(), vec![task]).await?;
+    Ok(id)
+}
+
+/// Records the error of the latest failed attempt on the job row.
+pub async fn record_failure(pool: &PgPool, job_id: Uuid, error: &JobError) -> Result<(), sqlx::Error> {
+    sqlx::query("update jobs set error_code = $2, error_message = $3, updated_at = now() where id = $1")
+        .bind(job_id)
+        .bind(error.code())
+        .bind(error.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A job as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobStatus {
+    /// Job id.
+    pub id: Uuid,
+    /// Queue name.
+    pub kind: String,
+    /// Media item, if any.
+    pub media_id: Option<Uuid>,
+    /// apalis status: Pending, Queued, Running, Done, Failed, Killed.
+    pub status: String,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Code of the last error, if any attempt failed.
+    pub error_code: Option<String>,
+    /// Reason of the last error.
+    pub error_message: Option<String>,
+    /// When the job was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When it may run next.
+    pub run_at: DateTime<Utc>,
+    /// When the last attempt started.
+    pub lock_at: Option<DateTime<Utc>>,
+    /// When the last attempt ended.
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// Looks up a job of `owner`; `None` when it does not exist or belongs to someone else.
+pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
+    sqlx::query_as(
+        "select j.id, j.kind, j.media_id, q.status, q.attempts, q.max_attempts,
+                j.error_code, j.error_message, j.created_at, q.run_at, q.lock_at, q.done_at
+           from jobs j join apalis.jobs q on q.id = $3
+          where j.id = $1 and j.owner_id = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(task_id(id))
+    .fetch_optional(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn job_ids_round_trip_through_the_apalis_spelling() {
+        let id = Uuid::now_v7();
+        let task = task_id(id);
+        assert_eq!(task.len(), 26);
+        assert_eq!(job_id(&task), Some(id));
+        assert_eq!(job_id("not-a-ulid"), None);
+    }
+}

@@ -1,0 +1,57 @@
+# Veza's everyday recipes. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+target := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the platform: Postgres ready → migrations → API and one worker (Ctrl-C stops both).
+up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    base=$(scripts/postgres.sh)
+    export DATABASE_URL="${DATABASE_URL:-$base/veza}"
+    scripts/postgres.sh create-db "$DATABASE_URL"
+    cargo build --bins
+    "{{target}}/debug/veza-api" migrate
+    "{{target}}/debug/veza-api" & api=$!
+    "{{target}}/debug/veza-worker" & worker=$!
+    # Ctrl-C reaches both processes (same process group); each drains and exits. If either
+    # stops on its own, stop the other too.
+    trap 'kill -TERM $api $worker 2>/dev/null || true' TERM
+    trap '' INT
+    wait -n $api $worker || true
+    kill -TERM $api $worker 2>/dev/null || true
+    wait
+
+# Run every test: unit, integration (real Postgres) and end-to-end (real binaries).
+test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    base=$(scripts/postgres.sh)
+    scripts/postgres.sh drop-test-dbs "$base"
+    export DATABASE_URL="$base/postgres"
+    cargo build --workspace --bins
+    cargo test --workspace --no-fail-fast
+
+# Regenerate openapi/openapi.json from the code.
+openapi:
+    cargo run --quiet --bin veza-api -- openapi > openapi/openapi.json
+
+# Fail when openapi/openapi.json differs from what the code generates.
+verify-openapi:
+    cargo run --quiet --bin veza-api -- openapi | diff -u openapi/openapi.json -
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Lints: rustfmt check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings

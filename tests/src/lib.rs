@@ -1,0 +1,64 @@
+//! The test harness shared by Veza's integration and end-to-end tests: a fresh database per
+//! test, generated media, and the real `veza-api` / `veza-worker` binaries on random ports.
+//!
+//! Everything here may panic: it is test code, and a failed set-up should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fixtures;
+pub mod platform;
+
+use sqlx::{Connection, PgConnection};
+
+/// A database of its own for one test, created on the server that `DATABASE_URL` names
+/// (`just test` sets it). Left behind on purpose; `just test` drops `veza_test_*` at start.
+pub struct TestDatabase {
+    /// URL of the new database.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `veza_test_<uuid>`.
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL must name a Postgres server (run the tests with `just test`)");
+        let name = format!("veza_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connecting to DATABASE_URL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
+        Self {
+            url: with_database(&admin_url, &name),
+        }
+    }
+}
+
+/// Replaces the database of a Postgres URL, keeping its query string.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..authority_end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_replaced_and_options_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+    }
+}

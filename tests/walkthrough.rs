@@ -1,0 +1,191 @@
+//! The whole path, end to end, with the real binaries: register, log in, upload audio and an
+//! image, wait for the worker, fetch the HLS stream and the thumbnails, find the welcome email.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use veza_e2e::{fixtures, platform::Platform};
+
+#[tokio::test]
+async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_welcome_email() {
+    let platform = Platform::start().await;
+    let token = platform.register_and_login("ada@example.com").await;
+
+    let audio = platform
+        .upload(&token, fixtures::wav(3.0, 44_100, 2), "tone.wav")
+        .await;
+    let image = platform
+        .upload(&token, fixtures::png(800, 600), "gradient.png")
+        .await;
+    assert_eq!(audio["kind"], "audio");
+    assert_eq!(image["kind"], "image");
+
+    for upload in [&audio, &image] {
+        let job_id = upload["job_ids"][0].as_str().unwrap();
+        let job = platform.wait_for_job(&token, job_id).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1);
+    }
+
+    check_hls_stream(&platform, &token, audio["media_id"].as_str().unwrap()).await;
+    check_thumbnails(&platform, &token, image["media_id"].as_str().unwrap()).await;
+    check_welcome_email(&platform, "ada@example.com").await;
+}
+
+/// Fetches the playlist and every file it names, then has ffprobe read the copy: an Opus
+/// stream of the uploaded length.
+async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
+    let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(media["status"], "ready", "{media}");
+    let playlist_url = media["playlist_url"].as_str().expect("a published playlist");
+    let (status, playlist) = platform.get(token, playlist_url).await;
+    assert_eq!(status, StatusCode::OK);
+    let playlist = String::from_utf8(playlist).unwrap();
+    assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-ENDLIST"));
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::write(copy.path().join("index.m3u8"), &playlist).unwrap();
+    let base = playlist_url.rsplit_once('/').unwrap().0;
+    let mut names: Vec<String> = playlist
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(!names.is_empty(), "no segments in {playlist}");
+    names.push(
+        playlist
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+            .and_then(|rest| rest.split('"').next())
+            .expect("an EXT-X-MAP")
+            .to_owned(),
+    );
+    for name in &names {
+        let (status, bytes) = platform.get(token, &format!("{base}/{name}")).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(!bytes.is_empty(), "{name} is empty");
+        std::fs::write(copy.path().join(name), bytes).unwrap();
+    }
+
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name,sample_rate,channels",
+        ])
+        .args(["-of", "json"])
+        .arg(copy.path().join("index.m3u8"))
+        .output()
+        .expect("ffprobe (Debian package ffmpeg) must be installed");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(probe["streams"][0]["codec_name"], "opus", "{probe}");
+    assert_eq!(probe["streams"][0]["sample_rate"], "48000");
+    assert_eq!(probe["streams"][0]["channels"], 2);
+    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
+}
+
+/// Every thumbnail listed is fetched and decoded; sizes keep the 4:3 aspect ratio.
+async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
+    let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(media["status"], "ready", "{media}");
+    let thumbnails: Vec<&Value> = media["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "thumbnail")
+        .collect();
+    let mut sizes = Vec::new();
+    for thumb in thumbnails {
+        let resp = platform
+            .http
+            .get(platform.url(thumb["url"].as_str().unwrap()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "image/jpeg");
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "private, max-age=31536000, immutable"
+        );
+        let bytes = resp.bytes().await.unwrap();
+        let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+        assert_eq!(thumb["width"], decoded.width());
+        assert_eq!(thumb["height"], decoded.height());
+        sizes.push((decoded.width(), decoded.height()));
+    }
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![(160, 120), (320, 240), (640, 480)]);
+}
+
+async fn check_welcome_email(platform: &Platform, to: &str) {
+    let outbox = platform.data_dir.path().join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mails: Vec<String> = std::fs::read_dir(&outbox)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(mail) = mails.iter().find(|m| m.contains(&format!("To: {to}"))) {
+            assert!(mail.contains("Subject: Welcome to Veza"), "{mail}");
+            assert!(mail.contains("text/plain") && mail.contains("text/html"));
+            assert_eq!(mails.len(), 1, "exactly one email");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no welcome email in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn corrupt_audio_fails_permanently_with_a_reason_and_the_worker_keeps_serving() {
+    let mut platform = Platform::start().await;
+    let token = platform.register_and_login("bob@example.com").await;
+
+    let bad = platform
+        .upload(&token, fixtures::corrupt_wav(), "broken.wav")
+        .await;
+    let job = platform
+        .wait_for_job(&token, bad["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1, "a permanent failure is not retried: {job}");
+    assert_eq!(job["last_error"]["code"], "corrupt-media", "{job}");
+    let media = platform
+        .get_json(
+            &token,
+            &format!("/v1/media/{}", bad["media_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(media["status"], "failed");
+    assert_eq!(media["error"]["code"], "corrupt-media");
+    assert!(!media["error"]["message"].as_str().unwrap().is_empty());
+
+    let good = platform
+        .upload(&token, fixtures::wav(1.0, 48_000, 1), "ok.wav")
+        .await;
+    let job = platform
+        .wait_for_job(&token, good["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(platform.worker_is_running());
+}

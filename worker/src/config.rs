@@ -1,0 +1,262 @@
+//! `veza-worker` configuration: environment variables (`VEZA_*`, `DATABASE_URL`) over an
+//! optional TOML file (`VEZA_CONFIG`), every default written here, every problem reported at once.
+
+use std::{path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+use veza_jobs::{
+    email::MailerConfig,
+    storage::{StorageConfig, StorageSettings},
+    thumbnail::ThumbnailSettings,
+    transcode::TranscodeSettings,
+};
+
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    database_url: Option<String>,
+    #[serde(default = "defaults::data_dir")]
+    data_dir: PathBuf,
+    #[serde(flatten)]
+    storage: StorageSettings,
+    smtp_url: Option<String>,
+    outbox_dir: Option<PathBuf>,
+    scratch_dir: Option<PathBuf>,
+    #[serde(default = "defaults::email_from")]
+    email_from: String,
+    #[serde(default = "defaults::public_url")]
+    public_url: String,
+    #[serde(default = "defaults::email_concurrency")]
+    email_concurrency: usize,
+    #[serde(default = "defaults::thumbnail_concurrency")]
+    thumbnail_concurrency: usize,
+    #[serde(default = "defaults::transcode_concurrency")]
+    transcode_concurrency: usize,
+    #[serde(default = "defaults::heartbeat_seconds")]
+    heartbeat_seconds: u64,
+    #[serde(default = "defaults::missed_heartbeats")]
+    missed_heartbeats: u32,
+    #[serde(default = "defaults::shutdown_timeout_seconds")]
+    shutdown_timeout_seconds: u64,
+    #[serde(default = "defaults::audio_bitrate_bps")]
+    audio_bitrate_bps: u32,
+    #[serde(default = "defaults::segment_seconds")]
+    segment_seconds: f64,
+    #[serde(default = "defaults::max_audio_seconds")]
+    max_audio_seconds: f64,
+    #[serde(default = "defaults::thumbnail_sizes")]
+    thumbnail_sizes: String,
+    #[serde(default = "defaults::thumbnail_jpeg_quality")]
+    thumbnail_jpeg_quality: u8,
+    #[serde(default = "defaults::max_image_bytes")]
+    max_image_bytes: u64,
+    #[serde(default = "defaults::max_image_pixels")]
+    max_image_pixels: u64,
+}
+
+/// Every default of the worker, in one place.
+mod defaults {
+    use std::path::PathBuf;
+
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("data")
+    }
+    pub fn email_from() -> String {
+        "Veza <noreply@veza.local>".to_owned()
+    }
+    pub fn public_url() -> String {
+        "http://127.0.0.1:8080".to_owned()
+    }
+    pub fn email_concurrency() -> usize {
+        4
+    }
+    pub fn thumbnail_concurrency() -> usize {
+        2
+    }
+    pub fn transcode_concurrency() -> usize {
+        2
+    }
+    pub fn heartbeat_seconds() -> u64 {
+        5
+    }
+    pub fn missed_heartbeats() -> u32 {
+        3
+    }
+    pub fn shutdown_timeout_seconds() -> u64 {
+        30
+    }
+    pub fn audio_bitrate_bps() -> u32 {
+        128_000
+    }
+    pub fn segment_seconds() -> f64 {
+        6.0
+    }
+    pub fn max_audio_seconds() -> f64 {
+        4.0 * 3600.0
+    }
+    pub fn thumbnail_sizes() -> String {
+        "160,320,640,1280".to_owned()
+    }
+    pub fn thumbnail_jpeg_quality() -> u8 {
+        82
+    }
+    pub fn max_image_bytes() -> u64 {
+        64 * 1024 * 1024
+    }
+    pub fn max_image_pixels() -> u64 {
+        50_000_000
+    }
+}
+
+/// How many jobs of each kind one worker process runs at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Concurrency {
+    /// `VEZA_EMAIL_CONCURRENCY` (default 4).
+    pub email: usize,
+    /// `VEZA_THUMBNAIL_CONCURRENCY` (default 2).
+    pub thumbnail: usize,
+    /// `VEZA_TRANSCODE_CONCURRENCY` (default 2).
+    pub transcode: usize,
+}
+
+/// Validated configuration of `veza-worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Postgres URL (`DATABASE_URL`).
+    pub database_url: String,
+    /// Object storage (`VEZA_STORAGE`, `VEZA_STORAGE_DIR`, `VEZA_S3_*`; default `{data}/objects`).
+    pub storage: StorageConfig,
+    /// SMTP (`VEZA_SMTP_URL`) or the outbox folder (`VEZA_OUTBOX_DIR`, default `{data}/outbox`).
+    pub mailer: MailerConfig,
+    /// Sender address (`VEZA_EMAIL_FROM`).
+    pub email_from: String,
+    /// Public URL for links in emails (`VEZA_PUBLIC_URL`).
+    pub public_url: String,
+    /// Scratch folder for local copies of originals (`VEZA_SCRATCH_DIR`, default `{data}/scratch`).
+    pub scratch_dir: PathBuf,
+    /// Per-queue concurrency.
+    pub concurrency: Concurrency,
+    /// Heartbeat period (`VEZA_HEARTBEAT_SECONDS`, default 5).
+    pub heartbeat_interval: Duration,
+    /// Heartbeats missed before a worker's jobs are rescued (`VEZA_MISSED_HEARTBEATS`, default 3:
+    /// a dead worker's jobs run elsewhere after about 15 s).
+    pub missed_heartbeats: u32,
+    /// How long running jobs may take to finish after SIGTERM (`VEZA_SHUTDOWN_TIMEOUT_SECONDS`).
+    pub shutdown_timeout: Duration,
+    /// Audio transcoding (`VEZA_AUDIO_BITRATE_BPS`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
+    pub transcode: TranscodeSettings,
+    /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
+    /// `VEZA_MAX_IMAGE_PIXELS`).
+    pub thumbnail: ThumbnailSettings,
+}
+
+impl WorkerConfig {
+    /// Loads from the environment (and `VEZA_CONFIG` when set), validating every value.
+    pub fn load() -> Result<Self, Vec<String>> {
+        let mut figment = Figment::new();
+        if let Ok(path) = std::env::var("VEZA_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let raw: RawConfig = figment
+            .merge(Env::prefixed("VEZA_").ignore(&["config"]))
+            .merge(Env::raw().only(&["database_url"]))
+            .extract()
+            .map_err(|err| {
+                err.into_iter()
+                    .map(|e| format!("configuration: {e}"))
+                    .collect::<Vec<_>>()
+            })?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<WorkerConfig, Vec<String>> {
+        let mut problems = Vec::new();
+        let database_url = self.database_url.clone().unwrap_or_else(|| {
+            problems.push("DATABASE_URL is required (e.g. postgres://postgres@127.0.0.1:5432/veza)".into());
+            String::new()
+        });
+        let storage = self.storage.validate(&self.data_dir, &mut problems);
+        let mailer = match self.smtp_url.clone().filter(|u| !u.is_empty()) {
+            Some(url) => MailerConfig::Smtp(url),
+            None => MailerConfig::Outbox(
+                self.outbox_dir
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("outbox")),
+            ),
+        };
+        for (name, value) in [
+            ("VEZA_EMAIL_CONCURRENCY", self.email_concurrency),
+            ("VEZA_THUMBNAIL_CONCURRENCY", self.thumbnail_concurrency),
+            ("VEZA_TRANSCODE_CONCURRENCY", self.transcode_concurrency),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
+            problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
+        }
+        if !(6_000..=512_000).contains(&self.audio_bitrate_bps) {
+            problems.push("VEZA_AUDIO_BITRATE_BPS must be within 6000–512000 (Opus)".into());
+        }
+        if !(1.0..=30.0).contains(&self.segment_seconds) {
+            problems.push("VEZA_SEGMENT_SECONDS must be within 1–30".into());
+        }
+        if self.max_audio_seconds <= 0.0 {
+            problems.push("VEZA_MAX_AUDIO_SECONDS must be positive".into());
+        }
+        let sizes: Result<Vec<u32>, _> = self
+            .thumbnail_sizes
+            .split(',')
+            .map(|s| s.trim().parse::<u32>())
+            .collect();
+        let sizes = match sizes {
+            Ok(sizes) if !sizes.is_empty() && sizes.iter().all(|s| (1..=8192).contains(s)) => sizes,
+            _ => {
+                problems.push(format!(
+                    "VEZA_THUMBNAIL_SIZES must be a comma-separated list of sizes 1–8192, not `{}`",
+                    self.thumbnail_sizes
+                ));
+                Vec::new()
+            }
+        };
+        if !(1..=100).contains(&self.thumbnail_jpeg_quality) {
+            problems.push("VEZA_THUMBNAIL_JPEG_QUALITY must be within 1–100".into());
+        }
+        match storage {
+            Some(storage) if problems.is_empty() => Ok(WorkerConfig {
+                database_url,
+                storage,
+                mailer,
+                email_from: self.email_from,
+                public_url: self.public_url,
+                scratch_dir: self.scratch_dir.unwrap_or_else(|| self.data_dir.join("scratch")),
+                concurrency: Concurrency {
+                    email: self.email_concurrency,
+                    thumbnail: self.thumbnail_concurrency,
+                    transcode: self.transcode_concurrency,
+                },
+                heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
+                missed_heartbeats: self.missed_heartbeats,
+                shutdown_timeout: Duration::from_secs(self.shutdown_timeout_seconds),
+                transcode: TranscodeSettings {
+                    bitrate_bps: self.audio_bitrate_bps,
+                    segment_seconds: self.segment_seconds,
+                    max_duration_seconds: self.max_audio_seconds,
+                },
+                thumbnail: ThumbnailSettings {
+                    sizes,
+                    jpeg_quality: self.thumbnail_jpeg_quality,
+                    max_input_bytes: self.max_image_bytes,
+                    max_input_pixels: self.max_image_pixels,
+                },
+            }),
+            _ => Err(problems),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! `veza-worker`: consumes Veza's job queues.
+//!
+//! - [`config`]: settings from the environment, validated at start.
+//! - [`startup`]: one apalis-postgres consumer per job kind (email, thumbnail, transcode), with
+//!   heartbeats, LISTEN/NOTIFY pickup and graceful shutdown.
+//! - [`queues`]: the per-kind handlers that call `veza_jobs` and settle each outcome.
+
+pub mod config;
+pub mod queues;
+pub mod startup;

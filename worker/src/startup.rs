@@ -1,0 +1,152 @@
+//! Building the worker: one apalis-postgres queue consumer per job kind, each with its own
+//! concurrency, heartbeats that let another worker rescue this one's jobs if it dies, and a
+//! graceful shutdown that stops claiming and lets running jobs finish.
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis_postgres::{Config, PostgresStorage};
+use sqlx::PgPool;
+use uuid::Uuid;
+use veza_jobs::{
+    context::{JobContext, JobSettings},
+    email::{self, EmailJob, Mailer},
+    storage::Storage,
+    thumbnail::{self, ThumbnailJob},
+    transcode::{self, TranscodeJob},
+};
+
+use crate::{config::WorkerConfig, queues};
+
+/// Errors of starting the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Postgres.
+    #[error(transparent)]
+    Db(#[from] veza_jobs::db::DbError),
+    /// Storage.
+    #[error("opening object storage: {0}")]
+    Storage(#[from] veza_jobs::storage::StorageError),
+    /// Mail transport.
+    #[error("{0}")]
+    Mailer(String),
+    /// The monitor failed.
+    #[error("running the queues: {0}")]
+    Monitor(String),
+}
+
+/// Connects, builds the handlers' context and runs every queue until `shutdown` resolves;
+/// then stops claiming and waits up to the configured deadline for running jobs.
+pub async fn run_until_stopped(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let pool = veza_jobs::db::connect(&config.database_url, 10).await?;
+    let ctx = Arc::new(JobContext {
+        pool: pool.clone(),
+        storage: Storage::open(&config.storage)?,
+        mailer: Mailer::open(&config.mailer).map_err(StartError::Mailer)?,
+        settings: JobSettings {
+            email_from: config.email_from.clone(),
+            public_url: config.public_url.clone(),
+            scratch_dir: config.scratch_dir.clone(),
+            transcode: config.transcode.clone(),
+            thumbnail: config.thumbnail.clone(),
+        },
+    });
+    // Unique per process, so many workers on many machines never share a lock identity.
+    let instance = Uuid::now_v7().simple().to_string();
+    let instance = &instance[instance.len() - 8..];
+
+    let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE);
+    let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE);
+    let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE);
+    let concurrency = config.concurrency;
+    let (email_ctx, thumbnail_ctx, transcode_ctx) = (ctx.clone(), ctx.clone(), ctx);
+    let (email_name, thumbnail_name, transcode_name) = (
+        format!("email-{instance}"),
+        format!("thumbnail-{instance}"),
+        format!("transcode-{instance}"),
+    );
+
+    let monitor = Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(email_name.as_str())
+                .backend(email_backend.clone())
+                .data(email_ctx.clone())
+                .concurrency(concurrency.email)
+                .parallelize(tokio::spawn)
+                .build(queues::run_email)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(thumbnail_name.as_str())
+                .backend(thumbnail_backend.clone())
+                .data(thumbnail_ctx.clone())
+                .concurrency(concurrency.thumbnail)
+                .parallelize(tokio::spawn)
+                .build(queues::run_thumbnail)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(transcode_name.as_str())
+                .backend(transcode_backend.clone())
+                .data(transcode_ctx.clone())
+                .concurrency(concurrency.transcode)
+                .parallelize(tokio::spawn)
+                .build(queues::run_transcode)
+        })
+        // A consumer that fails (e.g. its database connection broke) is started again; one that
+        // keeps failing ends the process non-zero so its supervisor notices.
+        .should_restart(|worker, error| {
+            tracing::error!(worker = %worker.name(), %error, restarts = worker.restarts(), "queue consumer failed");
+            worker.restarts() < MAX_CONSUMER_RESTARTS
+        })
+        .shutdown_timeout(config.shutdown_timeout);
+    tracing::info!(instance, ?concurrency, "veza-worker running");
+    let signalled = Arc::new(AtomicBool::new(false));
+    let signal_seen = signalled.clone();
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            signal_seen.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .map_err(|err| StartError::Monitor(err.to_string()))?;
+    if signalled.load(Ordering::SeqCst) {
+        Ok(())
+    } else {
+        Err(StartError::Monitor("every queue consumer stopped".into()))
+    }
+}
+
+/// Restarts of one queue consumer before the process gives up.
+const MAX_CONSUMER_RESTARTS: usize = 100;
+
+/// A queue consumer: LISTEN/NOTIFY for low pickup latency, a poll as the fallback for missed
+/// notifications, heartbeats so a dead worker's jobs are rescued within
+/// `heartbeat × missed_heartbeats`.
+fn backend<Args>(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    queue: &str,
+) -> apalis::prelude::PollWith<PostgresStorage<Args>, apalis::prelude::StreamStrategy<apalis_postgres::Pubsub>>
+where
+    Args: Send + Sync + Unpin + 'static,
+{
+    // `with_config` replaces the whole config (its default queue is "default"), and
+    // `with_pubsub` captures the queue name: set the queue first, subscribe last.
+    let queue_config = Config::default()
+        .queue(queue)
+        .batch_size(10)
+        .heartbeat_interval(config.heartbeat_interval)
+        .missed_heartbeats(config.missed_heartbeats as usize);
+    PostgresStorage::<Args>::new(pool)
+        .with_config(queue_config)
+        .with_pubsub()
+}
