@@ -1,0 +1,89 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_when_database_and_storage_are_up() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let resp = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    let ready: serde_json::Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["database"], true);
+    assert_eq!(ready["storage"], true);
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    // Terminate every connection to the test database and forbid new ones.
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin = sqlx::PgPool::connect(&std::env::var("DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "alter database {name} allow_connections false;
+         select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}';"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["database"], false);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "alter database {name} allow_connections true"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/v1/nothing-here")).send().await.unwrap();
+    assert_problem(resp, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+#[tokio::test]
+async fn the_spec_and_the_docs_page_are_served() {
+    let app = spawn_app().await;
+    let spec: serde_json::Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"]["/v1/media"]["post"].is_object());
+    let docs = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[test]
+fn checked_in_openapi_json_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
+    let checked_in = std::fs::read_to_string(path).unwrap();
+    let generated = veza_api::startup::openapi_json();
+    assert!(
+        checked_in.trim_end() == generated.trim_end(),
+        "openapi/openapi.json is out of date: run `just openapi` and commit the result"
+    );
+}

@@ -1,0 +1,130 @@
+//! `spawn_app`: the real `Application` on a fresh database and storage folder.
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use veza_api::{config::ApiConfig, startup::Application};
+use veza_e2e::TestDatabase;
+use veza_jobs::storage::StorageConfig;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub pool: PgPool,
+    pub data: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
+    let db = TestDatabase::create().await;
+    let pool = veza_jobs::db::connect(&db.url, 5).await.unwrap();
+    veza_jobs::db::migrate(&pool).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = ApiConfig {
+        database_url: db.url,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        storage: StorageConfig::Fs {
+            root: data.path().join("objects"),
+        },
+        jwt_secret: Some(SECRET.to_owned()),
+        token_ttl_seconds: 3600,
+        max_upload_bytes: 8 * 1024 * 1024,
+        db_max_connections: 5,
+    };
+    adjust(&mut config);
+    let app = Application::build(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        base,
+        http: Client::new(),
+        pool,
+        data,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.http
+            .post(self.url("/v1/auth/register"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers and logs in; returns the token.
+    pub async fn user(&self, email: &str) -> String {
+        assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
+        let body: Value = self.login(email, PASSWORD).await.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn upload(&self, token: &str, bytes: Vec<u8>) -> Response {
+        self.http
+            .post(self.url("/v1/media"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Files under the storage folder's `originals/`.
+    pub fn stored_originals(&self) -> usize {
+        std::fs::read_dir(self.data.path().join("objects/originals"))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`; returns the problem.
+pub async fn assert_problem(resp: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{content_type}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the API against a real Postgres and a real storage folder. Each test
+//! gets its own database and folder; the API runs in-process on a random port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod health;
+mod helpers;
+mod media;
