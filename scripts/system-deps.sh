@@ -2,12 +2,16 @@
 # Installs the system packages the build and the tests use, when they are missing:
 #   cmake  — builds libopus (the `opus` crate) from its bundled source;
 #   ffmpeg — ffprobe/ffmpeg check the HLS output in tests (never used by Veza itself);
-#   moto   — an S3-compatible server (Python, from PyPI) for the S3 storage tests.
+#   moto     — an S3-compatible server (Python, from PyPI) for the S3 storage tests;
+#   aiosmtpd — a real SMTP server on loopback (Python, from PyPI) for the SMTP delivery tests.
 set -euo pipefail
-if ! command -v moto_server >/dev/null 2>&1; then
-  echo "installing moto[server] with pip" >&2
-  python3 -m pip install --quiet "moto[server]>=5,<6" 2>/dev/null \
-    || python3 -m pip install --quiet --user --break-system-packages "moto[server]>=5,<6"
+python_packages=()
+command -v moto_server >/dev/null 2>&1 || python_packages+=("moto[server]>=5,<6")
+python3 -c 'import aiosmtpd' 2>/dev/null || python_packages+=("aiosmtpd>=1.4,<2")
+if [ ${#python_packages[@]} -gt 0 ]; then
+  echo "installing ${python_packages[*]} with pip" >&2
+  python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages "${python_packages[@]}"
 fi
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)

@@ -21,7 +21,11 @@ struct S3Server {
 
 impl S3Server {
     async fn start(bucket: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -49,10 +53,17 @@ impl Drop for S3Server {
 
 /// 6 MiB of varied bytes: more than one multipart part (5 MiB) so the multipart path runs.
 fn payload() -> Vec<u8> {
-    (0..6 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..6 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
-fn chunked(bytes: &[u8]) -> (Bytes, impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin) {
+fn chunked(
+    bytes: &[u8],
+) -> (
+    Bytes,
+    impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+) {
     let mut chunks: Vec<Bytes> = bytes.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
     let first = chunks.remove(0);
     (first, stream::iter(chunks.into_iter().map(Ok)))
@@ -62,7 +73,10 @@ async fn exercise(storage: &Storage) {
     storage.check_reachable().await.unwrap();
     let data = payload();
     let (first, rest) = chunked(&data);
-    let stored = storage.put_stream("originals/a", first, rest, 16 * 1024 * 1024).await.unwrap();
+    let stored = storage
+        .put_stream("originals/a", first, rest, 16 * 1024 * 1024)
+        .await
+        .unwrap();
     assert_eq!(stored.size_bytes, data.len() as u64);
     assert_eq!(stored.sha256, hex::encode(Sha256::digest(&data)));
 
@@ -76,18 +90,33 @@ async fn exercise(storage: &Storage) {
 
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("copy");
-    assert_eq!(storage.download_to_file("originals/a", &copy).await.unwrap(), data.len() as u64);
+    assert_eq!(
+        storage.download_to_file("originals/a", &copy).await.unwrap(),
+        data.len() as u64
+    );
     assert_eq!(std::fs::read(&copy).unwrap(), data);
 
     // Past the limit: refused, and nothing stays under the key.
     let (first, rest) = chunked(&data);
-    let err = storage.put_stream("originals/b", first, rest, 1024 * 1024).await.unwrap_err();
+    let err = storage
+        .put_stream("originals/b", first, rest, 1024 * 1024)
+        .await
+        .unwrap_err();
     assert!(matches!(err, UploadError::TooLarge { .. }), "{err}");
     assert!(storage.get_stream("originals/b").await.unwrap().is_none());
 
-    storage.put_bytes("media/m/hls/g/index.m3u8", Bytes::from_static(b"#EXTM3U\n")).await.unwrap();
+    storage
+        .put_bytes("media/m/hls/g/index.m3u8", Bytes::from_static(b"#EXTM3U\n"))
+        .await
+        .unwrap();
     storage.delete("media/m/hls/g/index.m3u8").await.unwrap();
-    assert!(storage.get_stream("media/m/hls/g/index.m3u8").await.unwrap().is_none());
+    assert!(
+        storage
+            .get_stream("media/m/hls/g/index.m3u8")
+            .await
+            .unwrap()
+            .is_none()
+    );
     storage.delete("never/existed").await.unwrap();
 }
 

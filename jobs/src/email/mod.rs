@@ -4,6 +4,7 @@ mod deliver;
 mod render;
 
 pub use deliver::{Mailer, MailerConfig};
+pub use render::render;
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
