@@ -189,3 +189,11 @@ async fn corrupt_audio_fails_permanently_with_a_reason_and_the_worker_keeps_serv
     assert_eq!(job["state"], "succeeded", "{job}");
     assert!(platform.worker_is_running());
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_api_and_the_worker_cleanly() {
+    let mut platform = Platform::start().await;
+    let (api, worker) = platform.terminate().await;
+    assert!(api.success(), "veza-api exited with {api}");
+    assert!(worker.success(), "veza-worker exited with {worker}");
+}

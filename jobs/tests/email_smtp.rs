@@ -2,51 +2,9 @@
 //! maildir, and the test reads it back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    net::{TcpListener, TcpStream},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use uuid::Uuid;
+use veza_e2e::servers::{SmtpSink, free_port};
 use veza_jobs::email::{EmailJob, Mailer, MailerConfig, render};
-
-struct SmtpSink {
-    child: Child,
-    port: u16,
-}
-
-impl SmtpSink {
-    async fn start(maildir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd must be installed (`just test` installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, port }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn welcome_email_is_delivered_over_smtp_with_both_parts_and_a_job_derived_message_id() {
@@ -63,10 +21,7 @@ async fn welcome_email_is_delivered_over_smtp_with_both_parts_and_a_job_derived_
     let message = render("Veza <noreply@veza.test>", "https://veza.test", job_id, &job).unwrap();
     mailer.deliver(job_id, message).await.unwrap();
 
-    let received: Vec<String> = std::fs::read_dir(maildir.join("new"))
-        .unwrap()
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
-        .collect();
+    let received = SmtpSink::received(&maildir);
     assert_eq!(received.len(), 1);
     let mail = &received[0];
     assert!(mail.contains("To: ada@example.com"), "{mail}");

@@ -2,54 +2,11 @@
 //! started by the test on a free port).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use bytes::Bytes;
 use futures::{StreamExt, stream};
 use sha2::{Digest, Sha256};
+use veza_e2e::servers::S3Server;
 use veza_jobs::storage::{Storage, StorageConfig, UploadError};
-
-/// A moto S3 server, killed on drop.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl S3Server {
-    async fn start(bucket: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server must be installed (pip install 'moto[server]'; `just test` does)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        // CreateBucket is `PUT /{bucket}`; moto accepts it unsigned.
-        while http.put(format!("{endpoint}/{bucket}")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// 6 MiB of varied bytes: more than one multipart part (5 MiB) so the multipart path runs.
 fn payload() -> Vec<u8> {

@@ -1,11 +1,13 @@
 //! The test harness shared by Veza's integration and end-to-end tests: a fresh database per
-//! test, generated media, and the real `veza-api` / `veza-worker` binaries on random ports.
+//! test, generated media, the real `veza-api` / `veza-worker` binaries on random ports, and the
+//! real servers they talk to (S3, SMTP).
 //!
 //! Everything here may panic: it is test code, and a failed set-up should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fixtures;
 pub mod platform;
+pub mod servers;
 
 use sqlx::{Connection, PgConnection};
 

@@ -2,7 +2,6 @@
 //! and a worker, each on its own database and storage folder, driven over HTTP.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -11,7 +10,7 @@ use std::{
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::TestDatabase;
+use crate::{TestDatabase, servers::free_port};
 
 /// A running API and worker, killed when dropped.
 pub struct Platform {
@@ -189,6 +188,30 @@ impl Platform {
                 "job {job_id} did not finish in 60 s: {job}"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends SIGTERM to the API and the worker and waits (20 s at most) for both to exit;
+    /// returns their exit statuses, API first.
+    pub async fn terminate(&mut self) -> (std::process::ExitStatus, std::process::ExitStatus) {
+        for child in [&self.api, &self.worker] {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let (Some(api), Some(worker)) = (self.api.try_wait().unwrap(), self.worker.try_wait().unwrap())
+            {
+                return (api, worker);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "API or worker still running 20 s after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

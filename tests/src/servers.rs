@@ -1,0 +1,118 @@
+//! Real servers the tests talk to, started on free loopback ports and killed on drop: an
+//! S3-compatible store (moto) and an SMTP sink (aiosmtpd, storing mail in a maildir).
+
+use std::{
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(command: &mut Command, install_hint: &str) -> ChildGuard {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{err}: {install_hint} (`just test` installs it)"));
+    ChildGuard(child)
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An S3-compatible server with one bucket.
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    _process: ChildGuard,
+}
+
+impl S3Server {
+    /// Starts moto and creates `bucket` (`PUT /{bucket}`; moto takes it unsigned).
+    pub async fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let process = spawn(
+            Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+            "moto_server must be installed (pip install 'moto[server]')",
+        );
+        wait_for_port(port, "moto_server").await;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let created = reqwest::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            created.status().is_success(),
+            "creating bucket: {}",
+            created.status()
+        );
+        Self {
+            endpoint,
+            _process: process,
+        }
+    }
+}
+
+/// An SMTP server that stores every accepted message in a maildir.
+pub struct SmtpSink {
+    /// The port it listens on.
+    pub port: u16,
+    _process: ChildGuard,
+}
+
+impl SmtpSink {
+    /// Starts aiosmtpd with its `Mailbox` handler writing into `maildir`.
+    pub async fn start(maildir: &Path) -> Self {
+        let port = free_port();
+        let process = spawn(
+            Command::new("python3")
+                .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir),
+            "python3 with aiosmtpd must be installed (pip install aiosmtpd)",
+        );
+        wait_for_port(port, "aiosmtpd").await;
+        Self {
+            port,
+            _process: process,
+        }
+    }
+
+    /// The messages received so far, as raw text.
+    pub fn received(maildir: &Path) -> Vec<String> {
+        std::fs::read_dir(maildir.join("new"))
+            .map(|dir| {
+                dir.map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
