@@ -33,11 +33,7 @@ async fn welcome_email_is_delivered_over_smtp_with_both_parts_and_a_job_derived_
 
 #[tokio::test]
 async fn an_unreachable_smtp_server_is_a_transient_failure() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mailer = Mailer::open(&MailerConfig::Smtp(format!("smtp://127.0.0.1:{port}"))).unwrap();
     let job_id = Uuid::now_v7();
     let job = EmailJob::Welcome {

@@ -39,14 +39,6 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Platform {
     /// Migrates a fresh database, starts `veza-api` and one `veza-worker`, waits for `/readyz`.
     pub async fn start() -> Self {
