@@ -3,8 +3,24 @@
 use std::path::PathBuf;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::{email::Mailer, storage::Storage, thumbnail::ThumbnailSettings, transcode::TranscodeSettings};
+use crate::{
+    email::Mailer, lease::Lease, storage::Storage, thumbnail::ThumbnailSettings, transcode::TranscodeSettings,
+};
+
+/// One attempt of one job: its id, the lease that fences what it publishes, and the token that
+/// asks it to stop (checked at the handler's checkpoints).
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// The job id (the same for every attempt).
+    pub id: Uuid,
+    /// The worker's hold on the job.
+    pub lease: Lease,
+    /// Cancelled when the attempt must stop early.
+    pub cancel: CancellationToken,
+}
 
 /// Shared, cheap-to-clone handles and settings for job handlers.
 #[derive(Clone)]

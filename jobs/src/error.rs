@@ -22,6 +22,13 @@ pub enum JobError {
         /// Readable reason.
         message: String,
     },
+    /// Another worker holds the job now (this one stalled and was rescued): stop without
+    /// storing or publishing anything; the job is in the other worker's hands.
+    #[error("another worker holds this job now")]
+    LeaseLost,
+    /// The attempt stopped because it was asked to (shutdown deadline, timeout, cancel).
+    #[error("the attempt was cancelled")]
+    Cancelled,
 }
 
 impl JobError {
@@ -45,10 +52,13 @@ impl JobError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Permanent { code, .. } | Self::Transient { code, .. } => code,
+            Self::LeaseLost => "lease-lost",
+            Self::Cancelled => "cancelled",
         }
     }
 
-    /// Whether a later attempt may succeed.
+    /// Whether a later attempt may succeed (lease loss and cancellation are neither: the
+    /// worker decides what they mean).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient { .. })
     }

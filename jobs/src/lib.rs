@@ -8,7 +8,10 @@
 //! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports.
 //! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
 //!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
-//! - [`context`]: what every handler gets (pool, storage, mailer, settings).
+//! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
+//!   it runs ([`context::JobRun`]: job id, lease, cancellation).
+//! - [`lease`]: the fencing check before anything is published; release and retry scheduling.
+//! - [`retry`]: attempts and backoff per job kind.
 //! - [`error`]: how an attempt fails — permanently or transiently.
 //!
 //! The API calls `media::insert` and the kinds' `enqueue` in one transaction; the worker claims
@@ -18,8 +21,10 @@ pub mod context;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod lease;
 pub mod media;
 pub mod queue;
+pub mod retry;
 pub mod storage;
 pub mod thumbnail;
 pub mod transcode;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::{TestDatabase, servers::free_port};
 
-/// A running API and worker, killed when dropped.
+/// A running API and its workers, killed when dropped.
 pub struct Platform {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
@@ -22,8 +22,10 @@ pub struct Platform {
     pub database_url: String,
     /// HTTP client.
     pub http: Client,
+    port: u16,
+    worker_env: Vec<(String, String)>,
     api: Child,
-    worker: Child,
+    workers: Vec<Child>,
 }
 
 /// Where cargo put the workspace's binaries: next to the test executable's `deps/` folder.
@@ -42,39 +44,67 @@ pub fn binary(name: &str) -> PathBuf {
 impl Platform {
     /// Migrates a fresh database, starts `veza-api` and one `veza-worker`, waits for `/readyz`.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Platform::start`], with extra environment for every worker (e.g. short timeouts).
+    pub async fn start_with(worker_env: &[(&str, &str)]) -> Self {
         let database_url = TestDatabase::create().await.url;
         let data_dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let env = |cmd: &mut Command| {
-            cmd.env("DATABASE_URL", &database_url)
-                .env("VEZA_DATA_DIR", data_dir.path())
-                .env("VEZA_LISTEN", format!("127.0.0.1:{port}"))
-                .env("VEZA_JWT_SECRET", "test-secret-test-secret-test-secret!")
-                .env("RUST_LOG", "info,sqlx=warn")
-                .stdin(Stdio::null());
-        };
-        let mut migrate = Command::new(binary("veza-api"));
-        env(&mut migrate);
-        let status = migrate.arg("migrate").status().unwrap();
-        assert!(status.success(), "veza-api migrate failed");
-
-        let mut api = Command::new(binary("veza-api"));
-        env(&mut api);
-        let api = api.spawn().unwrap();
-        let mut worker = Command::new(binary("veza-worker"));
-        env(&mut worker);
-        let worker = worker.spawn().unwrap();
-
-        let platform = Self {
+        let mut platform = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             data_dir,
             database_url,
             http: Client::new(),
-            api,
-            worker,
+            port,
+            worker_env: worker_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            api: Command::new("true").spawn().unwrap(),
+            workers: Vec::new(),
         };
+        let status = platform.command("veza-api").arg("migrate").status().unwrap();
+        assert!(status.success(), "veza-api migrate failed");
+        platform.api = platform.command("veza-api").spawn().unwrap();
+        platform.add_worker();
         platform.wait_ready().await;
         platform
+    }
+
+    fn command(&self, binary_name: &str) -> Command {
+        let mut cmd = Command::new(binary(binary_name));
+        cmd.env("DATABASE_URL", &self.database_url)
+            .env("VEZA_DATA_DIR", self.data_dir.path())
+            .env("VEZA_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("VEZA_JWT_SECRET", "test-secret-test-secret-test-secret!")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null());
+        if binary_name == "veza-worker" {
+            cmd.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
+        }
+        cmd
+    }
+
+    /// Starts one more worker process; returns its index.
+    pub fn add_worker(&mut self) -> usize {
+        let worker = self.command("veza-worker").spawn().unwrap();
+        self.workers.push(worker);
+        self.workers.len() - 1
+    }
+
+    /// SIGKILLs worker `index` (no chance to clean up) and reaps it.
+    pub fn kill_worker(&mut self, index: usize) {
+        let worker = &mut self.workers[index];
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+
+    /// SIGTERMs worker `index` and waits up to `within` for it to exit; returns its status.
+    pub async fn terminate_worker(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
+        signal_term(&self.workers[index]);
+        wait_exit(&mut self.workers[index], within).await
     }
 
     async fn wait_ready(&self) {
@@ -167,55 +197,86 @@ impl Platform {
         resp.json().await.unwrap()
     }
 
-    /// Polls a job until it is `succeeded` or `failed` (60 s at most); returns the job.
+    /// Polls a job until it is `succeeded` or `failed` (120 s at most); returns the job.
     pub async fn wait_for_job(&self, token: &str, job_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_for_state(token, job_id, &["succeeded", "failed"]).await
+    }
+
+    /// Polls a job until its state is one of `states` (120 s at most); returns the job.
+    pub async fn wait_for_state(&self, token: &str, job_id: &str, states: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let job = self.get_json(token, &format!("/v1/jobs/{job_id}")).await;
-            if matches!(job["state"].as_str(), Some("succeeded" | "failed")) {
+            if states.iter().any(|s| job["state"] == *s) {
                 return job;
             }
             assert!(
                 Instant::now() < deadline,
-                "job {job_id} did not finish in 60 s: {job}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Sends SIGTERM to the API and the worker and waits (20 s at most) for both to exit;
-    /// returns their exit statuses, API first.
-    pub async fn terminate(&mut self) -> (std::process::ExitStatus, std::process::ExitStatus) {
-        for child in [&self.api, &self.worker] {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let (Some(api), Some(worker)) = (self.api.try_wait().unwrap(), self.worker.try_wait().unwrap())
-            {
-                return (api, worker);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "API or worker still running 20 s after SIGTERM"
+                "job {job_id} never reached {states:?}: {job}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Whether the worker process is still running.
+    /// Sends SIGTERM to the API and the first worker and waits (20 s at most) for both to
+    /// exit; returns their exit statuses, API first.
+    pub async fn terminate(&mut self) -> (std::process::ExitStatus, std::process::ExitStatus) {
+        signal_term(&self.api);
+        signal_term(&self.workers[0]);
+        let api = wait_exit(&mut self.api, Duration::from_secs(20)).await;
+        let worker = wait_exit(&mut self.workers[0], Duration::from_secs(20)).await;
+        (api, worker)
+    }
+
+    /// Whether the first worker process is still running.
     pub fn worker_is_running(&mut self) -> bool {
-        self.worker.try_wait().unwrap().is_none()
+        self.workers[0].try_wait().unwrap().is_none()
+    }
+
+    /// The job's row in apalis's queue: status, attempts, seconds until `run_at`, lock holder.
+    pub async fn queue_row(&self, job_id: &str) -> (String, i32, f64, Option<String>) {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.database_url)
+            .await
+            .unwrap();
+        // apalis spells the job's UUIDv7 as the ULID of the same 128 bits.
+        let task_id = ulid::Ulid::from_bytes(*uuid::Uuid::parse_str(job_id).unwrap().as_bytes()).to_string();
+        sqlx::query_as(
+            "select status, attempts, extract(epoch from run_at - now())::float8, lock_by
+               from apalis.jobs where id = $1",
+        )
+        .bind(task_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    }
+}
+
+fn signal_term(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process still running {} s after SIGTERM",
+            within.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        for child in [&mut self.api, &mut self.worker] {
+        for child in std::iter::once(&mut self.api).chain(self.workers.iter_mut()) {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -38,9 +38,16 @@ struct RawConfig {
     #[serde(default = "defaults::heartbeat_seconds")]
     heartbeat_seconds: u64,
     #[serde(default = "defaults::missed_heartbeats")]
-    missed_heartbeats: u32,
+    missed_heartbeats: usize,
     #[serde(default = "defaults::shutdown_timeout_seconds")]
     shutdown_timeout_seconds: u64,
+    #[serde(default = "defaults::email_timeout_seconds")]
+    email_timeout_seconds: u64,
+    #[serde(default = "defaults::thumbnail_timeout_seconds")]
+    thumbnail_timeout_seconds: u64,
+    #[serde(default = "defaults::transcode_timeout_seconds")]
+    transcode_timeout_seconds: u64,
+    retry_base_ms: Option<u64>,
     #[serde(default = "defaults::audio_bitrate_bps")]
     audio_bitrate_bps: u32,
     #[serde(default = "defaults::segment_seconds")]
@@ -82,11 +89,20 @@ mod defaults {
     pub fn heartbeat_seconds() -> u64 {
         5
     }
-    pub fn missed_heartbeats() -> u32 {
+    pub fn missed_heartbeats() -> usize {
         3
     }
     pub fn shutdown_timeout_seconds() -> u64 {
         30
+    }
+    pub fn email_timeout_seconds() -> u64 {
+        60
+    }
+    pub fn thumbnail_timeout_seconds() -> u64 {
+        300
+    }
+    pub fn transcode_timeout_seconds() -> u64 {
+        3 * 3600
     }
     pub fn audio_bitrate_bps() -> u32 {
         128_000
@@ -122,6 +138,17 @@ pub struct Concurrency {
     pub transcode: usize,
 }
 
+/// Attempt time limits per job kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Email.
+    pub email: Duration,
+    /// Thumbnail.
+    pub thumbnail: Duration,
+    /// Transcode.
+    pub transcode: Duration,
+}
+
 /// Validated configuration of `veza-worker`.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -143,9 +170,15 @@ pub struct WorkerConfig {
     pub heartbeat_interval: Duration,
     /// Heartbeats missed before a worker's jobs are rescued (`VEZA_MISSED_HEARTBEATS`, default 3:
     /// a dead worker's jobs run elsewhere after about 15 s).
-    pub missed_heartbeats: u32,
-    /// How long running jobs may take to finish after SIGTERM (`VEZA_SHUTDOWN_TIMEOUT_SECONDS`).
+    pub missed_heartbeats: usize,
+    /// How long running jobs may take to finish after SIGTERM (`VEZA_SHUTDOWN_TIMEOUT_SECONDS`);
+    /// at the deadline they are cancelled and released for another worker.
     pub shutdown_timeout: Duration,
+    /// Per-kind attempt time limits (`VEZA_{EMAIL,THUMBNAIL,TRANSCODE}_TIMEOUT_SECONDS`, defaults
+    /// 60, 300, 10800).
+    pub timeouts: Timeouts,
+    /// Overrides every kind's first retry delay (`VEZA_RETRY_BASE_MS`); for tests and tuning.
+    pub retry_base: Option<Duration>,
     /// Audio transcoding (`VEZA_AUDIO_BITRATE_BPS`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
@@ -198,6 +231,15 @@ impl RawConfig {
                 problems.push(format!("{name} must be at least 1"));
             }
         }
+        for (name, value) in [
+            ("VEZA_EMAIL_TIMEOUT_SECONDS", self.email_timeout_seconds),
+            ("VEZA_THUMBNAIL_TIMEOUT_SECONDS", self.thumbnail_timeout_seconds),
+            ("VEZA_TRANSCODE_TIMEOUT_SECONDS", self.transcode_timeout_seconds),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
@@ -244,6 +286,12 @@ impl RawConfig {
                 heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
                 missed_heartbeats: self.missed_heartbeats,
                 shutdown_timeout: Duration::from_secs(self.shutdown_timeout_seconds),
+                timeouts: Timeouts {
+                    email: Duration::from_secs(self.email_timeout_seconds),
+                    thumbnail: Duration::from_secs(self.thumbnail_timeout_seconds),
+                    transcode: Duration::from_secs(self.transcode_timeout_seconds),
+                },
+                retry_base: self.retry_base_ms.map(Duration::from_millis),
                 transcode: TranscodeSettings {
                     bitrate_bps: self.audio_bitrate_bps,
                     segment_seconds: self.segment_seconds,

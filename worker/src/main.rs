@@ -16,8 +16,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once (the jobs still running
+/// are rescued by other workers once this one's heartbeat stops).
 async fn shutdown_signal() {
+    first_signal().await;
+    tracing::info!("shutdown signal received: no new claims; waiting for running jobs");
+    tokio::spawn(async {
+        first_signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}
+
+async fn first_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {
@@ -30,5 +41,4 @@ async fn shutdown_signal() {
             let _ = ctrl_c.await;
         }
     }
-    tracing::info!("shutdown signal received: no new claims; waiting for running jobs");
 }

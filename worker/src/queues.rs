@@ -1,117 +1,200 @@
-//! The apalis side of each job kind: a handler that calls the kind's `handle` and settles the
-//! outcome — success, a retry (transient error, attempts left) or a permanent failure recorded
-//! on the job and its media item.
+//! How one attempt of a job runs in this worker, whatever its kind: claim bookkeeping, a
+//! per-kind timeout, cooperative cancellation at the drain deadline, and the settling of the
+//! outcome — success, a retry scheduled in the database, a permanent failure recorded on the job
+//! and its media item, or a release for another worker.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc, time::Duration};
 
-use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId};
+use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId, WorkerContext};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
-    context::JobContext,
+    context::{JobContext, JobRun},
     email::{self, EmailJob},
     error::JobError,
+    lease::Lease,
     media, queue,
+    retry::RetryPolicy,
     thumbnail::{self, ThumbnailJob},
     transcode::{self, TranscodeJob},
 };
 
+/// Retry policy and time limit of one job kind.
+#[derive(Debug, Clone, Copy)]
+pub struct KindPolicy {
+    /// Attempts and backoff.
+    pub retry: RetryPolicy,
+    /// Longest an attempt may run before it is cancelled (and counted as a transient failure).
+    pub timeout: Duration,
+}
+
+/// What every queue consumer of this process shares.
+pub struct Runner {
+    /// The handlers' context.
+    pub ctx: JobContext,
+    /// Email policy.
+    pub email: KindPolicy,
+    /// Thumbnail policy.
+    pub thumbnail: KindPolicy,
+    /// Transcode policy.
+    pub transcode: KindPolicy,
+    /// Cancelled at the drain deadline after a shutdown signal: running attempts stop at their
+    /// next checkpoint and their jobs are released for another worker.
+    pub stopping: CancellationToken,
+}
+
+/// How an attempt ended, before settling.
+enum Ending {
+    Finished(Result<(), JobError>),
+    TimedOut,
+    Stopped,
+}
+
 /// Email queue handler.
 pub async fn run_email(
     job: EmailJob,
-    ctx: Data<Arc<JobContext>>,
+    runner: Data<Arc<Runner>>,
     id: TaskId,
     attempt: Attempt,
+    worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    let job_id = job_uuid(&id)?;
-    let span = tracing::info_span!("job", kind = "email", %job_id, attempt = attempt.current());
-    let result = tracing::Instrument::instrument(email::handle(&ctx, job_id, job), span).await;
-    settle(&ctx, job_id, None, attempt, email::MAX_ATTEMPTS, result).await
+    let run = runner.start(&id, &worker)?;
+    let span = tracing::info_span!("job", kind = "email", job_id = %run.id, attempt = attempt.current());
+    let ending = runner
+        .execute(runner.email, &run, email::handle(&runner.ctx, &run, job), span)
+        .await;
+    runner.settle(&run, None, &attempt, runner.email, ending).await
 }
 
 /// Thumbnail queue handler.
 pub async fn run_thumbnail(
     job: ThumbnailJob,
-    ctx: Data<Arc<JobContext>>,
+    runner: Data<Arc<Runner>>,
     id: TaskId,
     attempt: Attempt,
+    worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    let job_id = job_uuid(&id)?;
+    let run = runner.start(&id, &worker)?;
     let media_id = job.media_id;
-    let span =
-        tracing::info_span!("job", kind = "thumbnail", %job_id, %media_id, attempt = attempt.current());
-    let result = tracing::Instrument::instrument(thumbnail::handle(&ctx, job_id, job), span).await;
-    settle(
-        &ctx,
-        job_id,
-        Some(media_id),
-        attempt,
-        thumbnail::MAX_ATTEMPTS,
-        result,
-    )
-    .await
+    let span = tracing::info_span!("job", kind = "thumbnail", job_id = %run.id, %media_id, attempt = attempt.current());
+    let work = thumbnail::handle(&runner.ctx, &run, job);
+    let ending = runner.execute(runner.thumbnail, &run, work, span).await;
+    runner
+        .settle(&run, Some(media_id), &attempt, runner.thumbnail, ending)
+        .await
 }
 
 /// Transcode queue handler.
 pub async fn run_transcode(
     job: TranscodeJob,
-    ctx: Data<Arc<JobContext>>,
+    runner: Data<Arc<Runner>>,
     id: TaskId,
     attempt: Attempt,
+    worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    let job_id = job_uuid(&id)?;
+    let run = runner.start(&id, &worker)?;
     let media_id = job.media_id;
-    let span =
-        tracing::info_span!("job", kind = "transcode", %job_id, %media_id, attempt = attempt.current());
-    let result = tracing::Instrument::instrument(transcode::handle(&ctx, job_id, job), span).await;
-    settle(
-        &ctx,
-        job_id,
-        Some(media_id),
-        attempt,
-        transcode::MAX_ATTEMPTS,
-        result,
-    )
-    .await
+    let span = tracing::info_span!("job", kind = "transcode", job_id = %run.id, %media_id, attempt = attempt.current());
+    let work = transcode::handle(&runner.ctx, &run, job);
+    let ending = runner.execute(runner.transcode, &run, work, span).await;
+    runner
+        .settle(&run, Some(media_id), &attempt, runner.transcode, ending)
+        .await
 }
 
-/// Veza's id of the task; a task without one was not enqueued by Veza and is not retried.
-fn job_uuid(id: &TaskId) -> Result<Uuid, BoxDynError> {
-    queue::job_id(&id.to_string()).ok_or_else(|| {
-        Box::new(AbortError::new(format!("task {id} was not enqueued by Veza"))) as BoxDynError
-    })
-}
+impl Runner {
+    /// The attempt's identity: Veza's job id, the lease, a cancellation token tied to shutdown.
+    fn start(&self, id: &TaskId, worker: &WorkerContext) -> Result<JobRun, BoxDynError> {
+        // A task without a Veza id was not enqueued by Veza: fail it for good.
+        let job_id = queue::job_id(&id.to_string()).ok_or_else(|| {
+            Box::new(AbortError::new(format!("task {id} was not enqueued by Veza"))) as BoxDynError
+        })?;
+        Ok(JobRun {
+            id: job_id,
+            lease: Lease::new(job_id, worker.name()),
+            cancel: self.stopping.child_token(),
+        })
+    }
 
-/// Records the outcome. A permanent error, or a transient one on the last attempt, fails the
-/// media item with the reason; a permanent error also stops apalis from trying again.
-async fn settle(
-    ctx: &JobContext,
-    job_id: Uuid,
-    media_id: Option<Uuid>,
-    attempt: Attempt,
-    max_attempts: usize,
-    result: Result<(), JobError>,
-) -> Result<(), BoxDynError> {
-    let err = match result {
-        Ok(()) => {
-            tracing::info!(%job_id, "job succeeded");
-            return Ok(());
+    /// Runs the handler under the kind's timeout. A timeout or the drain deadline cancels the
+    /// attempt's token and then waits for the handler to reach a checkpoint and return.
+    async fn execute(
+        &self,
+        policy: KindPolicy,
+        run: &JobRun,
+        work: impl Future<Output = Result<(), JobError>>,
+        span: tracing::Span,
+    ) -> Ending {
+        let work = tracing::Instrument::instrument(work, span);
+        tokio::pin!(work);
+        let interrupted = tokio::select! {
+            result = &mut work => return Ending::Finished(result),
+            () = tokio::time::sleep(policy.timeout) => Ending::TimedOut,
+            () = run.cancel.cancelled() => Ending::Stopped,
+        };
+        run.cancel.cancel();
+        match work.await {
+            // It finished before it noticed: keep the result.
+            Ok(()) => Ending::Finished(Ok(())),
+            Err(_) => interrupted,
         }
-        Err(err) => err,
-    };
-    let last_attempt = !err.is_retryable() || attempt.current() >= max_attempts;
-    tracing::warn!(%job_id, code = err.code(), error = %err, last_attempt, "job attempt failed");
-    if let Err(db) = queue::record_failure(&ctx.pool, job_id, &err).await {
-        tracing::error!(%job_id, error = %db, "could not record the job's failure");
     }
-    if last_attempt
-        && let Some(media_id) = media_id
-        && let Err(db) = media::mark_failed(&ctx.pool, media_id, err.code(), &err.to_string()).await
-    {
-        tracing::error!(%job_id, error = %db, "could not mark the media item failed");
-    }
-    if err.is_retryable() {
-        Err(Box::new(err))
-    } else {
-        Err(Box::new(AbortError::new(err)))
+
+    /// Records the outcome and tells apalis what to do with the job.
+    async fn settle(
+        &self,
+        run: &JobRun,
+        media_id: Option<Uuid>,
+        attempt: &Attempt,
+        policy: KindPolicy,
+        ending: Ending,
+    ) -> Result<(), BoxDynError> {
+        let pool = &self.ctx.pool;
+        let err = match ending {
+            Ending::Finished(Ok(())) => {
+                tracing::info!(job_id = %run.id, "job succeeded");
+                return Ok(());
+            }
+            Ending::Stopped => {
+                // Not the job's fault: hand it back uncounted. apalis's acknowledgement that
+                // follows is fenced on the lease, which is gone, so it changes nothing.
+                let released = run.lease.release(pool).await;
+                tracing::warn!(job_id = %run.id, ?released, "drain deadline reached: job released for another worker");
+                return Err(Box::new(JobError::Cancelled));
+            }
+            Ending::TimedOut => JobError::transient(
+                "timed-out",
+                format!("the attempt ran longer than {} s", policy.timeout.as_secs()),
+            ),
+            Ending::Finished(Err(JobError::LeaseLost)) => {
+                tracing::warn!(job_id = %run.id, "lease lost: another worker holds this job now");
+                return Err(Box::new(JobError::LeaseLost));
+            }
+            Ending::Finished(Err(err)) => err,
+        };
+        let attempts_left = attempt.current() < policy.retry.max_attempts;
+        let retry_at = (err.is_retryable() && attempts_left)
+            .then(|| policy.retry.delay(attempt.current(), rand::random()));
+        tracing::warn!(job_id = %run.id, code = err.code(), error = %err, ?retry_at, "job attempt failed");
+        if let Err(db) = queue::record_failure(pool, run.id, &err).await {
+            tracing::error!(job_id = %run.id, error = %db, "could not record the job's failure");
+        }
+        match retry_at {
+            Some(delay) => {
+                if let Err(db) = run.lease.schedule_retry(pool, delay).await {
+                    tracing::error!(job_id = %run.id, error = %db, "could not schedule the retry; it runs at once");
+                }
+                Err(Box::new(err))
+            }
+            None => {
+                if let Some(media_id) = media_id
+                    && let Err(db) = media::mark_failed(pool, media_id, err.code(), &err.to_string()).await
+                {
+                    tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
+                }
+                // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
+                Err(Box::new(AbortError::new(err)))
+            }
+        }
     }
 }

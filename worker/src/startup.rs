@@ -13,16 +13,21 @@ use std::{
 use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
 use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
     context::{JobContext, JobSettings},
     email::{self, EmailJob, Mailer},
+    retry::RetryPolicy,
     storage::Storage,
     thumbnail::{self, ThumbnailJob},
     transcode::{self, TranscodeJob},
 };
 
-use crate::{config::WorkerConfig, queues};
+use crate::{
+    config::WorkerConfig,
+    queues::{self, KindPolicy, Runner},
+};
 
 /// Errors of starting the worker.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +53,7 @@ pub async fn run_until_stopped(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let pool = veza_jobs::db::connect(&config.database_url, 10).await?;
-    let ctx = Arc::new(JobContext {
+    let ctx = JobContext {
         pool: pool.clone(),
         storage: Storage::open(&config.storage)?,
         mailer: Mailer::open(&config.mailer).map_err(StartError::Mailer)?,
@@ -59,6 +64,18 @@ pub async fn run_until_stopped(
             transcode: config.transcode.clone(),
             thumbnail: config.thumbnail.clone(),
         },
+    };
+    let policy = |retry: RetryPolicy, timeout| KindPolicy {
+        retry: config.retry_base.map_or(retry, |base| retry.with_base(base)),
+        timeout,
+    };
+    let stopping = CancellationToken::new();
+    let runner = Arc::new(Runner {
+        ctx,
+        email: policy(email::RETRY, config.timeouts.email),
+        thumbnail: policy(thumbnail::RETRY, config.timeouts.thumbnail),
+        transcode: policy(transcode::RETRY, config.timeouts.transcode),
+        stopping: stopping.clone(),
     });
     // Unique per process, so many workers on many machines never share a lock identity.
     let instance = Uuid::now_v7().simple().to_string();
@@ -68,7 +85,7 @@ pub async fn run_until_stopped(
     let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE);
     let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE);
     let concurrency = config.concurrency;
-    let (email_ctx, thumbnail_ctx, transcode_ctx) = (ctx.clone(), ctx.clone(), ctx);
+    let (email_ctx, thumbnail_ctx, transcode_ctx) = (runner.clone(), runner.clone(), runner);
     let (email_name, thumbnail_name, transcode_name) = (
         format!("email-{instance}"),
         format!("thumbnail-{instance}"),
@@ -106,14 +123,23 @@ pub async fn run_until_stopped(
             tracing::error!(worker = %worker.name(), %error, restarts = worker.restarts(), "queue consumer failed");
             worker.restarts() < MAX_CONSUMER_RESTARTS
         })
-        .shutdown_timeout(config.shutdown_timeout);
+        // The monitor waits for the drain deadline plus the time cancelled attempts need to
+        // reach a checkpoint and release their jobs.
+        .shutdown_timeout(config.shutdown_timeout + RELEASE_GRACE);
     tracing::info!(instance, ?concurrency, "veza-worker running");
     let signalled = Arc::new(AtomicBool::new(false));
     let signal_seen = signalled.clone();
+    let drain = config.shutdown_timeout;
     monitor
         .run_with_signal(async move {
             shutdown.await;
             signal_seen.store(true, Ordering::SeqCst);
+            // Claiming stops now; running attempts get `drain` to finish, then are cancelled.
+            tokio::spawn(async move {
+                tokio::time::sleep(drain).await;
+                tracing::warn!("drain deadline reached: cancelling running jobs");
+                stopping.cancel();
+            });
             Ok(())
         })
         .await
@@ -124,6 +150,9 @@ pub async fn run_until_stopped(
         Err(StartError::Monitor("every queue consumer stopped".into()))
     }
 }
+
+/// Time after the drain deadline for cancelled attempts to release their jobs.
+const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Restarts of one queue consumer before the process gives up.
 const MAX_CONSUMER_RESTARTS: usize = 100;
@@ -145,7 +174,7 @@ where
         .queue(queue)
         .batch_size(10)
         .heartbeat_interval(config.heartbeat_interval)
-        .missed_heartbeats(config.missed_heartbeats as usize);
+        .missed_heartbeats(config.missed_heartbeats);
     PostgresStorage::<Args>::new(pool)
         .with_config(queue_config)
         .with_pubsub()

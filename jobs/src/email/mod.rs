@@ -6,20 +6,27 @@ mod render;
 pub use deliver::{Mailer, MailerConfig};
 pub use render::render;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    context::JobContext,
+    context::{JobContext, JobRun},
     error::JobError,
     queue::{self, EnqueueError, JobKind, JobOwner},
+    retry::RetryPolicy,
 };
 
 /// The queue name.
 pub const QUEUE: &str = "email";
-/// Attempts before the job is dead (SMTP outages are transient).
-pub const MAX_ATTEMPTS: usize = 5;
+/// Attempts and backoff: SMTP outages are transient and can last, so more attempts, longer waits.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 8,
+    base: Duration::from_secs(10),
+    cap: Duration::from_secs(3600),
+};
 
 /// The payload of an email job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,12 +47,12 @@ pub async fn enqueue(conn: &mut PgConnection, user_id: Uuid, job: &EmailJob) -> 
         user_id,
         media_id: None,
     };
-    queue::enqueue(conn, JobKind::Email, owner, job, MAX_ATTEMPTS).await
+    queue::enqueue(conn, JobKind::Email, owner, job, RETRY.max_attempts).await
 }
 
 /// Renders and delivers the message. The Message-ID is derived from the job id, and the outbox
 /// file is named by it, so a re-run after a crash rewrites the same file instead of adding one.
-pub async fn handle(ctx: &JobContext, job_id: Uuid, job: EmailJob) -> Result<(), JobError> {
-    let message = render::render(&ctx.settings.email_from, &ctx.settings.public_url, job_id, &job)?;
-    ctx.mailer.deliver(job_id, message).await
+pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(), JobError> {
+    let message = render::render(&ctx.settings.email_from, &ctx.settings.public_url, run.id, &job)?;
+    ctx.mailer.deliver(run.id, message).await
 }

@@ -2,6 +2,8 @@
 
 mod render;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -10,17 +12,22 @@ use uuid::Uuid;
 pub use render::{Thumbnail, render_ladder};
 
 use crate::{
-    context::JobContext,
+    context::{JobContext, JobRun},
     error::JobError,
     media::{self, NewOutput},
     queue::{self, EnqueueError, JobKind, JobOwner},
+    retry::RetryPolicy,
     storage::Storage,
 };
 
 /// The queue name.
 pub const QUEUE: &str = "thumbnail";
-/// Attempts before the job is dead.
-pub const MAX_ATTEMPTS: usize = 3;
+/// Attempts and backoff.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    base: Duration::from_secs(5),
+    cap: Duration::from_secs(300),
+};
 
 /// Settings of the thumbnail job.
 #[derive(Debug, Clone)]
@@ -64,14 +71,14 @@ pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Re
         JobKind::Thumbnail,
         job_owner,
         &ThumbnailJob { media_id },
-        MAX_ATTEMPTS,
+        RETRY.max_attempts,
     )
     .await
 }
 
 /// Runs the job. The generation is the job id, so every attempt writes the same keys and rows:
 /// a re-run after a crash overwrites instead of adding.
-pub async fn handle(ctx: &JobContext, job_id: Uuid, job: ThumbnailJob) -> Result<(), JobError> {
+pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result<(), JobError> {
     let Some(media) = media::find_any(&ctx.pool, job.media_id).await? else {
         // Deleted since upload: nothing to do.
         return Ok(());
@@ -101,7 +108,7 @@ pub async fn handle(ctx: &JobContext, job_id: Uuid, job: ThumbnailJob) -> Result
             JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
         })??;
 
-    let generation = job_id.to_string();
+    let generation = run.id.to_string();
     let mut stored = Vec::with_capacity(thumbnails.len());
     for thumb in &thumbnails {
         let name = format!("{}.jpg", thumb.width.max(thumb.height));
@@ -109,8 +116,10 @@ pub async fn handle(ctx: &JobContext, job_id: Uuid, job: ThumbnailJob) -> Result
         ctx.storage.put_bytes(&key, thumb.jpeg.clone()).await?;
         stored.push((name, key, thumb));
     }
-    // Every object is stored before the rows that name them commit.
+    // Every object is stored before the rows that name them commit, and only while this
+    // attempt still holds the job.
     let mut tx = ctx.pool.begin().await?;
+    run.lease.hold(&mut tx).await?;
     for (name, key, thumb) in &stored {
         media::record_output(
             &mut tx,

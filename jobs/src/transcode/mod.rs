@@ -19,23 +19,30 @@ pub use error::TranscodeError;
 pub use hls::{media_playlist, segment_file_name};
 pub use pipeline::{HlsPart, TranscodeSettings, TranscodeSummary, transcode_audio};
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::{
-    context::JobContext,
+    context::{JobContext, JobRun},
     error::JobError,
     media::{self, NewOutput},
     queue::{self, EnqueueError, JobKind, JobOwner},
+    retry::RetryPolicy,
     storage::Storage,
 };
 
 /// The queue name.
 pub const QUEUE: &str = "transcode";
-/// Attempts before the job is dead.
-pub const MAX_ATTEMPTS: usize = 3;
+/// Attempts and backoff.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    base: Duration::from_secs(10),
+    cap: Duration::from_secs(600),
+};
 
 /// The payload of a transcode job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +62,7 @@ pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Re
         JobKind::Transcode,
         job_owner,
         &TranscodeJob { media_id },
-        MAX_ATTEMPTS,
+        RETRY.max_attempts,
     )
     .await
 }
@@ -72,16 +79,17 @@ impl From<TranscodeError> for JobError {
 
 /// Runs the job. The generation is the job id: every attempt of this job writes the same keys
 /// and upserts the same rows, so a re-run after a crash leaves one generation, not two.
-pub async fn handle(ctx: &JobContext, job_id: Uuid, job: TranscodeJob) -> Result<(), JobError> {
+pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result<(), JobError> {
     let Some(media) = media::find_any(&ctx.pool, job.media_id).await? else {
         return Ok(());
     };
-    let generation = job_id.to_string();
+    let generation = run.id.to_string();
     tokio::fs::create_dir_all(&ctx.settings.scratch_dir)
         .await
         .map_err(|err| JobError::transient("scratch-unwritable", err.to_string()))?;
-    let scratch = ctx.settings.scratch_dir.join(format!("{job_id}.original"));
-    let result = transcode_into_generation(ctx, media.id, &media.original_key, &generation, &scratch).await;
+    let scratch = ctx.settings.scratch_dir.join(format!("{}.original", run.id));
+    let result =
+        transcode_into_generation(ctx, run, media.id, &media.original_key, &generation, &scratch).await;
     // The scratch copy is ours alone; removing it is best effort (a leftover is only disk).
     let _ = tokio::fs::remove_file(&scratch).await;
     let (summary, segments) = result?;
@@ -92,6 +100,7 @@ pub async fn handle(ctx: &JobContext, job_id: Uuid, job: TranscodeJob) -> Result
     ctx.storage.put_bytes(&playlist_key, playlist.into()).await?;
 
     let mut tx = ctx.pool.begin().await?;
+    run.lease.hold(&mut tx).await?;
     media::record_output(
         &mut tx,
         &NewOutput {
@@ -124,6 +133,7 @@ pub async fn handle(ctx: &JobContext, job_id: Uuid, job: TranscodeJob) -> Result
 /// arrives. Returns the summary and `(index, duration)` of every segment.
 async fn transcode_into_generation(
     ctx: &JobContext,
+    run: &JobRun,
     media_id: Uuid,
     original_key: &str,
     generation: &str,
@@ -133,6 +143,7 @@ async fn transcode_into_generation(
     let file = std::fs::File::open(scratch)
         .map_err(|err| JobError::transient("scratch-unreadable", err.to_string()))?;
     let settings = ctx.settings.transcode.clone();
+    let cancel = run.cancel.clone();
 
     // Two parts in flight at most: the encoder waits for storage instead of filling memory.
     let (parts_tx, mut parts_rx) = mpsc::channel::<HlsPart>(2);
@@ -142,14 +153,15 @@ async fn transcode_into_generation(
                 .blocking_send(part)
                 .map_err(|_| TranscodeError::Sink("storage stopped taking parts".into()))
         };
-        // The receiver going away (storage failed, job cancelled) stops the encoder at the next part.
-        transcode_audio(Box::new(file), &settings, &mut sink, &|| false)
+        // Cancellation (drain deadline, timeout) stops the encoder at the next segment boundary;
+        // so does the receiver going away (storage failed).
+        transcode_audio(Box::new(file), &settings, &mut sink, &|| cancel.is_cancelled())
     });
 
     let mut segments = Vec::new();
     let mut store_error = None;
     while let Some(part) = parts_rx.recv().await {
-        match store_part(ctx, media_id, generation, &part).await {
+        match store_part(ctx, run, media_id, generation, &part).await {
             Ok(Some(segment)) => segments.push(segment),
             Ok(None) => {}
             Err(err) => {
@@ -165,12 +177,16 @@ async fn transcode_into_generation(
     if let Some(err) = store_error {
         return Err(err);
     }
-    Ok((outcome?, segments))
+    match outcome {
+        Err(TranscodeError::Cancelled) => Err(JobError::Cancelled),
+        other => Ok((other?, segments)),
+    }
 }
 
 /// Stores one part and records it; returns `(index, duration)` for a media segment.
 async fn store_part(
     ctx: &JobContext,
+    run: &JobRun,
     media_id: Uuid,
     generation: &str,
     part: &HlsPart,
@@ -190,8 +206,10 @@ async fn store_part(
         ),
     };
     let key = Storage::output_key(media_id, "hls", generation, &name);
-    ctx.storage.put_bytes(&key, bytes.clone()).await?;
     let mut conn = ctx.pool.acquire().await?;
+    // A stale attempt (its job rescued by another worker) must not overwrite a segment.
+    run.lease.hold(&mut conn).await?;
+    ctx.storage.put_bytes(&key, bytes.clone()).await?;
     media::record_output(
         &mut conn,
         &NewOutput {

@@ -1,0 +1,134 @@
+//! The queue's promises, shown with real worker processes: retries scheduled in the database,
+//! a drain on SIGTERM, release at the drain deadline, and rescue after a SIGKILL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use veza_e2e::{fixtures, platform::Platform};
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_serves_other_jobs() {
+    let mut platform = Platform::start_with(&[
+        ("VEZA_THUMBNAIL_CONCURRENCY", "1"),
+        ("VEZA_RETRY_BASE_MS", "8000"),
+    ])
+    .await;
+    let token = platform.register_and_login("ada@example.com").await;
+
+    // A file where the output folder must go: every output write fails, as a storage outage would.
+    let blocker = platform.data_dir.path().join("objects/media");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let first = platform.upload(&token, fixtures::png(300, 200), "a.png").await;
+    let first_job = first["job_ids"][0].as_str().unwrap().to_owned();
+    let job = platform
+        .wait_for_state(&token, &first_job, &["retrying", "failed"])
+        .await;
+    assert_eq!(job["state"], "retrying", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["last_error"]["code"], "storage-unavailable", "{job}");
+    let (status, _, run_in, lock_by) = platform.queue_row(&first_job).await;
+    assert_eq!(status, "Failed");
+    assert!(
+        run_in > 1.0,
+        "the retry is scheduled in the future, not run at once ({run_in:.2} s)"
+    );
+    assert!(lock_by.is_some(), "apalis keeps the last holder on a failed row");
+
+    // Storage is back. With one thumbnail slot, a new job runs while the first waits for its
+    // retry: the wait holds no slot.
+    std::fs::remove_file(&blocker).unwrap();
+    let second = platform.upload(&token, fixtures::png(300, 200), "b.png").await;
+    let job = platform
+        .wait_for_job(&token, second["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let waiting = platform.get_json(&token, &format!("/v1/jobs/{first_job}")).await;
+    assert_eq!(
+        waiting["state"], "retrying",
+        "the first job was still waiting: {waiting}"
+    );
+
+    let job = platform.wait_for_job(&token, &first_job).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "same job, second attempt: {job}");
+    assert!(platform.worker_is_running());
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_transcode_finish_then_exits_0() {
+    let mut platform = Platform::start().await;
+    let token = platform.register_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(30.0, 48_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    platform.wait_for_state(&token, job_id, &["running"]).await;
+
+    let status = platform.terminate_worker(0, Duration::from_secs(60)).await;
+    assert!(status.success(), "veza-worker exited with {status}");
+    let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+    assert_eq!(
+        job["state"], "succeeded",
+        "the running job finished before exit: {job}"
+    );
+}
+
+#[tokio::test]
+async fn at_the_drain_deadline_a_running_transcode_is_cancelled_released_and_finished_elsewhere() {
+    let mut platform = Platform::start_with(&[("VEZA_SHUTDOWN_TIMEOUT_SECONDS", "1")]).await;
+    let token = platform.register_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(120.0, 8_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    let media_path = format!("/v1/media/{}", upload["media_id"].as_str().unwrap());
+    platform.wait_for_state(&token, job_id, &["running"]).await;
+
+    let status = platform.terminate_worker(0, Duration::from_secs(30)).await;
+    assert!(status.success(), "veza-worker exited with {status}");
+    let (status, attempts, _, lock_by) = platform.queue_row(job_id).await;
+    assert_eq!(
+        (status.as_str(), lock_by),
+        ("Pending", None),
+        "released for another worker"
+    );
+    assert_eq!(attempts, 0, "an interrupted attempt is not counted");
+    let media = platform.get_json(&token, &media_path).await;
+    assert_eq!(media["status"], "processing");
+    assert!(media["playlist_url"].is_null(), "nothing half-published: {media}");
+
+    platform.add_worker();
+    let job = platform.wait_for_job(&token, job_id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let media = platform.get_json(&token, &media_path).await;
+    assert_eq!(media["status"], "ready");
+}
+
+#[tokio::test]
+async fn a_killed_workers_job_is_rescued_and_finished_by_another_worker() {
+    let mut platform = Platform::start().await;
+    let token = platform.register_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(120.0, 8_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    platform.wait_for_state(&token, job_id, &["running"]).await;
+
+    platform.kill_worker(0);
+    let killed_at = Instant::now();
+    platform.add_worker();
+    let job = platform.wait_for_job(&token, job_id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    // Heartbeat 5 s × 3 missed: the rescue itself takes 15–20 s; the rest is the transcode.
+    println!(
+        "killed worker's job finished elsewhere {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let media = platform
+        .get_json(
+            &token,
+            &format!("/v1/media/{}", upload["media_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(media["status"], "ready");
+}
