@@ -132,3 +132,39 @@ async fn a_killed_workers_job_is_rescued_and_finished_by_another_worker() {
         .await;
     assert_eq!(media["status"], "ready");
 }
+
+#[tokio::test]
+async fn cancelling_a_running_transcode_stops_it_without_publishing_and_the_worker_carries_on() {
+    let mut platform = Platform::start().await;
+    let token = platform.register_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(120.0, 8_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    let media_path = format!("/v1/media/{}", upload["media_id"].as_str().unwrap());
+    platform.wait_for_state(&token, job_id, &["running"]).await;
+
+    let resp = platform
+        .http
+        .post(platform.url(&format!("/v1/jobs/{job_id}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let job = platform
+        .wait_for_state(&token, job_id, &["cancelled", "succeeded", "failed"])
+        .await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let media = platform.get_json(&token, &media_path).await;
+    assert_eq!(media["status"], "failed");
+    assert_eq!(media["error"]["code"], "cancelled");
+    assert!(media["playlist_url"].is_null(), "nothing published: {media}");
+
+    let next = platform.upload(&token, fixtures::png(64, 64), "next.png").await;
+    let job = platform
+        .wait_for_job(&token, next["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "succeeded");
+    assert!(platform.worker_is_running());
+}

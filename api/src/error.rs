@@ -19,6 +19,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code, e.g. `media-not-found`.
     pub code: String,
+    /// The job the problem is about, when there is one (e.g. the reprocess already queued).
+    #[oai(skip_serializing_if_is_none)]
+    pub job_id: Option<uuid::Uuid>,
 }
 
 /// An error answer of the API.
@@ -57,6 +60,7 @@ fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Pr
         status: status.as_u16(),
         detail: detail.into(),
         code: code.to_owned(),
+        job_id: None,
     })
 }
 
@@ -76,6 +80,12 @@ impl ApiError {
     /// 409.
     pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
         Self::Conflict(problem(StatusCode::CONFLICT, code, detail))
+    }
+    /// 409 naming the job that is in the way.
+    pub fn conflict_with_job(code: &str, detail: impl Into<String>, job_id: uuid::Uuid) -> Self {
+        let mut body = problem(StatusCode::CONFLICT, code, detail);
+        body.0.job_id = Some(job_id);
+        Self::Conflict(body)
     }
     /// 413.
     pub fn too_large(code: &str, detail: impl Into<String>) -> Self {

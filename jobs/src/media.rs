@@ -199,7 +199,12 @@ pub async fn job_ids(pool: &PgPool, media_id: Uuid) -> Result<Vec<Uuid>, sqlx::E
 
 /// Marks a media item failed with the reason, unless it is already ready (a later failure of
 /// one job must not hide outputs another job published).
-pub async fn mark_failed(pool: &PgPool, id: Uuid, code: &str, message: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_failed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    code: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update media set status = 'failed', error_code = $2, error_message = $3, updated_at = now()
           where id = $1 and status <> 'ready'",
@@ -207,7 +212,7 @@ pub async fn mark_failed(pool: &PgPool, id: Uuid, code: &str, message: &str) -> 
     .bind(id)
     .bind(code)
     .bind(message)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -101,11 +101,20 @@ pub async fn enqueue<P: Serialize>(
 
 /// Records the error of the latest failed attempt on the job row.
 pub async fn record_failure(pool: &PgPool, job_id: Uuid, error: &JobError) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    record_failure_on(&mut conn, job_id, error).await
+}
+
+async fn record_failure_on(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    error: &JobError,
+) -> Result<(), sqlx::Error> {
     sqlx::query("update jobs set error_code = $2, error_message = $3, updated_at = now() where id = $1")
         .bind(job_id)
         .bind(error.code())
         .bind(error.to_string())
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -137,21 +146,121 @@ pub struct JobStatus {
     pub lock_at: Option<DateTime<Utc>>,
     /// When the last attempt ended.
     pub done_at: Option<DateTime<Utc>>,
+    /// When its owner asked to cancel it.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+}
+
+/// The SQL condition "this apalis row (`q`) is still to run or running": waiting, claimed,
+/// running, or failed with attempts left (a scheduled retry).
+macro_rules! active_job {
+    () => {
+        "(q.status in ('Pending', 'Queued', 'Running') or (q.status = 'Failed' and q.attempts < q.max_attempts))"
+    };
 }
 
 /// Looks up a job of `owner`; `None` when it does not exist or belongs to someone else.
 pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
     sqlx::query_as(
         "select j.id, j.kind, j.media_id, q.status, q.attempts, q.max_attempts,
-                j.error_code, j.error_message, j.created_at, q.run_at, q.lock_at, q.done_at
-           from jobs j join apalis.jobs q on q.id = $3
+                j.error_code, j.error_message, j.created_at, q.run_at, q.lock_at, q.done_at,
+                j.cancel_requested_at
+           from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
           where j.id = $1 and j.owner_id = $2",
     )
     .bind(id)
     .bind(owner)
-    .bind(task_id(id))
     .fetch_optional(pool)
     .await
+}
+
+/// The job still to run or running for a media item, if any (the oldest). Call it with the
+/// media row locked, so that two requests cannot both find none.
+pub async fn find_active_job(conn: &mut PgConnection, media_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(concat!(
+        "select j.id from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
+          where j.media_id = $1 and j.kind in ('transcode', 'thumbnail') and ",
+        active_job!(),
+        " order by j.id limit 1"
+    ))
+    .bind(media_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job was waiting and will never run.
+    Cancelled,
+    /// The job is running; its worker stops it at the next checkpoint.
+    Requested,
+    /// The job had finished already.
+    AlreadyFinished,
+    /// No such job of this owner.
+    NotFound,
+}
+
+/// Cancels `owner`'s job: a waiting job at once (its queue row becomes dead, so no worker
+/// claims it), a claimed or running one by a request its worker polls for.
+pub async fn cancel(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<CancelOutcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Locking the queue row orders this against a worker's claim (which skips locked rows).
+    let row: Option<(String, i32, i32)> = sqlx::query_as(
+        "select q.status, q.attempts, q.max_attempts
+           from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
+          where j.id = $1 and j.owner_id = $2
+            for update of j, q",
+    )
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, attempts, max_attempts)) = row else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    let waiting = status == "Pending" || (status == "Failed" && attempts < max_attempts);
+    let running = status == "Queued" || status == "Running";
+    if !waiting && !running {
+        return Ok(CancelOutcome::AlreadyFinished);
+    }
+    sqlx::query(
+        "update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if running {
+        tx.commit().await?;
+        return Ok(CancelOutcome::Requested);
+    }
+    sqlx::query(
+        "update apalis.jobs set status = 'Killed', done_at = now(), lock_by = null, lock_at = null
+          where id = veza_task_id($1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let cancelled = JobError::permanent("cancelled", "cancelled by its owner before it ran");
+    record_failure_on(&mut tx, id, &cancelled).await?;
+    let media_id: Option<Uuid> = sqlx::query_scalar("select media_id from jobs where id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if let Some(media_id) = media_id {
+        crate::media::mark_failed(&mut tx, media_id, cancelled.code(), &cancelled.to_string()).await?;
+    }
+    tx.commit().await?;
+    Ok(CancelOutcome::Cancelled)
+}
+
+/// Whether the owner asked to cancel the job (polled by the worker running it).
+pub async fn cancel_requested(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select cancel_requested_at is not null from jobs where id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map(|requested| requested.unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -48,7 +48,11 @@ enum Ending {
     Finished(Result<(), JobError>),
     TimedOut,
     Stopped,
+    CancelledByOwner,
 }
+
+/// How often a running attempt looks for its owner's cancel request.
+const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 /// Email queue handler.
 pub async fn run_email(
@@ -125,18 +129,38 @@ impl Runner {
         work: impl Future<Output = Result<(), JobError>>,
         span: tracing::Span,
     ) -> Ending {
+        if queue::cancel_requested(&self.ctx.pool, run.id)
+            .await
+            .unwrap_or(false)
+        {
+            return Ending::CancelledByOwner;
+        }
         let work = tracing::Instrument::instrument(work, span);
         tokio::pin!(work);
         let interrupted = tokio::select! {
             result = &mut work => return Ending::Finished(result),
             () = tokio::time::sleep(policy.timeout) => Ending::TimedOut,
             () = run.cancel.cancelled() => Ending::Stopped,
+            () = self.owner_cancel(run.id) => Ending::CancelledByOwner,
         };
         run.cancel.cancel();
         match work.await {
             // It finished before it noticed: keep the result.
             Ok(()) => Ending::Finished(Ok(())),
             Err(_) => interrupted,
+        }
+    }
+
+    /// Resolves once the job's owner has asked to cancel it.
+    async fn owner_cancel(&self, job_id: Uuid) {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            if queue::cancel_requested(&self.ctx.pool, job_id)
+                .await
+                .unwrap_or(false)
+            {
+                return;
+            }
         }
     }
 
@@ -162,6 +186,7 @@ impl Runner {
                 tracing::warn!(job_id = %run.id, ?released, "drain deadline reached: job released for another worker");
                 return Err(Box::new(JobError::Cancelled));
             }
+            Ending::CancelledByOwner => JobError::permanent("cancelled", "cancelled by its owner"),
             Ending::TimedOut => JobError::transient(
                 "timed-out",
                 format!("the attempt ran longer than {} s", policy.timeout.as_secs()),
@@ -188,7 +213,7 @@ impl Runner {
             }
             None => {
                 if let Some(media_id) = media_id
-                    && let Err(db) = media::mark_failed(pool, media_id, err.code(), &err.to_string()).await
+                    && let Err(db) = mark_media_failed(pool, media_id, &err).await
                 {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
                 }
@@ -197,4 +222,9 @@ impl Runner {
             }
         }
     }
+}
+
+async fn mark_media_failed(pool: &sqlx::PgPool, media_id: Uuid, err: &JobError) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    media::mark_failed(&mut conn, media_id, err.code(), &err.to_string()).await
 }

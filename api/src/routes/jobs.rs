@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
-use veza_jobs::queue::{self, JobStatus};
+use veza_jobs::queue::{self, CancelOutcome, JobStatus};
 
 use super::ApiTags;
 use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
@@ -26,6 +26,8 @@ pub enum JobState {
     Succeeded,
     /// Failed for good (permanent error or attempts exhausted).
     Failed,
+    /// Cancelled by its owner.
+    Cancelled,
 }
 
 /// The error of the last failed attempt.
@@ -62,6 +64,16 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     /// When the last attempt ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Whether its owner asked to cancel it (a running job stops at its next checkpoint).
+    pub cancel_requested: bool,
+}
+
+/// Answer of a cancel request.
+#[derive(Debug, ApiResponse)]
+pub enum CancelResponse {
+    /// The job was waiting and is cancelled, or is running and will stop at its next checkpoint.
+    #[oai(status = 202)]
+    Accepted(Json<Job>),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Jobs")]
@@ -79,10 +91,34 @@ impl JobsApi {
             .ok_or_else(|| ApiError::not_found("job-not-found", "no such job"))?;
         Ok(Json(job_view(job)))
     }
+
+    /// Cancel one of your jobs: a waiting job never runs; a running one stops at its next
+    /// checkpoint (a transcode at the next segment boundary) without publishing anything.
+    #[oai(path = "/jobs/:id/cancel", method = "post")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<CancelResponse, ApiError> {
+        match queue::cancel(&state.pool, id.0, auth.0.id).await? {
+            CancelOutcome::NotFound => Err(ApiError::not_found("job-not-found", "no such job")),
+            CancelOutcome::AlreadyFinished => {
+                Err(ApiError::conflict("job-finished", "the job has already finished"))
+            }
+            CancelOutcome::Cancelled | CancelOutcome::Requested => {
+                let job = queue::find_job(&state.pool, id.0, auth.0.id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("job-not-found", "no such job"))?;
+                Ok(CancelResponse::Accepted(Json(job_view(job))))
+            }
+        }
+    }
 }
 
 fn job_view(job: JobStatus) -> Job {
     let state = match job.status.as_str() {
+        "Killed" if job.cancel_requested_at.is_some() => JobState::Cancelled,
         "Running" => JobState::Running,
         "Done" => JobState::Succeeded,
         "Failed" if job.attempts < job.max_attempts => JobState::Retrying,
@@ -105,5 +141,6 @@ fn job_view(job: JobStatus) -> Job {
         run_at: job.run_at,
         started_at: job.lock_at,
         finished_at: job.done_at,
+        cancel_requested: job.cancel_requested_at.is_some(),
     }
 }

@@ -13,6 +13,7 @@ use poem_openapi::{
 use uuid::Uuid;
 use veza_jobs::{
     media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    queue,
     storage::{Storage, UploadError},
     thumbnail, transcode,
 };
@@ -117,6 +118,23 @@ pub struct MediaPage {
     pub items: Vec<MediaItem>,
     /// Pass as `before` to get the next page; absent on the last page.
     pub next_before: Option<Uuid>,
+}
+
+/// A reprocess that was queued.
+#[derive(Debug, Object)]
+pub struct Reprocessing {
+    /// The media item.
+    pub media_id: Uuid,
+    /// The new jobs; poll `GET /v1/jobs/{id}`.
+    pub job_ids: Vec<Uuid>,
+}
+
+/// Answer of a reprocess request.
+#[derive(Debug, ApiResponse)]
+pub enum ReprocessResponse {
+    /// Queued.
+    #[oai(status = 202)]
+    Accepted(Json<Reprocessing>),
 }
 
 /// An output file's bytes.
@@ -254,6 +272,44 @@ impl MediaApi {
             .await?
             .ok_or_else(media_not_found)?;
         Ok(Json(media_item(&state, row).await?))
+    }
+
+    /// Process an item again (a new job and a new generation; the published one stays visible
+    /// until the new one replaces it). While a job of the item is still to run or running, the
+    /// answer is 409 with that job's id.
+    #[oai(path = "/media/:id/reprocess", method = "post")]
+    async fn reprocess(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<ReprocessResponse, ApiError> {
+        let mut tx = state.pool.begin().await?;
+        // The media row lock serialises reprocess requests of one item.
+        let kind: Option<String> =
+            sqlx::query_scalar("select kind from media where id = $1 and owner_id = $2 for update")
+                .bind(id.0)
+                .bind(auth.0.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let kind = kind.ok_or_else(media_not_found)?;
+        if let Some(active) = queue::find_active_job(&mut tx, id.0).await? {
+            return Err(ApiError::conflict_with_job(
+                "processing-in-progress",
+                "this item is already being processed; poll that job or cancel it first",
+                active,
+            ));
+        }
+        let job_id = match kind.as_str() {
+            "audio" => transcode::enqueue(&mut tx, auth.0.id, id.0).await,
+            _ => thumbnail::enqueue(&mut tx, auth.0.id, id.0).await,
+        }
+        .map_err(ApiError::internal)?;
+        tx.commit().await?;
+        Ok(ReprocessResponse::Accepted(Json(Reprocessing {
+            media_id: id.0,
+            job_ids: vec![job_id],
+        })))
     }
 
     /// Stream one published output file (HLS playlist, init segment, media segment, thumbnail).
