@@ -5,7 +5,8 @@
 //! - [`db`]: the Postgres pool and the migrate step (Veza's tables and apalis's schema).
 //! - [`storage`]: object storage (local folder or S3) and the key layout.
 //! - [`media`]: what an upload is (sniffed from its bytes), the `media` row and its outputs.
-//! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports.
+//! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports;
+//!   cancel. [`reprocess`]: a new job for an item, at most one at a time.
 //! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
 //!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
@@ -24,6 +25,7 @@ pub mod error;
 pub mod lease;
 pub mod media;
 pub mod queue;
+pub mod reprocess;
 pub mod retry;
 pub mod storage;
 pub mod thumbnail;

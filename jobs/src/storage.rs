@@ -114,6 +114,15 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
 }
 
+/// An object found by [`Storage::list`].
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// Its key.
+    pub key: String,
+    /// When it was last written.
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// What a streamed upload wrote.
 #[derive(Debug, Clone)]
 pub struct StoredUpload {
@@ -275,6 +284,33 @@ impl Storage {
         }
         out.flush().await?;
         Ok(size)
+    }
+
+    /// Every object under `prefix` with its age, for maintenance (streamed from the store, so
+    /// memory stays bounded by what the caller keeps).
+    pub fn list(
+        &self,
+        prefix: &str,
+    ) -> futures::stream::BoxStream<'static, Result<StoredObject, StorageError>> {
+        self.store
+            .list(Some(&Path::from(prefix)))
+            .map(|meta| {
+                meta.map(|m| StoredObject {
+                    key: m.location.to_string(),
+                    last_modified: m.last_modified,
+                })
+                .map_err(StorageError::from)
+            })
+            .boxed()
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Deletes an object; a missing object is not an error.

@@ -1,7 +1,7 @@
 //! `veza-worker` configuration: environment variables (`VEZA_*`, `DATABASE_URL`) over an
 //! optional TOML file (`VEZA_CONFIG`), every default written here, every problem reported at once.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, str::FromStr, time::Duration};
 
 use figment::{
     Figment,
@@ -48,6 +48,18 @@ struct RawConfig {
     #[serde(default = "defaults::transcode_timeout_seconds")]
     transcode_timeout_seconds: u64,
     retry_base_ms: Option<u64>,
+    #[serde(default = "defaults::repair_schedule")]
+    repair_schedule: String,
+    #[serde(default = "defaults::prune_schedule")]
+    prune_schedule: String,
+    #[serde(default = "defaults::orphans_schedule")]
+    orphans_schedule: String,
+    #[serde(default = "defaults::job_retention_seconds")]
+    job_retention_seconds: u64,
+    #[serde(default = "defaults::orphan_grace_seconds")]
+    orphan_grace_seconds: u64,
+    #[serde(default = "defaults::repair_batch")]
+    repair_batch: i64,
     #[serde(default = "defaults::audio_bitrate_bps")]
     audio_bitrate_bps: u32,
     #[serde(default = "defaults::segment_seconds")]
@@ -95,6 +107,24 @@ mod defaults {
     pub fn shutdown_timeout_seconds() -> u64 {
         30
     }
+    pub fn repair_schedule() -> String {
+        "0 */15 * * * *".to_owned()
+    }
+    pub fn prune_schedule() -> String {
+        "0 0 * * * *".to_owned()
+    }
+    pub fn orphans_schedule() -> String {
+        "0 30 * * * *".to_owned()
+    }
+    pub fn job_retention_seconds() -> u64 {
+        7 * 24 * 3600
+    }
+    pub fn orphan_grace_seconds() -> u64 {
+        24 * 3600
+    }
+    pub fn repair_batch() -> i64 {
+        100
+    }
     pub fn email_timeout_seconds() -> u64 {
         60
     }
@@ -138,6 +168,24 @@ pub struct Concurrency {
     pub transcode: usize,
 }
 
+/// Periodic maintenance settings.
+#[derive(Debug, Clone)]
+pub struct MaintenanceConfig {
+    /// Repair schedule (`VEZA_REPAIR_SCHEDULE`, cron with seconds, default every 15 minutes).
+    pub repair_schedule: cron::Schedule,
+    /// Prune schedule (`VEZA_PRUNE_SCHEDULE`, default hourly on the hour).
+    pub prune_schedule: cron::Schedule,
+    /// Orphan cleanup schedule (`VEZA_ORPHANS_SCHEDULE`, default hourly at half past).
+    pub orphans_schedule: cron::Schedule,
+    /// How long finished jobs stay queryable (`VEZA_JOB_RETENTION_SECONDS`, default 7 days).
+    pub job_retention: Duration,
+    /// Objects younger than this are never deleted as orphans (`VEZA_ORPHAN_GRACE_SECONDS`,
+    /// default 24 h; must exceed every job timeout).
+    pub orphan_grace: Duration,
+    /// Items repair looks at per run (`VEZA_REPAIR_BATCH`, default 100).
+    pub repair_batch: i64,
+}
+
 /// Attempt time limits per job kind.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -179,6 +227,8 @@ pub struct WorkerConfig {
     pub timeouts: Timeouts,
     /// Overrides every kind's first retry delay (`VEZA_RETRY_BASE_MS`); for tests and tuning.
     pub retry_base: Option<Duration>,
+    /// Periodic maintenance.
+    pub maintenance: MaintenanceConfig,
     /// Audio transcoding (`VEZA_AUDIO_BITRATE_BPS`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
@@ -240,6 +290,32 @@ impl RawConfig {
                 problems.push(format!("{name} must be at least 1"));
             }
         }
+        let mut schedule = |name: &str, expression: &str| {
+            cron::Schedule::from_str(expression)
+                .map_err(|err| {
+                    problems.push(format!(
+                        "{name} is not a cron schedule (`sec min hour day month weekday`): {err}"
+                    ))
+                })
+                .ok()
+        };
+        let repair_schedule = schedule("VEZA_REPAIR_SCHEDULE", &self.repair_schedule);
+        let prune_schedule = schedule("VEZA_PRUNE_SCHEDULE", &self.prune_schedule);
+        let orphans_schedule = schedule("VEZA_ORPHANS_SCHEDULE", &self.orphans_schedule);
+        let longest_timeout = self
+            .email_timeout_seconds
+            .max(self.thumbnail_timeout_seconds)
+            .max(self.transcode_timeout_seconds);
+        if self.orphan_grace_seconds <= longest_timeout {
+            problems.push(format!(
+                "VEZA_ORPHAN_GRACE_SECONDS ({}) must be longer than the longest job timeout ({longest_timeout} s), \
+                 or a generation still being written could be deleted",
+                self.orphan_grace_seconds
+            ));
+        }
+        if self.repair_batch < 1 {
+            problems.push("VEZA_REPAIR_BATCH must be at least 1".into());
+        }
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
@@ -270,8 +346,22 @@ impl RawConfig {
         if !(1..=100).contains(&self.thumbnail_jpeg_quality) {
             problems.push("VEZA_THUMBNAIL_JPEG_QUALITY must be within 1–100".into());
         }
-        match storage {
-            Some(storage) if problems.is_empty() => Ok(WorkerConfig {
+        let maintenance = match (repair_schedule, prune_schedule, orphans_schedule) {
+            (Some(repair_schedule), Some(prune_schedule), Some(orphans_schedule)) => {
+                Some(MaintenanceConfig {
+                    repair_schedule,
+                    prune_schedule,
+                    orphans_schedule,
+                    job_retention: Duration::from_secs(self.job_retention_seconds),
+                    orphan_grace: Duration::from_secs(self.orphan_grace_seconds),
+                    repair_batch: self.repair_batch,
+                })
+            }
+            _ => None,
+        };
+        match (storage, maintenance) {
+            (Some(storage), Some(maintenance)) if problems.is_empty() => Ok(WorkerConfig {
+                maintenance,
                 database_url,
                 storage,
                 mailer,

@@ -11,6 +11,7 @@ use std::{
 };
 
 use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use veza_jobs::{
 
 use crate::{
     config::WorkerConfig,
+    maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
     queues::{self, KindPolicy, Runner},
 };
 
@@ -53,9 +55,10 @@ pub async fn run_until_stopped(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let pool = veza_jobs::db::connect(&config.database_url, 10).await?;
+    let storage = Storage::open(&config.storage)?;
     let ctx = JobContext {
         pool: pool.clone(),
-        storage: Storage::open(&config.storage)?,
+        storage: storage.clone(),
         mailer: Mailer::open(&config.mailer).map_err(StartError::Mailer)?,
         settings: JobSettings {
             email_from: config.email_from.clone(),
@@ -80,6 +83,38 @@ pub async fn run_until_stopped(
     // Unique per process, so many workers on many machines never share a lock identity.
     let instance = Uuid::now_v7().simple().to_string();
     let instance = &instance[instance.len() - 8..];
+
+    let maintenance = &config.maintenance;
+    let scheduled = |task: Task| {
+        Arc::new(Scheduled {
+            task,
+            pool: pool.clone(),
+        })
+    };
+    let repair = scheduled(Task::Repair(Repair {
+        pool: pool.clone(),
+        storage: storage.clone(),
+        batch: maintenance.repair_batch,
+    }));
+    let prune = scheduled(Task::Prune(Prune {
+        pool: pool.clone(),
+        retention: maintenance.job_retention,
+    }));
+    let orphans = scheduled(Task::Orphans(Orphans {
+        pool: pool.clone(),
+        storage: storage.clone(),
+        grace: maintenance.orphan_grace,
+    }));
+    let (repair_schedule, prune_schedule, orphans_schedule) = (
+        maintenance.repair_schedule.clone(),
+        maintenance.prune_schedule.clone(),
+        maintenance.orphans_schedule.clone(),
+    );
+    let (repair_name, prune_name, orphans_name) = (
+        format!("repair-{instance}"),
+        format!("prune-{instance}"),
+        format!("orphans-{instance}"),
+    );
 
     let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE);
     let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE);
@@ -116,6 +151,24 @@ pub async fn run_until_stopped(
                 .concurrency(concurrency.transcode)
                 .parallelize(tokio::spawn)
                 .build(queues::run_transcode)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(repair_name.as_str())
+                .backend(CronScheduler::new(repair_schedule.clone()))
+                .data(repair.clone())
+                .build(maintenance::run_tick)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(prune_name.as_str())
+                .backend(CronScheduler::new(prune_schedule.clone()))
+                .data(prune.clone())
+                .build(maintenance::run_tick)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(orphans_name.as_str())
+                .backend(CronScheduler::new(orphans_schedule.clone()))
+                .data(orphans.clone())
+                .build(maintenance::run_tick)
         })
         // A consumer that fails (e.g. its database connection broke) is started again; one that
         // keeps failing ends the process non-zero so its supervisor notices.

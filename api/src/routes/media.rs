@@ -13,7 +13,7 @@ use poem_openapi::{
 use uuid::Uuid;
 use veza_jobs::{
     media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
-    queue,
+    reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
     thumbnail, transcode,
 };
@@ -285,26 +285,20 @@ impl MediaApi {
         id: Path<Uuid>,
     ) -> Result<ReprocessResponse, ApiError> {
         let mut tx = state.pool.begin().await?;
-        // The media row lock serialises reprocess requests of one item.
-        let kind: Option<String> =
-            sqlx::query_scalar("select kind from media where id = $1 and owner_id = $2 for update")
-                .bind(id.0)
-                .bind(auth.0.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let kind = kind.ok_or_else(media_not_found)?;
-        if let Some(active) = queue::find_active_job(&mut tx, id.0).await? {
-            return Err(ApiError::conflict_with_job(
-                "processing-in-progress",
-                "this item is already being processed; poll that job or cancel it first",
-                active,
-            ));
-        }
-        let job_id = match kind.as_str() {
-            "audio" => transcode::enqueue(&mut tx, auth.0.id, id.0).await,
-            _ => thumbnail::enqueue(&mut tx, auth.0.id, id.0).await,
-        }
-        .map_err(ApiError::internal)?;
+        let job_id = match reprocess::reprocess(&mut tx, id.0, Some(auth.0.id))
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Reprocess::Queued(job_id) => job_id,
+            Reprocess::NotFound => return Err(media_not_found()),
+            Reprocess::AlreadyActive(active) => {
+                return Err(ApiError::conflict_with_job(
+                    "processing-in-progress",
+                    "this item is already being processed; poll that job or cancel it first",
+                    active,
+                ));
+            }
+        };
         tx.commit().await?;
         Ok(ReprocessResponse::Accepted(Json(Reprocessing {
             media_id: id.0,

@@ -22,6 +22,9 @@ use crate::{
 
 /// The queue name.
 pub const QUEUE: &str = "thumbnail";
+/// Version of the thumbnail pipeline; raise it when outputs change, and repair redoes older ones.
+pub const PIPELINE_VERSION: i32 = 1;
+
 /// Attempts and backoff.
 pub const RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 3,
@@ -150,7 +153,7 @@ async fn publish(
     is_image: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update media set thumbnail_generation = $2,
+        "update media set thumbnail_generation = $2, thumbnail_pipeline_version = $4,
                 status = case when $3 then 'ready' else status end,
                 error_code = case when $3 then null else error_code end,
                 error_message = case when $3 then null else error_message end,
@@ -160,6 +163,7 @@ async fn publish(
     .bind(media_id)
     .bind(generation)
     .bind(is_image)
+    .bind(PIPELINE_VERSION)
     .execute(conn)
     .await?;
     Ok(())

@@ -37,6 +37,9 @@ use crate::{
 
 /// The queue name.
 pub const QUEUE: &str = "transcode";
+/// Version of the audio pipeline; raise it when outputs change, and repair redoes older ones.
+pub const PIPELINE_VERSION: i32 = 1;
+
 /// Attempts and backoff.
 pub const RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 3,
@@ -117,12 +120,13 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     )
     .await?;
     sqlx::query(
-        "update media set playback_generation = $2, status = 'ready', error_code = null,
+        "update media set playback_generation = $2, playback_pipeline_version = $3, status = 'ready', error_code = null,
                 error_message = null, updated_at = now()
           where id = $1",
     )
     .bind(media.id)
     .bind(&generation)
+    .bind(PIPELINE_VERSION)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

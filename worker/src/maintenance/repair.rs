@@ -1,0 +1,99 @@
+//! Repair: find ready media items whose published outputs are missing from storage or were made
+//! by an older pipeline version, and reprocess them (a new job and generation; the old outputs
+//! stay published until the new ones replace them). Each run looks at the items checked least
+//! recently, a batch at a time, so every item is seen in turn.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+use veza_jobs::{
+    reprocess::{self, Reprocess},
+    storage::Storage,
+    thumbnail, transcode,
+};
+
+use super::MaintenanceError;
+
+/// The repair task.
+pub struct Repair {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Object storage.
+    pub storage: Storage,
+    /// Items looked at per run.
+    pub batch: i64,
+}
+
+/// What a repair run did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Items looked at.
+    pub checked: u64,
+    /// Items whose outputs came from an older pipeline.
+    pub outdated: u64,
+    /// Items with a published output missing from storage.
+    pub missing: u64,
+    /// Reprocess jobs enqueued.
+    pub enqueued: u64,
+}
+
+impl Repair {
+    /// Checks one batch and enqueues the reprocesses it needs.
+    pub async fn run_once(&self) -> Result<RepairReport, MaintenanceError> {
+        let items: Vec<(Uuid, String, Option<i32>, Option<i32>)> = sqlx::query_as(
+            "update media set repair_checked_at = now()
+              where id in (select id from media where status = 'ready'
+                            order by repair_checked_at nulls first, id limit $1
+                              for update skip locked)
+          returning id, kind, playback_pipeline_version, thumbnail_pipeline_version",
+        )
+        .bind(self.batch)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut report = RepairReport::default();
+        for (media_id, kind, playback_version, thumbnail_version) in items {
+            report.checked += 1;
+            let version = if kind == "audio" {
+                playback_version
+            } else {
+                thumbnail_version
+            };
+            let current = if kind == "audio" {
+                transcode::PIPELINE_VERSION
+            } else {
+                thumbnail::PIPELINE_VERSION
+            };
+            let outdated = version.is_none_or(|v| v < current);
+            let missing = !outdated && self.has_missing_output(media_id).await?;
+            report.outdated += u64::from(outdated);
+            report.missing += u64::from(missing);
+            if outdated || missing {
+                let mut tx = self.pool.begin().await?;
+                if let Reprocess::Queued(job_id) = reprocess::reprocess(&mut tx, media_id, None).await? {
+                    tracing::info!(%media_id, %job_id, outdated, missing, "repair: reprocess queued");
+                    report.enqueued += 1;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether any output of the item's published generations is gone from storage.
+    async fn has_missing_output(&self, media_id: Uuid) -> Result<bool, MaintenanceError> {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "select o.object_key from outputs o join media m on m.id = o.media_id
+              where o.media_id = $1
+                and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)",
+        )
+        .bind(media_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for key in keys {
+            if !self.storage.exists(&key).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,286 @@
+//! The maintenance tasks against a real Postgres and a real storage folder, through `run_once`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::Path,
+    time::{Duration, SystemTime},
+};
+
+use bytes::Bytes;
+use sqlx::PgPool;
+use uuid::Uuid;
+use veza_e2e::TestDatabase;
+use veza_jobs::{
+    email::{self, EmailJob},
+    media::{self, MediaKind, NewMedia},
+    storage::{Storage, StorageConfig},
+    transcode,
+};
+use veza_worker::maintenance::{
+    claim_tick,
+    orphans::{Orphans, OrphansReport},
+    prune::{Prune, PruneReport},
+    repair::{Repair, RepairReport},
+};
+
+async fn database() -> PgPool {
+    let db = TestDatabase::create().await;
+    let pool = veza_jobs::db::connect(&db.url, 5).await.unwrap();
+    veza_jobs::db::migrate(&pool).await.unwrap();
+    pool
+}
+
+async fn user(pool: &PgPool) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query("insert into users (id, email, password_hash) values ($1, $2, 'x')")
+        .bind(id)
+        .bind(format!("{id}@example.com"))
+        .execute(pool)
+        .await
+        .unwrap();
+    id
+}
+
+async fn audio_item(pool: &PgPool, owner: Uuid) -> Uuid {
+    let id = Uuid::now_v7();
+    let mut conn = pool.acquire().await.unwrap();
+    media::insert(
+        &mut conn,
+        &NewMedia {
+            id,
+            owner_id: owner,
+            kind: MediaKind::Audio,
+            original_key: &Storage::original_key(id),
+            original_filename: None,
+            content_type: "audio/x-wav",
+            size_bytes: 10,
+            sha256: "00",
+        },
+    )
+    .await
+    .unwrap();
+    id
+}
+
+async fn publish(pool: &PgPool, media_id: Uuid, generation: &str, version: Option<i32>, keys: &[&str]) {
+    sqlx::query(
+        "update media set status = 'ready', playback_generation = $2, playback_pipeline_version = $3 where id = $1",
+    )
+    .bind(media_id)
+    .bind(generation)
+    .bind(version)
+    .execute(pool)
+    .await
+    .unwrap();
+    for key in keys {
+        sqlx::query(
+            "insert into outputs (id, media_id, kind, generation, name, object_key, content_type, size_bytes)
+             values ($1, $2, 'hls-segment', $3, $4, $4, 'audio/mp4', 1)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(media_id)
+        .bind(generation)
+        .bind(*key)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn set_queue(pool: &PgPool, job: Uuid, status: &str, attempts: i32, done_ago_seconds: f64) {
+    sqlx::query(
+        "update apalis.jobs set status = $2, attempts = $3, done_at = now() - make_interval(secs => $4)
+          where id = veza_task_id($1)",
+    )
+    .bind(job)
+    .bind(status)
+    .bind(attempts)
+    .bind(done_ago_seconds)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn age(root: &Path, key: &str, by: Duration) {
+    let file = std::fs::File::options().write(true).open(root.join(key)).unwrap();
+    file.set_modified(SystemTime::now() - by).unwrap();
+}
+
+#[tokio::test]
+async fn a_tick_is_claimed_by_exactly_one_of_many_workers() {
+    let pool = database().await;
+    let tick = chrono::Utc::now();
+    let claims = (0..8).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            claim_tick(&pool, "prune", tick, &format!("worker-{i}"))
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for claim in claims {
+        won += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert!(
+        claim_tick(&pool, "prune", tick + chrono::Duration::seconds(1), "worker-0")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn prune_forgets_finished_jobs_past_the_retention_and_keeps_the_rest() {
+    let pool = database().await;
+    let owner = user(&pool).await;
+    let mut jobs = Vec::new();
+    for _ in 0..5 {
+        let mut conn = pool.acquire().await.unwrap();
+        let job = EmailJob::Welcome {
+            user_id: owner,
+            to: "a@example.com".into(),
+        };
+        jobs.push(email::enqueue(&mut conn, owner, &job).await.unwrap());
+    }
+    let hours = 3600.0;
+    set_queue(&pool, jobs[0], "Done", 1, 2.0 * hours).await; // old, done → pruned
+    set_queue(&pool, jobs[1], "Killed", 1, 2.0 * hours).await; // old, dead → pruned
+    set_queue(&pool, jobs[2], "Done", 1, 60.0).await; // recent → kept
+    set_queue(&pool, jobs[3], "Failed", 1, 2.0 * hours).await; // waiting for a retry → kept
+    // jobs[4] is still pending → kept
+
+    let prune = Prune {
+        pool: pool.clone(),
+        retention: Duration::from_secs(3600),
+    };
+    assert_eq!(prune.run_once().await.unwrap(), PruneReport { jobs: 2, ticks: 0 });
+    let left: Vec<Uuid> = sqlx::query_scalar("select id from jobs order by id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, jobs[2..].to_vec());
+    let queue_rows: i64 = sqlx::query_scalar("select count(*) from apalis.jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(queue_rows, 3);
+    assert_eq!(prune.run_once().await.unwrap(), PruneReport { jobs: 0, ticks: 0 });
+}
+
+#[tokio::test]
+async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
+    let pool = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("objects");
+    let storage = Storage::open(&StorageConfig::Fs { root: root.clone() }).unwrap();
+    let owner = user(&pool).await;
+    let item = audio_item(&pool, owner).await;
+    publish(&pool, item, "published-gen", Some(1), &[]).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let running_job = transcode::enqueue(&mut conn, owner, item).await.unwrap();
+    drop(conn);
+    let gone = Uuid::now_v7();
+    let young = Uuid::now_v7();
+
+    let keep = [
+        format!("media/{item}/hls/published-gen/index.m3u8"),
+        format!("media/{item}/hls/{running_job}/segment-00000.m4s"),
+        Storage::original_key(item),
+        format!("media/{young}/hls/g/index.m3u8"),
+    ];
+    let delete = [
+        format!("media/{item}/hls/old-gen/index.m3u8"),
+        format!("media/{gone}/thumbnails/g/160.jpg"),
+        Storage::original_key(gone),
+    ];
+    for key in keep.iter().chain(&delete) {
+        storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
+        if !key.contains(&young.to_string()) {
+            age(&root, key, Duration::from_secs(2 * 3600));
+        }
+    }
+
+    let orphans = Orphans {
+        pool: pool.clone(),
+        storage: storage.clone(),
+        grace: Duration::from_secs(3600),
+    };
+    let report = orphans.run_once().await.unwrap();
+    assert_eq!(
+        report,
+        OrphansReport {
+            scanned: 7,
+            deleted: 3,
+            too_young: 1
+        }
+    );
+    for key in &keep {
+        assert!(storage.exists(key).await.unwrap(), "{key} must be kept");
+    }
+    for key in &delete {
+        assert!(!storage.exists(key).await.unwrap(), "{key} must be deleted");
+    }
+}
+
+#[tokio::test]
+async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
+    let pool = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::Fs {
+        root: dir.path().join("objects"),
+    })
+    .unwrap();
+    let owner = user(&pool).await;
+    let healthy = audio_item(&pool, owner).await;
+    let missing = audio_item(&pool, owner).await;
+    let outdated = audio_item(&pool, owner).await;
+    storage
+        .put_bytes("healthy/segment", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    publish(
+        &pool,
+        healthy,
+        "g",
+        Some(transcode::PIPELINE_VERSION),
+        &["healthy/segment"],
+    )
+    .await;
+    publish(
+        &pool,
+        missing,
+        "g",
+        Some(transcode::PIPELINE_VERSION),
+        &["missing/segment"],
+    )
+    .await;
+    publish(&pool, outdated, "g", None, &[]).await;
+
+    let repair = Repair {
+        pool: pool.clone(),
+        storage,
+        batch: 10,
+    };
+    let report = repair.run_once().await.unwrap();
+    assert_eq!(
+        report,
+        RepairReport {
+            checked: 3,
+            outdated: 1,
+            missing: 1,
+            enqueued: 2
+        }
+    );
+    let queued: Vec<Uuid> =
+        sqlx::query_scalar("select media_id from jobs where kind = 'transcode' order by media_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut expected = vec![missing, outdated];
+    expected.sort();
+    assert_eq!(queued, expected);
+
+    // Their reprocesses are still waiting: the next run adds none.
+    assert_eq!(repair.run_once().await.unwrap().enqueued, 0);
+}
