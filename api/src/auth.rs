@@ -130,11 +130,37 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
     .map_err(ApiError::internal)
 }
 
+/// Sets the role (`user` or `admin`) of the account with `email`; false when there is none.
+pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("update users set role = $2 where email = $1")
+        .bind(email.trim().to_lowercase())
+        .bind(role)
+        .execute(pool)
+        .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 /// The authenticated user of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     /// User id.
     pub id: Uuid,
+    /// Whether the account has the admin role (in the database or by `VEZA_ADMIN_EMAILS`).
+    pub is_admin: bool,
+}
+
+impl AuthUser {
+    /// Succeeds for admins only.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "admin-required",
+                "this operation needs the admin role",
+            ))
+        }
+    }
 }
 
 /// Bearer JWT from `POST /v1/auth/login`.
@@ -148,15 +174,16 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
         .ok_or_else(|| poem::Error::from(ApiError::internal("AppState missing from request data")))?;
     let id = state.keys.verify(&bearer.token)?;
     // A token of a deleted account is no longer valid.
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
+    let account: Option<(String, String)> = sqlx::query_as("select email, role from users where id = $1")
         .bind(id)
-        .fetch_one(&state.pool)
+        .fetch_optional(&state.pool)
         .await
         .map_err(ApiError::from)?;
-    if !exists {
+    let Some((email, role)) = account else {
         return Err(
             ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
         );
-    }
-    Ok(AuthUser { id })
+    };
+    let is_admin = role == "admin" || state.admin_emails.contains(&email);
+    Ok(AuthUser { id, is_admin })
 }

@@ -27,6 +27,7 @@ struct RawConfig {
     max_upload_bytes: u64,
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
+    admin_emails: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -63,6 +64,9 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// Pool size (`VEZA_DB_MAX_CONNECTIONS`, default 10).
     pub db_max_connections: u32,
+    /// Accounts with the admin role by configuration (`VEZA_ADMIN_EMAILS`, comma-separated,
+    /// compared case-insensitively); `veza-api admin grant EMAIL` grants it in the database.
+    pub admin_emails: Vec<String>,
 }
 
 impl ApiConfig {
@@ -116,6 +120,13 @@ impl RawConfig {
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
                 db_max_connections: self.db_max_connections.max(1),
+                admin_emails: self
+                    .admin_emails
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|e| e.trim().to_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect(),
             }),
             _ => Err(problems),
         }

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// Missing, expired or invalid credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
+    /// Authenticated, but not allowed (admin routes).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// No such resource (or not yours).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -72,6 +75,10 @@ impl ApiError {
     /// 401.
     pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
         Self::Unauthorized(problem(StatusCode::UNAUTHORIZED, code, detail))
+    }
+    /// 403.
+    pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {
+        Self::Forbidden(problem(StatusCode::FORBIDDEN, code, detail))
     }
     /// 404.
     pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
@@ -145,6 +152,7 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
     let (code, detail) = match status {
         StatusCode::BAD_REQUEST => ("bad-request", detail),
         StatusCode::UNAUTHORIZED => ("unauthorized", "a valid bearer token is required".to_owned()),
+        StatusCode::FORBIDDEN => ("forbidden", detail),
         StatusCode::NOT_FOUND => ("not-found", "no such resource".to_owned()),
         StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", detail),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", detail),

@@ -19,6 +19,25 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document to stdout (no database needed).
     Openapi,
+    /// Manage the admin role (operators only: this needs database access, not an API call).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Give the account with this email the admin role.
+    Grant {
+        /// The account's email.
+        email: String,
+    },
+    /// Take the admin role away (an address in VEZA_ADMIN_EMAILS stays admin).
+    Revoke {
+        /// The account's email.
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -39,6 +58,20 @@ async fn main() -> anyhow::Result<()> {
             veza_jobs::db::migrate(&pool).await?;
             tracing::info!("database is up to date");
             Ok(())
+        }
+        Command::Admin { action } => {
+            let config = load_config()?;
+            let pool = veza_jobs::db::connect(&config.database_url, 2).await?;
+            let (email, role) = match &action {
+                AdminAction::Grant { email } => (email, "admin"),
+                AdminAction::Revoke { email } => (email, "user"),
+            };
+            if veza_api::auth::set_role(&pool, email, role).await? {
+                println!("{} now has the role {role}", email.trim().to_lowercase());
+                Ok(())
+            } else {
+                anyhow::bail!("no account with the email {email}")
+            }
         }
         Command::Serve => {
             let config = load_config()?;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
+    /// Admins by configuration (lower case).
+    pub admin_emails: Vec<String>,
     /// A real argon2 hash checked when a login names an unknown address, so that answer takes
     /// as long as a wrong password.
     pub dummy_password_hash: String,
@@ -97,6 +99,7 @@ impl Application {
             storage,
             keys,
             max_upload_bytes: config.max_upload_bytes,
+            admin_emails: config.admin_emails.clone(),
             dummy_password_hash,
         };
         Ok(Self {

@@ -9,6 +9,8 @@
 //!   cancel. [`reprocess`]: a new job for an item, at most one at a time.
 //! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
 //!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
+//! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
+//!   pausing queues, listing workers.
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
 //!   it runs ([`context::JobRun`]: job id, lease, cancellation).
 //! - [`lease`]: the fencing check before anything is published; release and retry scheduling.
@@ -24,6 +26,7 @@ pub mod email;
 pub mod error;
 pub mod lease;
 pub mod media;
+pub mod operations;
 pub mod queue;
 pub mod reprocess;
 pub mod retry;

@@ -41,6 +41,16 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// The kind of a queue name.
+    pub fn from_queue(queue: &str) -> Option<Self> {
+        match queue {
+            "email" => Some(Self::Email),
+            "thumbnail" => Some(Self::Thumbnail),
+            "transcode" => Some(Self::Transcode),
+            _ => None,
+        }
+    }
+
     /// The queue (and `jobs.kind`) name.
     pub fn queue(self) -> &'static str {
         match self {
@@ -128,8 +138,9 @@ pub struct JobStatus {
     pub kind: String,
     /// Media item, if any.
     pub media_id: Option<Uuid>,
-    /// apalis status: Pending, Queued, Running, Done, Failed, Killed.
-    pub status: String,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `cancelled` (SQL
+    /// `veza_job_state`, the one definition).
+    pub state: String,
     /// Attempts started so far.
     pub attempts: i32,
     /// Attempts allowed.
@@ -161,7 +172,9 @@ macro_rules! active_job {
 /// Looks up a job of `owner`; `None` when it does not exist or belongs to someone else.
 pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
     sqlx::query_as(
-        "select j.id, j.kind, j.media_id, q.status, q.attempts, q.max_attempts,
+        "select j.id, j.kind, j.media_id,
+                veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) as state,
+                q.attempts, q.max_attempts,
                 j.error_code, j.error_message, j.created_at, q.run_at, q.lock_at, q.done_at,
                 j.cancel_requested_at
            from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)

@@ -22,6 +22,8 @@ use veza_jobs::{
 /// Retry policy and time limit of one job kind.
 #[derive(Debug, Clone, Copy)]
 pub struct KindPolicy {
+    /// The queue name.
+    pub queue: &'static str,
     /// Attempts and backoff.
     pub retry: RetryPolicy,
     /// Longest an attempt may run before it is cancelled (and counted as a transient failure).
@@ -41,6 +43,8 @@ pub struct Runner {
     /// Cancelled at the drain deadline after a shutdown signal: running attempts stop at their
     /// next checkpoint and their jobs are released for another worker.
     pub stopping: CancellationToken,
+    /// The queues operators paused (kept current by the pause watcher).
+    pub paused: tokio::sync::watch::Receiver<Vec<String>>,
 }
 
 /// How an attempt ended, before settling.
@@ -49,6 +53,7 @@ enum Ending {
     TimedOut,
     Stopped,
     CancelledByOwner,
+    Paused,
 }
 
 /// How often a running attempt looks for its owner's cancel request.
@@ -129,6 +134,10 @@ impl Runner {
         work: impl Future<Output = Result<(), JobError>>,
         span: tracing::Span,
     ) -> Ending {
+        // Claimed just before its queue was paused: hand it back untouched.
+        if self.paused.borrow().iter().any(|q| q == policy.queue) {
+            return Ending::Paused;
+        }
         if queue::cancel_requested(&self.ctx.pool, run.id)
             .await
             .unwrap_or(false)
@@ -178,6 +187,11 @@ impl Runner {
             Ending::Finished(Ok(())) => {
                 tracing::info!(job_id = %run.id, "job succeeded");
                 return Ok(());
+            }
+            Ending::Paused => {
+                let released = run.lease.release(pool).await;
+                tracing::info!(job_id = %run.id, ?released, "queue paused: job released");
+                return Err(Box::new(JobError::Cancelled));
             }
             Ending::Stopped => {
                 // Not the job's fault: hand it back uncounted. apalis's acknowledgement that

@@ -10,15 +10,17 @@ use std::{
     },
 };
 
-use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt, WorkerContext};
 use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
     context::{JobContext, JobSettings},
     email::{self, EmailJob, Mailer},
+    operations,
     retry::RetryPolicy,
     storage::Storage,
     thumbnail::{self, ThumbnailJob},
@@ -68,17 +70,20 @@ pub async fn run_until_stopped(
             thumbnail: config.thumbnail.clone(),
         },
     };
-    let policy = |retry: RetryPolicy, timeout| KindPolicy {
+    let policy = |queue, retry: RetryPolicy, timeout| KindPolicy {
+        queue,
         retry: config.retry_base.map_or(retry, |base| retry.with_base(base)),
         timeout,
     };
     let stopping = CancellationToken::new();
+    let (paused_tx, paused_rx) = watch::channel(Vec::new());
     let runner = Arc::new(Runner {
         ctx,
-        email: policy(email::RETRY, config.timeouts.email),
-        thumbnail: policy(thumbnail::RETRY, config.timeouts.thumbnail),
-        transcode: policy(transcode::RETRY, config.timeouts.transcode),
+        email: policy(email::QUEUE, email::RETRY, config.timeouts.email),
+        thumbnail: policy(thumbnail::QUEUE, thumbnail::RETRY, config.timeouts.thumbnail),
+        transcode: policy(transcode::QUEUE, transcode::RETRY, config.timeouts.transcode),
         stopping: stopping.clone(),
+        paused: paused_rx,
     });
     // Unique per process, so many workers on many machines never share a lock identity.
     let instance = Uuid::now_v7().simple().to_string();
@@ -121,15 +126,28 @@ pub async fn run_until_stopped(
     let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE);
     let concurrency = config.concurrency;
     let (email_ctx, thumbnail_ctx, transcode_ctx) = (runner.clone(), runner.clone(), runner);
-    let (email_name, thumbnail_name, transcode_name) = (
-        format!("email-{instance}"),
-        format!("thumbnail-{instance}"),
-        format!("transcode-{instance}"),
+    // The consumers' contexts are kept so the pause watcher can pause and resume them.
+    let consumers = [
+        (email::QUEUE, WorkerContext::new(&format!("email-{instance}"))),
+        (
+            thumbnail::QUEUE,
+            WorkerContext::new(&format!("thumbnail-{instance}")),
+        ),
+        (
+            transcode::QUEUE,
+            WorkerContext::new(&format!("transcode-{instance}")),
+        ),
+    ];
+    let (email_worker, thumbnail_worker, transcode_worker) = (
+        consumers[0].1.clone(),
+        consumers[1].1.clone(),
+        consumers[2].1.clone(),
     );
+    let pause_watcher = tokio::spawn(watch_pauses(pool.clone(), paused_tx, consumers));
 
     let monitor = Monitor::new()
         .register(move |_| {
-            WorkerBuilder::new(email_name.as_str())
+            WorkerBuilder::new(&email_worker)
                 .backend(email_backend.clone())
                 .data(email_ctx.clone())
                 .concurrency(concurrency.email)
@@ -137,7 +155,7 @@ pub async fn run_until_stopped(
                 .build(queues::run_email)
         })
         .register(move |_| {
-            WorkerBuilder::new(thumbnail_name.as_str())
+            WorkerBuilder::new(&thumbnail_worker)
                 .backend(thumbnail_backend.clone())
                 .data(thumbnail_ctx.clone())
                 .concurrency(concurrency.thumbnail)
@@ -145,7 +163,7 @@ pub async fn run_until_stopped(
                 .build(queues::run_thumbnail)
         })
         .register(move |_| {
-            WorkerBuilder::new(transcode_name.as_str())
+            WorkerBuilder::new(&transcode_worker)
                 .backend(transcode_backend.clone())
                 .data(transcode_ctx.clone())
                 .concurrency(concurrency.transcode)
@@ -197,10 +215,41 @@ pub async fn run_until_stopped(
         })
         .await
         .map_err(|err| StartError::Monitor(err.to_string()))?;
+    pause_watcher.abort();
     if signalled.load(Ordering::SeqCst) {
         Ok(())
     } else {
         Err(StartError::Monitor("every queue consumer stopped".into()))
+    }
+}
+
+/// How often a worker looks for paused queues.
+const PAUSE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the consumers of paused queues paused (no new claims) and resumes them when the pause
+/// is lifted; publishes the paused set to the handlers.
+async fn watch_pauses(
+    pool: PgPool,
+    paused_tx: watch::Sender<Vec<String>>,
+    consumers: [(&'static str, WorkerContext); 3],
+) {
+    loop {
+        match operations::paused_queues(&pool).await {
+            Ok(paused) => {
+                for (queue, consumer) in &consumers {
+                    let should_pause = paused.iter().any(|q| q == queue);
+                    // Errors mean the consumer is not running (starting, stopping): try next time.
+                    if should_pause && !consumer.is_paused() {
+                        let _ = consumer.pause();
+                    } else if !should_pause && consumer.is_paused() {
+                        let _ = consumer.resume();
+                    }
+                }
+                paused_tx.send_replace(paused);
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read paused queues"),
+        }
+        tokio::time::sleep(PAUSE_POLL).await;
     }
 }
 

@@ -30,6 +30,32 @@ pub enum JobState {
     Cancelled,
 }
 
+impl JobState {
+    /// From the SQL `veza_job_state` spelling.
+    pub fn from_sql(state: &str) -> Self {
+        match state {
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "retrying" => Self::Retrying,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Queued,
+        }
+    }
+
+    /// The SQL `veza_job_state` spelling.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// The error of the last failed attempt.
 #[derive(Debug, Object)]
 pub struct JobError {
@@ -117,14 +143,7 @@ impl JobsApi {
 }
 
 fn job_view(job: JobStatus) -> Job {
-    let state = match job.status.as_str() {
-        "Killed" if job.cancel_requested_at.is_some() => JobState::Cancelled,
-        "Running" => JobState::Running,
-        "Done" => JobState::Succeeded,
-        "Failed" if job.attempts < job.max_attempts => JobState::Retrying,
-        "Failed" | "Killed" => JobState::Failed,
-        _ => JobState::Queued,
-    };
+    let state = JobState::from_sql(&job.state);
     let last_error = job.error_code.map(|code| JobError {
         code,
         message: job.error_message.unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! The API operations, one file per area. `api()` is the whole description; it holds no state
 //! (handlers reach the pool and store through request data), so the spec can be generated offline.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod jobs;
@@ -19,12 +20,26 @@ pub enum ApiTags {
     Jobs,
     /// Liveness and readiness.
     Health,
+    /// Operators: queues, jobs and workers (admin role).
+    Admin,
 }
 
 /// Every operation of the API.
-pub type Api = (auth::AuthApi, media::MediaApi, jobs::JobsApi, health::HealthApi);
+pub type Api = (
+    auth::AuthApi,
+    media::MediaApi,
+    jobs::JobsApi,
+    admin::AdminApi,
+    health::HealthApi,
+);
 
 /// Builds the API description.
 pub fn api() -> Api {
-    (auth::AuthApi, media::MediaApi, jobs::JobsApi, health::HealthApi)
+    (
+        auth::AuthApi,
+        media::MediaApi,
+        jobs::JobsApi,
+        admin::AdminApi,
+        health::HealthApi,
+    )
 }

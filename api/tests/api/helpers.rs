@@ -36,6 +36,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         token_ttl_seconds: 3600,
         max_upload_bytes: 8 * 1024 * 1024,
         db_max_connections: 5,
+        admin_emails: Vec::new(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
