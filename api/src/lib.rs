@@ -5,6 +5,7 @@
 //! - [`routes`]: the poem-openapi operations — auth, media, jobs, health.
 //! - [`auth`]: passwords and access tokens; the bearer security scheme.
 //! - [`error`]: every error as problem+json with a stable code.
+//! - [`metrics`]: Prometheus metrics at `/metrics` (request latency, queue depth).
 //!
 //! An upload flows: `routes::media::upload` streams the body into storage, then in one
 //! transaction inserts the media row and enqueues its jobs through `veza_jobs`.
@@ -12,5 +13,6 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod startup;

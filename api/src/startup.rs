@@ -12,6 +12,7 @@ use crate::{
     auth::TokenKeys,
     config::ApiConfig,
     error::problem_for_poem_error,
+    metrics::ApiMetrics,
     routes::{self, Api},
 };
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Admins by configuration (lower case).
     pub admin_emails: Vec<String>,
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<ApiMetrics>,
     /// A real argon2 hash checked when a login names an unknown address, so that answer takes
     /// as long as a wrong password.
     pub dummy_password_hash: String,
@@ -100,6 +103,7 @@ impl Application {
             keys,
             max_upload_bytes: config.max_upload_bytes,
             admin_emails: config.admin_emails.clone(),
+            metrics: std::sync::Arc::new(ApiMetrics::default()),
             dummy_password_hash,
         };
         Ok(Self {
@@ -122,10 +126,16 @@ impl Application {
         let service = api_service().server(format!("http://127.0.0.1:{}", self.port));
         let docs = service.swagger_ui();
         let spec = service.spec_endpoint();
+        let metrics = self.state.metrics.clone();
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)
             .at("/openapi.json", spec)
+            .at("/metrics", crate::metrics::metrics)
+            .around(move |endpoint, req| {
+                let metrics = metrics.clone();
+                async move { metrics.time(&endpoint, req).await }
+            })
             .data(self.state)
             .with(poem::middleware::Tracing)
             .catch_all_error(problem_for_poem_error);

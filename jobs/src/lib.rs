@@ -9,6 +9,7 @@
 //!   cancel. [`reprocess`]: a new job for an item, at most one at a time.
 //! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
 //!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
+//! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
@@ -26,6 +27,7 @@ pub mod email;
 pub mod error;
 pub mod lease;
 pub mod media;
+pub mod metrics;
 pub mod operations;
 pub mod queue;
 pub mod reprocess;

@@ -267,6 +267,21 @@ pub async fn cancel(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<CancelOutcom
     Ok(CancelOutcome::Cancelled)
 }
 
+/// What a worker checks as an attempt starts: whether the owner asked to cancel the job, and
+/// whether apalis rescued it from a worker that stopped heartbeating.
+pub async fn start_checks(pool: &PgPool, id: Uuid) -> Result<(bool, bool), sqlx::Error> {
+    sqlx::query_as(
+        "select j.cancel_requested_at is not null,
+                coalesce(q.last_result::text like '%heartbeat timeout%', false)
+           from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
+          where j.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map(|row| row.unwrap_or((false, false)))
+}
+
 /// Whether the owner asked to cancel the job (polled by the worker running it).
 pub async fn cancel_requested(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select cancel_requested_at is not null from jobs where id = $1")

@@ -48,6 +48,8 @@ struct RawConfig {
     #[serde(default = "defaults::transcode_timeout_seconds")]
     transcode_timeout_seconds: u64,
     retry_base_ms: Option<u64>,
+    #[serde(default = "defaults::metrics_listen")]
+    metrics_listen: String,
     #[serde(default = "defaults::repair_schedule")]
     repair_schedule: String,
     #[serde(default = "defaults::prune_schedule")]
@@ -106,6 +108,9 @@ mod defaults {
     }
     pub fn shutdown_timeout_seconds() -> u64 {
         30
+    }
+    pub fn metrics_listen() -> String {
+        "127.0.0.1:0".to_owned()
     }
     pub fn repair_schedule() -> String {
         "0 */15 * * * *".to_owned()
@@ -229,6 +234,9 @@ pub struct WorkerConfig {
     pub retry_base: Option<Duration>,
     /// Periodic maintenance.
     pub maintenance: MaintenanceConfig,
+    /// Where `/metrics` is served (`VEZA_METRICS_LISTEN`; default `127.0.0.1:0`, a free port
+    /// that the worker logs at start — set a fixed one for Prometheus).
+    pub metrics_listen: std::net::SocketAddr,
     /// Audio transcoding (`VEZA_AUDIO_BITRATE_BPS`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
@@ -313,6 +321,13 @@ impl RawConfig {
                 self.orphan_grace_seconds
             ));
         }
+        let metrics_listen = self.metrics_listen.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "VEZA_METRICS_LISTEN must be host:port, not `{}`",
+                self.metrics_listen
+            ));
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+        });
         if self.repair_batch < 1 {
             problems.push("VEZA_REPAIR_BATCH must be at least 1".into());
         }
@@ -362,6 +377,7 @@ impl RawConfig {
         match (storage, maintenance) {
             (Some(storage), Some(maintenance)) if problems.is_empty() => Ok(WorkerConfig {
                 maintenance,
+                metrics_listen,
                 database_url,
                 storage,
                 mailer,

@@ -4,9 +4,11 @@
 //! - [`startup`]: one apalis-postgres consumer per job kind (email, thumbnail, transcode), with
 //!   heartbeats, LISTEN/NOTIFY pickup and graceful shutdown.
 //! - [`queues`]: the per-kind handlers that call `veza_jobs` and settle each outcome.
+//! - [`metrics`]: Prometheus metrics at `/metrics` (job outcomes, retries, rescues, queue depth).
 //! - [`maintenance`]: repair, prune and orphan cleanup on cron schedules, once per tick fleet-wide.
 
 pub mod config;
 pub mod maintenance;
+pub mod metrics;
 pub mod queues;
 pub mod startup;

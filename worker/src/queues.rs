@@ -5,6 +5,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use crate::metrics::WorkerMetrics;
 use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId, WorkerContext};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -45,6 +46,8 @@ pub struct Runner {
     pub stopping: CancellationToken,
     /// The queues operators paused (kept current by the pause watcher).
     pub paused: tokio::sync::watch::Receiver<Vec<String>>,
+    /// Prometheus metrics.
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 /// How an attempt ended, before settling.
@@ -69,10 +72,8 @@ pub async fn run_email(
 ) -> Result<(), BoxDynError> {
     let run = runner.start(&id, &worker)?;
     let span = tracing::info_span!("job", kind = "email", job_id = %run.id, attempt = attempt.current());
-    let ending = runner
-        .execute(runner.email, &run, email::handle(&runner.ctx, &run, job), span)
-        .await;
-    runner.settle(&run, None, &attempt, runner.email, ending).await
+    let work = email::handle(&runner.ctx, &run, job);
+    runner.run(runner.email, &run, None, &attempt, work, span).await
 }
 
 /// Thumbnail queue handler.
@@ -87,9 +88,8 @@ pub async fn run_thumbnail(
     let media_id = job.media_id;
     let span = tracing::info_span!("job", kind = "thumbnail", job_id = %run.id, %media_id, attempt = attempt.current());
     let work = thumbnail::handle(&runner.ctx, &run, job);
-    let ending = runner.execute(runner.thumbnail, &run, work, span).await;
     runner
-        .settle(&run, Some(media_id), &attempt, runner.thumbnail, ending)
+        .run(runner.thumbnail, &run, Some(media_id), &attempt, work, span)
         .await
 }
 
@@ -105,13 +105,29 @@ pub async fn run_transcode(
     let media_id = job.media_id;
     let span = tracing::info_span!("job", kind = "transcode", job_id = %run.id, %media_id, attempt = attempt.current());
     let work = transcode::handle(&runner.ctx, &run, job);
-    let ending = runner.execute(runner.transcode, &run, work, span).await;
     runner
-        .settle(&run, Some(media_id), &attempt, runner.transcode, ending)
+        .run(runner.transcode, &run, Some(media_id), &attempt, work, span)
         .await
 }
 
 impl Runner {
+    /// Runs one attempt and settles it, recording its duration and outcome.
+    async fn run(
+        &self,
+        policy: KindPolicy,
+        run: &JobRun,
+        media_id: Option<Uuid>,
+        attempt: &Attempt,
+        work: impl Future<Output = Result<(), JobError>>,
+        span: tracing::Span,
+    ) -> Result<(), BoxDynError> {
+        let started = std::time::Instant::now();
+        let ending = self.execute(policy, run, work, span).await;
+        let (result, outcome) = self.settle(run, media_id, attempt, policy, ending).await;
+        self.metrics.attempt(policy.queue, outcome, started.elapsed());
+        result
+    }
+
     /// The attempt's identity: Veza's job id, the lease, a cancellation token tied to shutdown.
     fn start(&self, id: &TaskId, worker: &WorkerContext) -> Result<JobRun, BoxDynError> {
         // A task without a Veza id was not enqueued by Veza: fail it for good.
@@ -138,10 +154,13 @@ impl Runner {
         if self.paused.borrow().iter().any(|q| q == policy.queue) {
             return Ending::Paused;
         }
-        if queue::cancel_requested(&self.ctx.pool, run.id)
+        let (cancel_requested, rescued) = queue::start_checks(&self.ctx.pool, run.id)
             .await
-            .unwrap_or(false)
-        {
+            .unwrap_or((false, false));
+        if rescued {
+            self.metrics.rescue(policy.queue);
+        }
+        if cancel_requested {
             return Ending::CancelledByOwner;
         }
         let work = tracing::Instrument::instrument(work, span);
@@ -181,24 +200,24 @@ impl Runner {
         attempt: &Attempt,
         policy: KindPolicy,
         ending: Ending,
-    ) -> Result<(), BoxDynError> {
+    ) -> (Result<(), BoxDynError>, &'static str) {
         let pool = &self.ctx.pool;
         let err = match ending {
             Ending::Finished(Ok(())) => {
                 tracing::info!(job_id = %run.id, "job succeeded");
-                return Ok(());
+                return (Ok(()), "succeeded");
             }
             Ending::Paused => {
                 let released = run.lease.release(pool).await;
                 tracing::info!(job_id = %run.id, ?released, "queue paused: job released");
-                return Err(Box::new(JobError::Cancelled));
+                return (Err(Box::new(JobError::Cancelled)), "released");
             }
             Ending::Stopped => {
                 // Not the job's fault: hand it back uncounted. apalis's acknowledgement that
                 // follows is fenced on the lease, which is gone, so it changes nothing.
                 let released = run.lease.release(pool).await;
                 tracing::warn!(job_id = %run.id, ?released, "drain deadline reached: job released for another worker");
-                return Err(Box::new(JobError::Cancelled));
+                return (Err(Box::new(JobError::Cancelled)), "released");
             }
             Ending::CancelledByOwner => JobError::permanent("cancelled", "cancelled by its owner"),
             Ending::TimedOut => JobError::transient(
@@ -207,7 +226,7 @@ impl Runner {
             ),
             Ending::Finished(Err(JobError::LeaseLost)) => {
                 tracing::warn!(job_id = %run.id, "lease lost: another worker holds this job now");
-                return Err(Box::new(JobError::LeaseLost));
+                return (Err(Box::new(JobError::LeaseLost)), "lease-lost");
             }
             Ending::Finished(Err(err)) => err,
         };
@@ -223,7 +242,8 @@ impl Runner {
                 if let Err(db) = run.lease.schedule_retry(pool, delay).await {
                     tracing::error!(job_id = %run.id, error = %db, "could not schedule the retry; it runs at once");
                 }
-                Err(Box::new(err))
+                self.metrics.retry(policy.queue);
+                (Err(Box::new(err)), "retry")
             }
             None => {
                 if let Some(media_id) = media_id
@@ -232,7 +252,12 @@ impl Runner {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
                 }
                 // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
-                Err(Box::new(AbortError::new(err)))
+                let outcome = if err.code() == "cancelled" {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
+                (Err(Box::new(AbortError::new(err))), outcome)
             }
         }
     }

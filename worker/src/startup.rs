@@ -30,6 +30,7 @@ use veza_jobs::{
 use crate::{
     config::WorkerConfig,
     maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
+    metrics::WorkerMetrics,
     queues::{self, KindPolicy, Runner},
 };
 
@@ -45,6 +46,14 @@ pub enum StartError {
     /// Mail transport.
     #[error("{0}")]
     Mailer(String),
+    /// The metrics listener.
+    #[error("serving metrics on {addr}: {source}")]
+    Metrics {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// The monitor failed.
     #[error("running the queues: {0}")]
     Monitor(String),
@@ -77,6 +86,15 @@ pub async fn run_until_stopped(
     };
     let stopping = CancellationToken::new();
     let (paused_tx, paused_rx) = watch::channel(Vec::new());
+    let metrics = Arc::new(WorkerMetrics::default());
+    let (metrics_addr, metrics_server) =
+        crate::metrics::serve(config.metrics_listen, metrics.clone(), pool.clone())
+            .await
+            .map_err(|source| StartError::Metrics {
+                addr: config.metrics_listen,
+                source,
+            })?;
+    tracing::info!("metrics at http://{metrics_addr}/metrics");
     let runner = Arc::new(Runner {
         ctx,
         email: policy(email::QUEUE, email::RETRY, config.timeouts.email),
@@ -84,6 +102,7 @@ pub async fn run_until_stopped(
         transcode: policy(transcode::QUEUE, transcode::RETRY, config.timeouts.transcode),
         stopping: stopping.clone(),
         paused: paused_rx,
+        metrics: metrics.clone(),
     });
     // Unique per process, so many workers on many machines never share a lock identity.
     let instance = Uuid::now_v7().simple().to_string();
@@ -216,6 +235,7 @@ pub async fn run_until_stopped(
         .await
         .map_err(|err| StartError::Monitor(err.to_string()))?;
     pause_watcher.abort();
+    metrics_server.abort();
     if signalled.load(Ordering::SeqCst) {
         Ok(())
     } else {

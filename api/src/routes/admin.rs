@@ -137,7 +137,7 @@ pub enum RetryResponse {
 #[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Admin")]
 impl AdminApi {
     /// Job counts per queue and state.
-    #[oai(path = "/queues", method = "get")]
+    #[oai(path = "/queues", method = "get", operation_id = "listQueues")]
     async fn queues(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<Vec<Queue>>, ApiError> {
         auth.0.require_admin()?;
         let stats = operations::queue_stats(&state.pool).await?;
@@ -145,7 +145,7 @@ impl AdminApi {
     }
 
     /// Stop claiming a queue's jobs (running ones finish). Idempotent.
-    #[oai(path = "/queues/:queue/pause", method = "post")]
+    #[oai(path = "/queues/:queue/pause", method = "post", operation_id = "pauseQueue")]
     async fn pause(
         &self,
         state: Data<&AppState>,
@@ -159,7 +159,7 @@ impl AdminApi {
     }
 
     /// Claim a paused queue's jobs again. Idempotent.
-    #[oai(path = "/queues/:queue/resume", method = "post")]
+    #[oai(path = "/queues/:queue/resume", method = "post", operation_id = "resumeQueue")]
     async fn resume(
         &self,
         state: Data<&AppState>,
@@ -173,7 +173,7 @@ impl AdminApi {
     }
 
     /// Jobs by state and queue, newest first.
-    #[oai(path = "/jobs", method = "get")]
+    #[oai(path = "/jobs", method = "get", operation_id = "listJobs")]
     async fn jobs(
         &self,
         state: Data<&AppState>,
@@ -209,7 +209,7 @@ impl AdminApi {
     }
 
     /// Queue a dead job (failed or cancelled) again under the same id, with fresh attempts.
-    #[oai(path = "/jobs/:id/retry", method = "post")]
+    #[oai(path = "/jobs/:id/retry", method = "post", operation_id = "retryJob")]
     async fn retry(
         &self,
         state: Data<&AppState>,
@@ -234,7 +234,7 @@ impl AdminApi {
     }
 
     /// Worker queue consumers and their last heartbeat.
-    #[oai(path = "/workers", method = "get")]
+    #[oai(path = "/workers", method = "get", operation_id = "listWorkers")]
     async fn workers(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<Vec<Worker>>, ApiError> {
         auth.0.require_admin()?;
         let workers = operations::list_workers(&state.pool).await?;

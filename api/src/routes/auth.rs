@@ -80,7 +80,7 @@ pub enum RegisterResponse {
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create an account. Enqueues the welcome email in the same transaction.
-    #[oai(path = "/auth/register", method = "post")]
+    #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         state: Data<&AppState>,
@@ -125,7 +125,7 @@ impl AuthApi {
     }
 
     /// Exchange email and password for an access token.
-    #[oai(path = "/auth/login", method = "post")]
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
@@ -160,7 +160,7 @@ impl AuthApi {
     }
 
     /// The account of the token.
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
         let (email, created_at): (String, DateTime<Utc>) =
             sqlx::query_as("select email, created_at from users where id = $1")

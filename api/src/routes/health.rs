@@ -34,7 +34,7 @@ pub enum ReadyResponse {
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Liveness: the process is up.
-    #[oai(path = "/healthz", method = "get")]
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<HealthStatus> {
         Json(HealthStatus {
             status: "ok".into(),
@@ -44,7 +44,7 @@ impl HealthApi {
     }
 
     /// Readiness: Postgres and object storage both answer.
-    #[oai(path = "/readyz", method = "get")]
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
         let database = sqlx::query("select 1").execute(&state.pool).await.is_ok();
         let storage = state.storage.check_reachable().await.is_ok();

@@ -105,7 +105,7 @@ pub enum CancelResponse {
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Jobs")]
 impl JobsApi {
     /// One of your jobs.
-    #[oai(path = "/jobs/:id", method = "get")]
+    #[oai(path = "/jobs/:id", method = "get", operation_id = "getJob")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -120,7 +120,7 @@ impl JobsApi {
 
     /// Cancel one of your jobs: a waiting job never runs; a running one stops at its next
     /// checkpoint (a transcode at the next segment boundary) without publishing anything.
-    #[oai(path = "/jobs/:id/cancel", method = "post")]
+    #[oai(path = "/jobs/:id/cancel", method = "post", operation_id = "cancelJob")]
     async fn cancel(
         &self,
         state: Data<&AppState>,

@@ -153,7 +153,7 @@ pub enum OutputBytes {
 impl MediaApi {
     /// Upload audio or an image as the raw request body (any `Content-Type`; the kind is read
     /// from the bytes). Stores the original and enqueues its processing in one transaction.
-    #[oai(path = "/media", method = "post")]
+    #[oai(path = "/media", method = "post", operation_id = "uploadMedia")]
     async fn upload(
         &self,
         state: Data<&AppState>,
@@ -235,7 +235,7 @@ impl MediaApi {
     }
 
     /// List your media, newest first.
-    #[oai(path = "/media", method = "get")]
+    #[oai(path = "/media", method = "get", operation_id = "listMedia")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -261,7 +261,7 @@ impl MediaApi {
     }
 
     /// One media item with its status, jobs and published outputs.
-    #[oai(path = "/media/:id", method = "get")]
+    #[oai(path = "/media/:id", method = "get", operation_id = "getMedia")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -277,7 +277,11 @@ impl MediaApi {
     /// Process an item again (a new job and a new generation; the published one stays visible
     /// until the new one replaces it). While a job of the item is still to run or running, the
     /// answer is 409 with that job's id.
-    #[oai(path = "/media/:id/reprocess", method = "post")]
+    #[oai(
+        path = "/media/:id/reprocess",
+        method = "post",
+        operation_id = "reprocessMedia"
+    )]
     async fn reprocess(
         &self,
         state: Data<&AppState>,
@@ -307,7 +311,11 @@ impl MediaApi {
     }
 
     /// Stream one published output file (HLS playlist, init segment, media segment, thumbnail).
-    #[oai(path = "/media/:id/outputs/:generation/:name", method = "get")]
+    #[oai(
+        path = "/media/:id/outputs/:generation/:name",
+        method = "get",
+        operation_id = "getOutput"
+    )]
     async fn output(
         &self,
         state: Data<&AppState>,

@@ -87,3 +87,27 @@ fn checked_in_openapi_json_matches_the_code() {
         "openapi/openapi.json is out of date: run `just openapi` and commit the result"
     );
 }
+
+#[tokio::test]
+async fn metrics_report_latency_per_operation_and_queue_depth() {
+    let app = spawn_app().await;
+    app.register("ada@example.com").await;
+    app.http.get(app.url("/v1/me")).send().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"veza_http_request_duration_seconds_count{method="POST",operation="register",status="201"} 1"#,
+        r#"veza_http_request_duration_seconds_count{method="GET",operation="getMe",status="401"} 1"#,
+        r#"veza_queue_jobs{queue="email",state="queued"} 1"#,
+        r#"veza_queue_jobs{queue="transcode",state="queued"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The worker's Prometheus metrics, served at `GET /metrics` on `VEZA_METRICS_LISTEN`: job
+//! duration and outcome per kind, scheduled retries, rescues, and the queue depth per kind and
+//! state (read from Postgres at scrape time).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use poem::{
+    EndpointExt, Response, Route, Server, get, handler,
+    listener::{Acceptor, Listener, TcpListener},
+    web::Data,
+};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use sqlx::PgPool;
+use veza_jobs::metrics::{QueueDepth, render};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// The worker's metrics.
+pub struct WorkerMetrics {
+    registry: Registry,
+    durations: Family<OutcomeLabels, Histogram>,
+    retries: Family<KindLabels, Counter>,
+    rescues: Family<KindLabels, Counter>,
+    queue: QueueDepth,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // 10 ms to ~2.9 h.
+        let durations = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 21))
+        });
+        registry.register(
+            "veza_job_duration_seconds",
+            "Job attempt duration by kind and outcome (succeeded, retry, failed, cancelled, released, lease-lost)",
+            durations.clone(),
+        );
+        let retries = Family::default();
+        registry.register("veza_job_retries", "Retries scheduled, by kind", retries.clone());
+        let rescues = Family::default();
+        registry.register(
+            "veza_job_rescues",
+            "Jobs run again after their worker stopped heartbeating, by kind",
+            rescues.clone(),
+        );
+        let queue = QueueDepth::register(&mut registry);
+        Self {
+            registry,
+            durations,
+            retries,
+            rescues,
+            queue,
+        }
+    }
+}
+
+impl WorkerMetrics {
+    /// Records an attempt's duration and outcome.
+    pub fn attempt(&self, kind: &'static str, outcome: &'static str, duration: Duration) {
+        self.durations
+            .get_or_create(&OutcomeLabels { kind, outcome })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Counts a scheduled retry.
+    pub fn retry(&self, kind: &'static str) {
+        self.retries.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Counts a rescued job.
+    pub fn rescue(&self, kind: &'static str) {
+        self.rescues.get_or_create(&KindLabels { kind }).inc();
+    }
+}
+
+#[handler]
+async fn scrape(metrics: Data<&Arc<WorkerMetrics>>, pool: Data<&PgPool>) -> Response {
+    if let Err(err) = metrics.queue.refresh(&pool).await {
+        tracing::warn!(error = %err, "metrics: queue depth unavailable");
+    }
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render(&metrics.registry))
+}
+
+/// Binds `listen` and serves `/metrics` until the task is aborted; returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: Arc<WorkerMetrics>,
+    pool: PgPool,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let acceptor = TcpListener::bind(listen).into_acceptor().await?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .unwrap_or(listen);
+    let app = Route::new().at("/metrics", get(scrape)).data(metrics).data(pool);
+    let server = tokio::spawn(async move {
+        if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {
+            tracing::error!(error = %err, "metrics server stopped");
+        }
+    });
+    Ok((bound, server))
+}
