@@ -8,9 +8,11 @@ use veza_e2e::{fixtures, platform::Platform};
 
 #[tokio::test]
 async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_serves_other_jobs() {
+    let metrics_listen = format!("127.0.0.1:{}", veza_e2e::servers::free_port());
     let mut platform = Platform::start_with(&[
         ("VEZA_THUMBNAIL_CONCURRENCY", "1"),
         ("VEZA_RETRY_BASE_MS", "8000"),
+        ("VEZA_METRICS_LISTEN", &metrics_listen),
     ])
     .await;
     let token = platform.register_and_login("ada@example.com").await;
@@ -52,6 +54,26 @@ async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_se
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "same job, second attempt: {job}");
     assert!(platform.worker_is_running());
+
+    // The worker's metrics saw it all: one retry, two successes, one attempt that retried.
+    let metrics_url = format!("http://{metrics_listen}/metrics");
+    let text = platform
+        .http
+        .get(metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"veza_job_retries_total{kind="thumbnail"} 1"#,
+        r#"veza_job_duration_seconds_count{kind="thumbnail",outcome="retry"} 1"#,
+        r#"veza_job_duration_seconds_count{kind="thumbnail",outcome="succeeded"} 2"#,
+        r#"veza_queue_jobs{queue="thumbnail",state="succeeded"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -167,4 +189,80 @@ async fn cancelling_a_running_transcode_stops_it_without_publishing_and_the_work
         .await;
     assert_eq!(job["state"], "succeeded");
     assert!(platform.worker_is_running());
+}
+
+#[tokio::test]
+async fn each_maintenance_tick_runs_once_across_two_workers() {
+    let mut platform = Platform::start_with(&[("VEZA_PRUNE_SCHEDULE", "* * * * * *")]).await;
+    platform.add_worker();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url)
+        .await
+        .unwrap();
+    let ticks: Vec<(chrono::DateTime<chrono::Utc>, String, Option<serde_json::Value>)> = sqlx::query_as(
+        "select tick_at, claimed_by, report from maintenance_ticks where task = 'prune' order by tick_at",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(ticks.len() >= 3, "a tick per second for 5 s: {ticks:?}");
+    let mut seen = std::collections::HashSet::new();
+    for (tick_at, claimed_by, report) in &ticks {
+        assert!(seen.insert(*tick_at), "tick {tick_at} ran twice");
+        assert!(claimed_by.starts_with("prune-"), "{claimed_by}");
+        // The last tick may still be running; every earlier one has its report.
+        if tick_at != &ticks.last().unwrap().0 {
+            assert!(report.is_some(), "tick {tick_at} has no report");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_paused_queue_is_not_claimed_until_it_is_resumed() {
+    let platform = Platform::start().await;
+    let token = platform.register_and_login("ops@example.com").await;
+    platform.grant_admin("ops@example.com");
+    let post = |path: String| platform.http.post(platform.url(&path)).bearer_auth(&token).send();
+    assert!(
+        post("/v1/admin/queues/thumbnail/pause".into())
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    // Workers look for pauses every second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let upload = platform
+        .upload(&token, fixtures::png(100, 80), "paused.png")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+    assert_eq!(
+        job["state"], "queued",
+        "nobody claims a paused queue's jobs: {job}"
+    );
+
+    let workers = platform.get_json(&token, "/v1/admin/workers").await;
+    let queues: Vec<&str> = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["queue"].as_str().unwrap())
+        .collect();
+    for queue in ["email", "thumbnail", "transcode"] {
+        assert!(queues.contains(&queue), "a {queue} consumer is listed: {workers}");
+    }
+
+    assert!(
+        post("/v1/admin/queues/thumbnail/resume".into())
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let job = platform.wait_for_job(&token, job_id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
 }

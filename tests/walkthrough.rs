@@ -114,19 +114,43 @@ async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.headers()["content-type"], "image/jpeg");
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(content_type, thumb["content_type"]);
         assert_eq!(
             resp.headers()["cache-control"],
             "private, max-age=31536000, immutable"
         );
         let bytes = resp.bytes().await.unwrap();
-        let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+        let format = match content_type.as_str() {
+            "image/jpeg" => image::ImageFormat::Jpeg,
+            "image/webp" => image::ImageFormat::WebP,
+            other => panic!("unexpected thumbnail type {other}"),
+        };
+        // The bytes are what the content type says.
+        assert_eq!(image::guess_format(&bytes).unwrap(), format);
+        let decoded = image::load_from_memory_with_format(&bytes, format).unwrap();
         assert_eq!(thumb["width"], decoded.width());
         assert_eq!(thumb["height"], decoded.height());
-        sizes.push((decoded.width(), decoded.height()));
+        sizes.push((content_type, decoded.width(), decoded.height()));
     }
     sizes.sort_unstable();
-    assert_eq!(sizes, vec![(160, 120), (320, 240), (640, 480)]);
+    let expected: Vec<(String, u32, u32)> = ["image/jpeg", "image/webp"]
+        .iter()
+        .flat_map(|t| {
+            [
+                (t.to_string(), 160, 120),
+                (t.to_string(), 320, 240),
+                (t.to_string(), 640, 480),
+            ]
+        })
+        .collect();
+    assert_eq!(sizes, expected);
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    assert!(!media["thumbhash"].as_str().unwrap().is_empty());
+    assert!(media["dominant_color"].as_str().unwrap().starts_with('#'));
 }
 
 async fn check_welcome_email(platform: &Platform, to: &str) {

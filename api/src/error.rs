@@ -122,13 +122,21 @@ impl ApiError {
     }
 }
 
+impl From<veza_jobs::queue::EnqueueError> for ApiError {
+    fn from(err: veza_jobs::queue::EnqueueError) -> Self {
+        match err {
+            veza_jobs::queue::EnqueueError::Database(db) => db.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::unavailable("database-unavailable", err)
-            }
-            other => Self::internal(other),
+        if veza_jobs::db::is_unavailable(&err) {
+            Self::unavailable("database-unavailable", err)
+        } else {
+            Self::internal(err)
         }
     }
 }

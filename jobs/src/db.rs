@@ -47,6 +47,38 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .map_err(DbError::Connect)
 }
 
+/// Like [`connect`], but keeps trying for `patience` while the server is unreachable (a worker
+/// or API started while Postgres restarts waits for it instead of exiting).
+pub async fn connect_patiently(
+    url: &str,
+    max_connections: u32,
+    patience: Duration,
+) -> Result<PgPool, DbError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match connect(url, max_connections).await {
+            Err(DbError::Connect(err)) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "Postgres is not reachable yet; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error means the database is unreachable or going away (worth a retry later),
+/// rather than a fault in the statement.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // Class 08: connection exceptions; 57P01–57P03: shutdown, crash, cannot connect now.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// Brings the database to the current schema: Veza's tables, then apalis's queue schema.
 /// Safe to run any number of times, from any number of processes.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {

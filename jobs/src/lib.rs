@@ -8,7 +8,8 @@
 //! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports;
 //!   cancel. [`reprocess`]: a new job for an item, at most one at a time.
 //! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
-//!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`].
+//!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`], and [`canary`] (does nothing: checks
+//!   the fleet and measures the queue).
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
@@ -21,6 +22,7 @@
 //! The API calls `media::insert` and the kinds' `enqueue` in one transaction; the worker claims
 //! jobs from the apalis queues and calls the kinds' `handle`.
 
+pub mod canary;
 pub mod context;
 pub mod db;
 pub mod email;

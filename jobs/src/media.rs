@@ -140,6 +140,14 @@ pub struct Media {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Pixel width after EXIF orientation (images).
+    pub width: Option<i32>,
+    /// Pixel height after EXIF orientation (images).
+    pub height: Option<i32>,
+    /// ThumbHash placeholder, base64.
+    pub thumbhash: Option<String>,
+    /// Dominant colour, `#rrggbb`.
+    pub dominant_color: Option<String>,
 }
 
 /// `select <every media column> from media <rest>`, as a static string (sqlx wants audited SQL).
@@ -148,7 +156,7 @@ macro_rules! select_media {
         concat!(
             "select id, owner_id, kind, status, original_key, original_filename, content_type,
                     size_bytes, sha256, playback_generation, thumbnail_generation, error_code,
-                    error_message, created_at, updated_at
+                    error_message, created_at, updated_at, width, height, thumbhash, dominant_color
                from media ",
             $rest
         )

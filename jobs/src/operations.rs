@@ -8,7 +8,12 @@ use uuid::Uuid;
 use crate::queue::JobKind;
 
 /// Every queue, in display order.
-pub const QUEUES: [JobKind; 3] = [JobKind::Email, JobKind::Thumbnail, JobKind::Transcode];
+pub const QUEUES: [JobKind; 4] = [
+    JobKind::Canary,
+    JobKind::Email,
+    JobKind::Thumbnail,
+    JobKind::Transcode,
+];
 
 /// Job counts of one queue by state.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]

@@ -38,6 +38,8 @@ pub enum JobKind {
     Thumbnail,
     /// Transcode audio to HLS.
     Transcode,
+    /// Do nothing (fleet check, queue benchmark).
+    Canary,
 }
 
 impl JobKind {
@@ -47,6 +49,7 @@ impl JobKind {
             "email" => Some(Self::Email),
             "thumbnail" => Some(Self::Thumbnail),
             "transcode" => Some(Self::Transcode),
+            "canary" => Some(Self::Canary),
             _ => None,
         }
     }
@@ -57,6 +60,7 @@ impl JobKind {
             Self::Email => "email",
             Self::Thumbnail => "thumbnail",
             Self::Transcode => "transcode",
+            Self::Canary => "canary",
         }
     }
 }
@@ -92,21 +96,42 @@ pub async fn enqueue<P: Serialize>(
     payload: &P,
     max_attempts: usize,
 ) -> Result<Uuid, EnqueueError> {
-    let id = Uuid::now_v7();
-    let bytes = serde_json::to_vec(payload)?;
-    sqlx::query("insert into jobs (id, kind, owner_id, media_id) values ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(kind.queue())
-        .bind(owner.user_id)
-        .bind(owner.media_id)
-        .execute(&mut *conn)
-        .await?;
-    let task = TaskBuilder::new(bytes)
-        .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
-        .max_attempts(max_attempts)
-        .build();
-    apalis_postgres::queries::push_tasks(&mut *conn, kind.queue(), vec![task]).await?;
-    Ok(id)
+    let ids = enqueue_many(conn, kind, owner, std::slice::from_ref(payload), max_attempts).await?;
+    // One payload in, one id out.
+    Ok(ids.first().copied().unwrap_or_default())
+}
+
+/// Enqueues one job per payload on `conn` in two statements (Veza's rows, then apalis's), so a
+/// batch of a thousand costs two round trips. Returns the ids in payload order.
+pub async fn enqueue_many<P: Serialize>(
+    conn: &mut PgConnection,
+    kind: JobKind,
+    owner: JobOwner,
+    payloads: &[P],
+    max_attempts: usize,
+) -> Result<Vec<Uuid>, EnqueueError> {
+    let ids: Vec<Uuid> = payloads.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "insert into jobs (id, kind, owner_id, media_id)
+         select id, $2, $3, $4 from unnest($1::uuid[]) as ids(id)",
+    )
+    .bind(&ids)
+    .bind(kind.queue())
+    .bind(owner.user_id)
+    .bind(owner.media_id)
+    .execute(&mut *conn)
+    .await?;
+    let mut tasks = Vec::with_capacity(payloads.len());
+    for (id, payload) in ids.iter().zip(payloads) {
+        tasks.push(
+            TaskBuilder::new(serde_json::to_vec(payload)?)
+                .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
+                .max_attempts(max_attempts)
+                .build(),
+        );
+    }
+    apalis_postgres::queries::push_tasks(&mut *conn, kind.queue(), tasks).await?;
+    Ok(ids)
 }
 
 /// Records the error of the latest failed attempt on the job row.

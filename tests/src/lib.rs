@@ -5,6 +5,7 @@
 //! Everything here may panic: it is test code, and a failed set-up should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod fixtures;
 pub mod platform;
 pub mod servers;
@@ -19,20 +20,25 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates `veza_test_<uuid>`.
+    /// Creates `veza_test_<uuid>` on the server `DATABASE_URL` names.
     pub async fn create() -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL must name a Postgres server (run the tests with `just test`)");
+        Self::create_on(&admin_url).await
+    }
+
+    /// Creates `veza_test_<uuid>` on the server of `admin_url` (a database there to connect to).
+    pub async fn create_on(admin_url: &str) -> Self {
         let name = format!("veza_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&admin_url)
+        let mut admin = PgConnection::connect(admin_url)
             .await
-            .expect("connecting to DATABASE_URL");
+            .expect("connecting to the admin database");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
             .execute(&mut admin)
             .await
             .expect("creating the test database");
         Self {
-            url: with_database(&admin_url, &name),
+            url: with_database(admin_url, &name),
         }
     }
 }

@@ -49,7 +49,16 @@ impl Platform {
 
     /// Like [`Platform::start`], with extra environment for every worker (e.g. short timeouts).
     pub async fn start_with(worker_env: &[(&str, &str)]) -> Self {
-        let database_url = TestDatabase::create().await.url;
+        Self::launch(TestDatabase::create().await.url, worker_env).await
+    }
+
+    /// Like [`Platform::start_with`], with the test database created on the server of
+    /// `admin_database_url` instead of `DATABASE_URL`'s (e.g. a [`crate::cluster::PgCluster`]).
+    pub async fn start_on(admin_database_url: &str, worker_env: &[(&str, &str)]) -> Self {
+        Self::launch(TestDatabase::create_on(admin_database_url).await.url, worker_env).await
+    }
+
+    async fn launch(database_url: String, worker_env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut platform = Self {
@@ -85,6 +94,16 @@ impl Platform {
             cmd.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
         }
         cmd
+    }
+
+    /// Gives `email`'s account the admin role with `veza-api admin grant`, as an operator would.
+    pub fn grant_admin(&self, email: &str) {
+        let status = self
+            .command("veza-api")
+            .args(["admin", "grant", email])
+            .status()
+            .unwrap();
+        assert!(status.success(), "veza-api admin grant {email} failed");
     }
 
     /// Starts one more worker process; returns its index.

@@ -35,6 +35,8 @@ struct RawConfig {
     thumbnail_concurrency: usize,
     #[serde(default = "defaults::transcode_concurrency")]
     transcode_concurrency: usize,
+    #[serde(default = "defaults::canary_concurrency")]
+    canary_concurrency: usize,
     #[serde(default = "defaults::heartbeat_seconds")]
     heartbeat_seconds: u64,
     #[serde(default = "defaults::missed_heartbeats")]
@@ -72,6 +74,10 @@ struct RawConfig {
     thumbnail_sizes: String,
     #[serde(default = "defaults::thumbnail_jpeg_quality")]
     thumbnail_jpeg_quality: u8,
+    #[serde(default = "defaults::thumbnail_webp_quality")]
+    thumbnail_webp_quality: f32,
+    #[serde(default = "defaults::max_image_alloc_bytes")]
+    max_image_alloc_bytes: u64,
     #[serde(default = "defaults::max_image_bytes")]
     max_image_bytes: u64,
     #[serde(default = "defaults::max_image_pixels")]
@@ -99,6 +105,9 @@ mod defaults {
     }
     pub fn transcode_concurrency() -> usize {
         2
+    }
+    pub fn canary_concurrency() -> usize {
+        32
     }
     pub fn heartbeat_seconds() -> u64 {
         5
@@ -154,6 +163,12 @@ mod defaults {
     pub fn thumbnail_jpeg_quality() -> u8 {
         82
     }
+    pub fn thumbnail_webp_quality() -> f32 {
+        80.0
+    }
+    pub fn max_image_alloc_bytes() -> u64 {
+        512 * 1024 * 1024
+    }
     pub fn max_image_bytes() -> u64 {
         64 * 1024 * 1024
     }
@@ -171,6 +186,8 @@ pub struct Concurrency {
     pub thumbnail: usize,
     /// `VEZA_TRANSCODE_CONCURRENCY` (default 2).
     pub transcode: usize,
+    /// `VEZA_CANARY_CONCURRENCY` (default 32).
+    pub canary: usize,
 }
 
 /// Periodic maintenance settings.
@@ -284,6 +301,7 @@ impl RawConfig {
             ("VEZA_EMAIL_CONCURRENCY", self.email_concurrency),
             ("VEZA_THUMBNAIL_CONCURRENCY", self.thumbnail_concurrency),
             ("VEZA_TRANSCODE_CONCURRENCY", self.transcode_concurrency),
+            ("VEZA_CANARY_CONCURRENCY", self.canary_concurrency),
         ] {
             if value == 0 {
                 problems.push(format!("{name} must be at least 1"));
@@ -358,6 +376,9 @@ impl RawConfig {
                 Vec::new()
             }
         };
+        if !(0.0..=100.0).contains(&self.thumbnail_webp_quality) {
+            problems.push("VEZA_THUMBNAIL_WEBP_QUALITY must be within 0–100".into());
+        }
         if !(1..=100).contains(&self.thumbnail_jpeg_quality) {
             problems.push("VEZA_THUMBNAIL_JPEG_QUALITY must be within 1–100".into());
         }
@@ -388,6 +409,7 @@ impl RawConfig {
                     email: self.email_concurrency,
                     thumbnail: self.thumbnail_concurrency,
                     transcode: self.transcode_concurrency,
+                    canary: self.canary_concurrency,
                 },
                 heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
                 missed_heartbeats: self.missed_heartbeats,
@@ -406,6 +428,8 @@ impl RawConfig {
                 thumbnail: ThumbnailSettings {
                     sizes,
                     jpeg_quality: self.thumbnail_jpeg_quality,
+                    webp_quality: self.thumbnail_webp_quality,
+                    max_alloc_bytes: self.max_image_alloc_bytes,
                     max_input_bytes: self.max_image_bytes,
                     max_input_pixels: self.max_image_pixels,
                 },

@@ -10,6 +10,7 @@ use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId, WorkerCont
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
+    canary::{self, CanaryJob},
     context::{JobContext, JobRun},
     email::{self, EmailJob},
     error::JobError,
@@ -41,6 +42,8 @@ pub struct Runner {
     pub thumbnail: KindPolicy,
     /// Transcode policy.
     pub transcode: KindPolicy,
+    /// Canary policy.
+    pub canary: KindPolicy,
     /// Cancelled at the drain deadline after a shutdown signal: running attempts stop at their
     /// next checkpoint and their jobs are released for another worker.
     pub stopping: CancellationToken,
@@ -108,6 +111,20 @@ pub async fn run_transcode(
     runner
         .run(runner.transcode, &run, Some(media_id), &attempt, work, span)
         .await
+}
+
+/// Canary queue handler (the job does nothing; everything else is the real path).
+pub async fn run_canary(
+    job: CanaryJob,
+    runner: Data<Arc<Runner>>,
+    id: TaskId,
+    attempt: Attempt,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let run = runner.start(&id, &worker)?;
+    let span = tracing::debug_span!("job", kind = "canary", job_id = %run.id);
+    let work = canary::handle(&run, job);
+    runner.run(runner.canary, &run, None, &attempt, work, span).await
 }
 
 impl Runner {

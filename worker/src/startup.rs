@@ -10,7 +10,7 @@ use std::{
     },
 };
 
-use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
 use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
@@ -18,9 +18,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
+    canary::{self, CanaryJob},
     context::{JobContext, JobSettings},
     email::{self, EmailJob, Mailer},
-    operations,
     retry::RetryPolicy,
     storage::Storage,
     thumbnail::{self, ThumbnailJob},
@@ -29,6 +29,7 @@ use veza_jobs::{
 
 use crate::{
     config::WorkerConfig,
+    consumers::{Consumers, watch_pauses},
     maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
     metrics::WorkerMetrics,
     queues::{self, KindPolicy, Runner},
@@ -65,7 +66,8 @@ pub async fn run_until_stopped(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let pool = veza_jobs::db::connect(&config.database_url, 10).await?;
+    let pool = veza_jobs::db::connect_patiently(&config.database_url, 10, std::time::Duration::from_secs(60))
+        .await?;
     let storage = Storage::open(&config.storage)?;
     let ctx = JobContext {
         pool: pool.clone(),
@@ -100,6 +102,7 @@ pub async fn run_until_stopped(
         email: policy(email::QUEUE, email::RETRY, config.timeouts.email),
         thumbnail: policy(thumbnail::QUEUE, thumbnail::RETRY, config.timeouts.thumbnail),
         transcode: policy(transcode::QUEUE, transcode::RETRY, config.timeouts.transcode),
+        canary: policy(canary::QUEUE, canary::RETRY, std::time::Duration::from_secs(60)),
         stopping: stopping.clone(),
         paused: paused_rx,
         metrics: metrics.clone(),
@@ -140,54 +143,57 @@ pub async fn run_until_stopped(
         format!("orphans-{instance}"),
     );
 
-    let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE);
-    let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE);
-    let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE);
     let concurrency = config.concurrency;
-    let (email_ctx, thumbnail_ctx, transcode_ctx) = (runner.clone(), runner.clone(), runner);
-    // The consumers' contexts are kept so the pause watcher can pause and resume them.
-    let consumers = [
-        (email::QUEUE, WorkerContext::new(&format!("email-{instance}"))),
-        (
-            thumbnail::QUEUE,
-            WorkerContext::new(&format!("thumbnail-{instance}")),
-        ),
-        (
-            transcode::QUEUE,
-            WorkerContext::new(&format!("transcode-{instance}")),
-        ),
-    ];
-    let (email_worker, thumbnail_worker, transcode_worker) = (
-        consumers[0].1.clone(),
-        consumers[1].1.clone(),
-        consumers[2].1.clone(),
+    // Batch sizes: media jobs are long, so a worker claims no more than it can start (a larger
+    // batch would hoard jobs other workers could run); emails and canaries are short, and the
+    // batch size is what sets their throughput (see shared/notes/apalis-1.0.md).
+    let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE, 10);
+    let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE, concurrency.thumbnail);
+    let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE, concurrency.transcode);
+    let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 100);
+    let (email_ctx, thumbnail_ctx, transcode_ctx, canary_ctx) =
+        (runner.clone(), runner.clone(), runner.clone(), runner);
+    let consumers = Consumers::new(instance);
+    let (email_consumers, thumbnail_consumers, transcode_consumers, canary_consumers) = (
+        consumers.clone(),
+        consumers.clone(),
+        consumers.clone(),
+        consumers.clone(),
     );
     let pause_watcher = tokio::spawn(watch_pauses(pool.clone(), paused_tx, consumers));
 
     let monitor = Monitor::new()
-        .register(move |_| {
-            WorkerBuilder::new(&email_worker)
+        .register(move |restarts| {
+            WorkerBuilder::new(email_consumers.context(email::QUEUE, restarts))
                 .backend(email_backend.clone())
                 .data(email_ctx.clone())
                 .concurrency(concurrency.email)
                 .parallelize(tokio::spawn)
                 .build(queues::run_email)
         })
-        .register(move |_| {
-            WorkerBuilder::new(&thumbnail_worker)
+        .register(move |restarts| {
+            WorkerBuilder::new(thumbnail_consumers.context(thumbnail::QUEUE, restarts))
                 .backend(thumbnail_backend.clone())
                 .data(thumbnail_ctx.clone())
                 .concurrency(concurrency.thumbnail)
                 .parallelize(tokio::spawn)
                 .build(queues::run_thumbnail)
         })
-        .register(move |_| {
-            WorkerBuilder::new(&transcode_worker)
+        .register(move |restarts| {
+            WorkerBuilder::new(transcode_consumers.context(transcode::QUEUE, restarts))
                 .backend(transcode_backend.clone())
                 .data(transcode_ctx.clone())
                 .concurrency(concurrency.transcode)
                 .parallelize(tokio::spawn)
                 .build(queues::run_transcode)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(canary_consumers.context(canary::QUEUE, restarts))
+                .backend(canary_backend.clone())
+                .data(canary_ctx.clone())
+                .concurrency(concurrency.canary)
+                .parallelize(tokio::spawn)
+                .build(queues::run_canary)
         })
         .register(move |_| {
             WorkerBuilder::new(repair_name.as_str())
@@ -243,36 +249,6 @@ pub async fn run_until_stopped(
     }
 }
 
-/// How often a worker looks for paused queues.
-const PAUSE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Keeps the consumers of paused queues paused (no new claims) and resumes them when the pause
-/// is lifted; publishes the paused set to the handlers.
-async fn watch_pauses(
-    pool: PgPool,
-    paused_tx: watch::Sender<Vec<String>>,
-    consumers: [(&'static str, WorkerContext); 3],
-) {
-    loop {
-        match operations::paused_queues(&pool).await {
-            Ok(paused) => {
-                for (queue, consumer) in &consumers {
-                    let should_pause = paused.iter().any(|q| q == queue);
-                    // Errors mean the consumer is not running (starting, stopping): try next time.
-                    if should_pause && !consumer.is_paused() {
-                        let _ = consumer.pause();
-                    } else if !should_pause && consumer.is_paused() {
-                        let _ = consumer.resume();
-                    }
-                }
-                paused_tx.send_replace(paused);
-            }
-            Err(err) => tracing::warn!(error = %err, "could not read paused queues"),
-        }
-        tokio::time::sleep(PAUSE_POLL).await;
-    }
-}
-
 /// Time after the drain deadline for cancelled attempts to release their jobs.
 const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -286,6 +262,7 @@ fn backend<Args>(
     pool: &PgPool,
     config: &WorkerConfig,
     queue: &str,
+    batch_size: usize,
 ) -> apalis::prelude::PollWith<PostgresStorage<Args>, apalis::prelude::StreamStrategy<apalis_postgres::Pubsub>>
 where
     Args: Send + Sync + Unpin + 'static,
@@ -294,7 +271,7 @@ where
     // `with_pubsub` captures the queue name: set the queue first, subscribe last.
     let queue_config = Config::default()
         .queue(queue)
-        .batch_size(10)
+        .batch_size(batch_size.max(1))
         .heartbeat_interval(config.heartbeat_interval)
         .missed_heartbeats(config.missed_heartbeats);
     PostgresStorage::<Args>::new(pool)

@@ -10,6 +10,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 use veza_jobs::{
+    canary,
     operations::{self, QueueStats, RetryOutcome},
     queue::JobKind,
 };
@@ -27,6 +28,8 @@ pub struct AdminApi;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
 pub enum QueueName {
+    /// Canaries (jobs that do nothing).
+    Canary,
     /// Emails.
     Email,
     /// Thumbnails.
@@ -38,6 +41,7 @@ pub enum QueueName {
 impl From<QueueName> for JobKind {
     fn from(queue: QueueName) -> Self {
         match queue {
+            QueueName::Canary => Self::Canary,
             QueueName::Email => Self::Email,
             QueueName::Thumbnail => Self::Thumbnail,
             QueueName::Transcode => Self::Transcode,
@@ -124,6 +128,21 @@ pub struct Worker {
     pub queue: String,
     /// Its last heartbeat.
     pub last_seen: DateTime<Utc>,
+}
+
+/// Enqueued canaries.
+#[derive(Debug, Object)]
+pub struct Canaries {
+    /// Their job ids.
+    pub job_ids: Vec<Uuid>,
+}
+
+/// Answer of a canary request.
+#[derive(Debug, ApiResponse)]
+pub enum CanaryResponse {
+    /// Queued.
+    #[oai(status = 202)]
+    Accepted(Json<Canaries>),
 }
 
 /// Answer of a retry.
@@ -231,6 +250,26 @@ impl AdminApi {
                 Ok(RetryResponse::Accepted(Json(admin_job(job))))
             }
         }
+    }
+
+    /// Enqueue canary jobs (they do nothing) to check that the fleet picks work up end to end;
+    /// poll them like any job.
+    #[oai(path = "/canaries", method = "post", operation_id = "enqueueCanaries")]
+    async fn canaries(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// How many, 1–1000 (default 1).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        count: Query<Option<u32>>,
+    ) -> Result<CanaryResponse, ApiError> {
+        auth.0.require_admin()?;
+        let mut tx = state.pool.begin().await?;
+        let job_ids = canary::enqueue(&mut tx, auth.0.id, count.0.unwrap_or(1) as usize)
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit().await?;
+        Ok(CanaryResponse::Accepted(Json(Canaries { job_ids })))
     }
 
     /// Worker queue consumers and their last heartbeat.

@@ -111,7 +111,7 @@ impl AuthApi {
         };
         let welcome_email_job_id = email::enqueue(&mut tx, id, &welcome)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
         tx.commit().await?;
         tracing::info!(user_id = %id, "account created");
         Ok(RegisterResponse::Created(Json(Registered {

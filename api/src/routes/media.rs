@@ -105,6 +105,14 @@ pub struct MediaItem {
     pub job_ids: Vec<Uuid>,
     /// Why processing failed, when it did.
     pub error: Option<MediaError>,
+    /// Pixel width after EXIF orientation (images, once thumbnailed).
+    pub width: Option<i32>,
+    /// Pixel height after EXIF orientation (images, once thumbnailed).
+    pub height: Option<i32>,
+    /// ThumbHash placeholder (base64) to show while thumbnails load.
+    pub thumbhash: Option<String>,
+    /// Dominant colour, `#rrggbb`.
+    pub dominant_color: Option<String>,
     /// Upload time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -291,7 +299,7 @@ impl MediaApi {
         let mut tx = state.pool.begin().await?;
         let job_id = match reprocess::reprocess(&mut tx, id.0, Some(auth.0.id))
             .await
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)?
         {
             Reprocess::Queued(job_id) => job_id,
             Reprocess::NotFound => return Err(media_not_found()),
@@ -352,7 +360,7 @@ async fn record_upload(state: &AppState, new_media: &NewMedia<'_>) -> Result<Vec
         MediaKind::Audio => transcode::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
         MediaKind::Image => thumbnail::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
     }
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     tx.commit().await?;
     Ok(vec![job_id])
 }
@@ -438,6 +446,10 @@ async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, Ap
         outputs,
         job_ids,
         error,
+        width: row.width,
+        height: row.height,
+        thumbhash: row.thumbhash,
+        dominant_color: row.dominant_color,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

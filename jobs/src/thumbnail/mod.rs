@@ -1,6 +1,14 @@
 //! The thumbnail job: decode an image, render a ladder of sizes, store them, publish.
 
+mod color;
+mod decode;
+mod encode;
+mod error;
+mod hash;
+mod orient;
+mod raster;
 mod render;
+mod resize;
 
 use std::time::Duration;
 
@@ -9,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub use render::{Thumbnail, render_ladder};
+pub use error::ThumbError;
+pub use render::{Format, Rendered, Thumbnail, ThumbnailSettings, render};
 
 use crate::{
     context::{JobContext, JobRun},
@@ -23,7 +32,8 @@ use crate::{
 /// The queue name.
 pub const QUEUE: &str = "thumbnail";
 /// Version of the thumbnail pipeline; raise it when outputs change, and repair redoes older ones.
-pub const PIPELINE_VERSION: i32 = 1;
+/// 2: JPEG and WebP per size, sRGB from the ICC profile, EXIF orientation, thumbhash.
+pub const PIPELINE_VERSION: i32 = 2;
 
 /// Attempts and backoff.
 pub const RETRY: RetryPolicy = RetryPolicy {
@@ -31,30 +41,6 @@ pub const RETRY: RetryPolicy = RetryPolicy {
     base: Duration::from_secs(5),
     cap: Duration::from_secs(300),
 };
-
-/// Settings of the thumbnail job.
-#[derive(Debug, Clone)]
-pub struct ThumbnailSettings {
-    /// Long-side sizes in pixels; sizes at or above the original's long side are skipped.
-    pub sizes: Vec<u32>,
-    /// JPEG quality, 1–100.
-    pub jpeg_quality: u8,
-    /// Largest original accepted, in bytes.
-    pub max_input_bytes: u64,
-    /// Largest original accepted, in pixels (width × height), checked from the header.
-    pub max_input_pixels: u64,
-}
-
-impl Default for ThumbnailSettings {
-    fn default() -> Self {
-        Self {
-            sizes: vec![160, 320, 640, 1280],
-            jpeg_quality: 82,
-            max_input_bytes: 64 * 1024 * 1024,
-            max_input_pixels: 50_000_000,
-        }
-    }
-}
 
 /// The payload of a thumbnail job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,25 +91,29 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
         })?;
     let bytes = collect(original.1).await?;
 
-    let thumbnails = tokio::task::spawn_blocking(move || render_ladder(&bytes, &settings))
+    let rendered = tokio::task::spawn_blocking(move || render(&bytes, &settings))
         .await
         .map_err(|err| {
             JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
         })??;
 
     let generation = run.id.to_string();
-    let mut stored = Vec::with_capacity(thumbnails.len());
-    for thumb in &thumbnails {
-        let name = format!("{}.jpg", thumb.width.max(thumb.height));
+    let mut stored = Vec::with_capacity(rendered.thumbnails.len());
+    for thumb in &rendered.thumbnails {
+        let (extension, content_type) = match thumb.format {
+            Format::Jpeg => ("jpg", "image/jpeg"),
+            Format::Webp => ("webp", "image/webp"),
+        };
+        let name = format!("{}.{extension}", thumb.width.max(thumb.height));
         let key = Storage::output_key(media.id, "thumbnails", &generation, &name);
-        ctx.storage.put_bytes(&key, thumb.jpeg.clone()).await?;
-        stored.push((name, key, thumb));
+        ctx.storage.put_bytes(&key, thumb.bytes.clone()).await?;
+        stored.push((name, key, content_type, thumb));
     }
     // Every object is stored before the rows that name them commit, and only while this
     // attempt still holds the job.
     let mut tx = ctx.pool.begin().await?;
     run.lease.hold(&mut tx).await?;
-    for (name, key, thumb) in &stored {
+    for (name, key, content_type, thumb) in &stored {
         media::record_output(
             &mut tx,
             &NewOutput {
@@ -132,15 +122,15 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
                 generation: &generation,
                 name,
                 object_key: key,
-                content_type: "image/jpeg",
-                size_bytes: thumb.jpeg.len() as u64,
+                content_type,
+                size_bytes: thumb.bytes.len() as u64,
                 dimensions: Some((thumb.width, thumb.height)),
                 duration_seconds: None,
             },
         )
         .await?;
     }
-    publish(&mut tx, media.id, &generation, media.kind == "image").await?;
+    publish(&mut tx, media.id, &generation, media.kind == "image", &rendered).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -151,9 +141,14 @@ async fn publish(
     media_id: Uuid,
     generation: &str,
     is_image: bool,
+    rendered: &Rendered,
 ) -> Result<(), sqlx::Error> {
+    let [r, g, b] = rendered.dominant_color;
     sqlx::query(
         "update media set thumbnail_generation = $2, thumbnail_pipeline_version = $4,
+                thumbhash = $5, dominant_color = $6,
+                width = case when $3 then $7 else width end,
+                height = case when $3 then $8 else height end,
                 status = case when $3 then 'ready' else status end,
                 error_code = case when $3 then null else error_code end,
                 error_message = case when $3 then null else error_message end,
@@ -164,6 +159,10 @@ async fn publish(
     .bind(generation)
     .bind(is_image)
     .bind(PIPELINE_VERSION)
+    .bind(&rendered.thumbhash)
+    .bind(format!("#{r:02x}{g:02x}{b:02x}"))
+    .bind(i32::try_from(rendered.width).ok())
+    .bind(i32::try_from(rendered.height).ok())
     .execute(conn)
     .await?;
     Ok(())
@@ -178,4 +177,14 @@ async fn collect(
         out.extend_from_slice(&chunk?);
     }
     Ok(out)
+}
+
+impl From<ThumbError> for JobError {
+    fn from(err: ThumbError) -> Self {
+        if err.permanent {
+            JobError::permanent(err.code, err.message)
+        } else {
+            JobError::transient(err.code, err.message)
+        }
+    }
 }

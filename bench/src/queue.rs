@@ -1,0 +1,226 @@
+//! `just bench-queue`: Veza's queue through its whole worker path (claim, lease, cancel and pause
+//! checks, settle, acknowledgement), with canary jobs that do nothing, beside graphile-worker
+//! on the same Postgres in the same run.
+//!
+//! Measures: processing rate of a 20,000-job backlog with 1 and 2 worker processes; pickup
+//! latency p50/p99 of single jobs into an idle worker; enqueue rate of batches of 1,000 in one
+//! transaction each. Prints a table with the ratios.
+//!
+//! Usage: `DATABASE_URL=postgres://…/postgres bench-queue [JOBS]` (the URL names a server where
+//! it may create databases; the `veza-worker` release binary must sit next to this one).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context, bail};
+use sqlx::PgPool;
+use uuid::Uuid;
+use veza_e2e::TestDatabase;
+use veza_jobs::canary;
+
+struct Bench {
+    admin_url: String,
+    jobs: usize,
+}
+
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn worker_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.with_file_name("veza-worker")
+}
+
+impl Bench {
+    /// A fresh database with Veza's schema and one user to own the jobs.
+    async fn database(&self) -> anyhow::Result<(String, PgPool, Uuid)> {
+        let db = TestDatabase::create_on(&self.admin_url).await;
+        let pool = veza_jobs::db::connect(&db.url, 4).await?;
+        veza_jobs::db::migrate(&pool).await?;
+        let owner = Uuid::now_v7();
+        sqlx::query("insert into users (id, email, password_hash) values ($1, 'bench@example.com', 'x')")
+            .bind(owner)
+            .execute(&pool)
+            .await?;
+        Ok((db.url, pool, owner))
+    }
+
+    async fn start_workers(
+        &self,
+        url: &str,
+        count: usize,
+        data: &std::path::Path,
+    ) -> anyhow::Result<Workers> {
+        let mut workers = Workers(Vec::new());
+        for _ in 0..count {
+            let child = Command::new(worker_binary())
+                .env("DATABASE_URL", url)
+                .env("VEZA_DATA_DIR", data)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .context("starting veza-worker (build it with --release next to bench-queue)")?;
+            workers.0.push(child);
+        }
+        // Connected and listening once the canary consumers have registered.
+        let pool = veza_jobs::db::connect(url, 1).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let registered: i64 =
+                sqlx::query_scalar("select count(*) from apalis.workers where worker_type = 'canary'")
+                    .fetch_one(&pool)
+                    .await?;
+            if registered >= count as i64 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("workers did not register in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(workers)
+    }
+
+    async fn enqueue_batches(&self, pool: &PgPool, owner: Uuid, total: usize) -> anyhow::Result<()> {
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(1000);
+            let mut tx = pool.begin().await?;
+            canary::enqueue(&mut tx, owner, n).await?;
+            tx.commit().await?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Jobs per second from the start of the bulk enqueue until every job is done.
+    async fn processing(&self, workers: usize) -> anyhow::Result<f64> {
+        let (url, pool, owner) = self.database().await?;
+        let data = tempfile::tempdir()?;
+        let _workers = self.start_workers(&url, workers, data.path()).await?;
+        let started = Instant::now();
+        self.enqueue_batches(&pool, owner, self.jobs).await?;
+        loop {
+            let done: i64 = sqlx::query_scalar(
+                "select count(*) from apalis.jobs where job_type = 'canary' and status = 'Done'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if done as usize >= self.jobs {
+                return Ok(self.jobs as f64 / started.elapsed().as_secs_f64());
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("only {done} of {} jobs done after 600 s", self.jobs);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Milliseconds from a single job's commit to its claim (p50, p99), idle worker.
+    async fn pickup(&self) -> anyhow::Result<(f64, f64)> {
+        let (url, pool, owner) = self.database().await?;
+        let data = tempfile::tempdir()?;
+        let _workers = self.start_workers(&url, 1, data.path()).await?;
+        let mut committed = Vec::new();
+        for _ in 0..200 {
+            let mut tx = pool.begin().await?;
+            let ids = canary::enqueue(&mut tx, owner, 1).await?;
+            tx.commit().await?;
+            committed.push((ids[0], SystemTime::now()));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut samples = Vec::new();
+        for (id, at) in committed {
+            let lock_at: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("select lock_at from apalis.jobs where id = veza_task_id($1)")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await?;
+            let lock_at = SystemTime::from(lock_at.context("a job was never claimed")?);
+            // Same host, same clock; a claim inside the commit's own millisecond reads as 0.
+            samples.push(lock_at.duration_since(at).unwrap_or_default().as_secs_f64() * 1000.0);
+        }
+        samples.sort_by(f64::total_cmp);
+        Ok((samples[samples.len() / 2], samples[samples.len() * 99 / 100]))
+    }
+
+    /// Jobs per second enqueued in batches of 1,000 (one transaction each), nobody consuming.
+    async fn enqueue(&self) -> anyhow::Result<f64> {
+        let (_, pool, owner) = self.database().await?;
+        let total = 20_000;
+        let started = Instant::now();
+        self.enqueue_batches(&pool, owner, total).await?;
+        Ok(total as f64 / started.elapsed().as_secs_f64())
+    }
+
+    fn graphile(&self) -> anyhow::Result<serde_json::Value> {
+        let db = tokio::runtime::Handle::current().block_on(TestDatabase::create_on(&self.admin_url));
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphile/bench.js");
+        let output = Command::new("node")
+            .arg(script)
+            .arg(&db.url)
+            .arg(self.jobs.to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running node (graphile-worker)")?;
+        if !output.status.success() {
+            bail!("graphile-worker benchmark failed");
+        }
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("DATABASE_URL").context("DATABASE_URL must name a Postgres server")?;
+    let jobs = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(20_000);
+    let bench = Bench { admin_url, jobs };
+
+    let veza_one = bench.processing(1).await?;
+    let veza_two = bench.processing(2).await?;
+    let (p50, p99) = bench.pickup().await?;
+    let enqueue = bench.enqueue().await?;
+    let graphile = tokio::task::block_in_place(|| bench.graphile())?;
+    let g = |key: &str| graphile[key].as_f64().unwrap_or(f64::NAN);
+    let (g_one, g_two, g_enqueue) = (g("processing_1"), g("processing_2"), g("enqueue_per_s"));
+    let (g_p50, g_p99) = (
+        graphile["pickup_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+        graphile["pickup_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
+    );
+
+    println!("queue benchmark: {jobs} no-op jobs, same Postgres, same run");
+    println!(
+        "{:<42} {:>12} {:>16} {:>8}",
+        "measure", "Veza", "graphile-worker", "ratio"
+    );
+    let row = |name: &str, veza: f64, reference: f64| {
+        println!(
+            "{name:<42} {veza:>12.0} {reference:>16.0} {:>7.2}x",
+            veza / reference
+        );
+    };
+    row("processed jobs/s, 1 worker process", veza_one, g_one);
+    row("processed jobs/s, 2 worker processes", veza_two, g_two);
+    row("enqueue jobs/s (batches of 1,000)", enqueue, g_enqueue);
+    println!("{:<42} {:>9.2} ms {:>13.2} ms", "pickup latency p50", p50, g_p50);
+    println!("{:<42} {:>9.2} ms {:>13.2} ms", "pickup latency p99", p99, g_p99);
+    Ok(())
+}
