@@ -39,6 +39,29 @@ test:
     cargo build --workspace --bins
     cargo test --workspace --no-fail-fast
 
+# Every benchmark.
+bench: bench-queue bench-thumbs
+
+# Thumbnails: a 24-megapixel JPEG to the full ladder through Veza's thumbnail job, beside
+# vipsthumbnail (Debian libvips-tools) producing the same sizes and formats.
+bench-thumbs runs="5":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v vipsthumbnail >/dev/null || scripts/system-deps.sh vips
+    base=$(scripts/postgres.sh)
+    cargo build --release --bin bench-thumbs
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-thumbs" {{runs}}
+
+# The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run.
+bench-queue jobs="20000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    base=$(scripts/postgres.sh)
+    scripts/postgres.sh drop-test-dbs "$base"
+    (cd bench/graphile && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --release --bin veza-worker --bin bench-queue
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-queue" {{jobs}}
+
 # Regenerate openapi/openapi.json from the code.
 openapi:
     cargo run --quiet --bin veza-api -- openapi > openapi/openapi.json

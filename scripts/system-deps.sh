@@ -14,6 +14,8 @@ if [ ${#python_packages[@]} -gt 0 ]; then
     || python3 -m pip install --quiet --user --break-system-packages "${python_packages[@]}"
 fi
 missing=()
+# `system-deps.sh vips` also installs libvips-tools, the thumbnail benchmark's reference.
+[ "${1:-}" = vips ] && { command -v vipsthumbnail >/dev/null 2>&1 || missing+=(libvips-tools); }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -266,3 +266,33 @@ async fn a_paused_queue_is_not_claimed_until_it_is_resumed() {
     let job = platform.wait_for_job(&token, job_id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
 }
+
+#[tokio::test]
+async fn an_attempt_past_its_timeout_is_cancelled_and_retried_as_a_transient_failure() {
+    let platform = Platform::start_with(&[
+        ("VEZA_TRANSCODE_TIMEOUT_SECONDS", "1"),
+        ("VEZA_RETRY_BASE_MS", "60000"),
+    ])
+    .await;
+    let token = platform.register_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(120.0, 8_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+
+    let job = platform
+        .wait_for_state(&token, job_id, &["retrying", "failed", "succeeded"])
+        .await;
+    assert_eq!(job["state"], "retrying", "{job}");
+    assert_eq!(job["last_error"]["code"], "timed-out", "{job}");
+    let media = platform
+        .get_json(
+            &token,
+            &format!("/v1/media/{}", upload["media_id"].as_str().unwrap()),
+        )
+        .await;
+    assert!(
+        media["playlist_url"].is_null(),
+        "a cancelled attempt publishes nothing: {media}"
+    );
+}
