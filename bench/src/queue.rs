@@ -195,9 +195,13 @@ async fn main() -> anyhow::Result<()> {
     let bench = Bench { admin_url, jobs };
 
     let veza_one = bench.processing(1).await?;
+    eprintln!("veza: {veza_one:.0} jobs/s with 1 worker process");
     let veza_two = bench.processing(2).await?;
+    eprintln!("veza: {veza_two:.0} jobs/s with 2 worker processes");
     let (p50, p99) = bench.pickup().await?;
+    eprintln!("veza: pickup p50 {p50:.2} ms, p99 {p99:.2} ms");
     let enqueue = bench.enqueue().await?;
+    eprintln!("veza: enqueue {enqueue:.0} jobs/s; now graphile-worker");
     let graphile = tokio::task::block_in_place(|| bench.graphile())?;
     let g = |key: &str| graphile[key].as_f64().unwrap_or(f64::NAN);
     let (g_one, g_two, g_enqueue) = (g("processing_1"), g("processing_2"), g("enqueue_per_s"));
