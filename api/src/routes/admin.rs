@@ -171,10 +171,7 @@ impl AdminApi {
         auth: BearerAuth,
         queue: Path<QueueName>,
     ) -> Result<Json<Queue>, ApiError> {
-        auth.0.require_admin()?;
-        operations::set_paused(&state.pool, queue.0.into(), true, Some(auth.0.id)).await?;
-        tracing::info!(queue = JobKind::from(queue.0).queue(), by = %auth.0.id, "queue paused");
-        queue_view(&state, queue.0).await
+        set_paused(&state, &auth, queue.0, true).await
     }
 
     /// Claim a paused queue's jobs again. Idempotent.
@@ -185,10 +182,7 @@ impl AdminApi {
         auth: BearerAuth,
         queue: Path<QueueName>,
     ) -> Result<Json<Queue>, ApiError> {
-        auth.0.require_admin()?;
-        operations::set_paused(&state.pool, queue.0.into(), false, Some(auth.0.id)).await?;
-        tracing::info!(queue = JobKind::from(queue.0).queue(), by = %auth.0.id, "queue resumed");
-        queue_view(&state, queue.0).await
+        set_paused(&state, &auth, queue.0, false).await
     }
 
     /// Jobs by state and queue, newest first.
@@ -290,8 +284,17 @@ impl AdminApi {
     }
 }
 
-async fn queue_view(state: &AppState, queue: QueueName) -> Result<Json<Queue>, ApiError> {
+/// Pauses or resumes `queue` for an admin and answers with its statistics.
+async fn set_paused(
+    state: &AppState,
+    auth: &BearerAuth,
+    queue: QueueName,
+    paused: bool,
+) -> Result<Json<Queue>, ApiError> {
+    auth.0.require_admin()?;
     let name = JobKind::from(queue).queue();
+    operations::set_paused(&state.pool, queue.into(), paused, Some(auth.0.id)).await?;
+    tracing::info!(queue = name, paused, by = %auth.0.id, "queue pause changed");
     operations::queue_stats(&state.pool)
         .await?
         .into_iter()
