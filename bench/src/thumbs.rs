@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     let mut reference = Vec::new();
     for _ in 0..runs {
         // A claimed job: its lease is held by this process, as a worker's would be.
-        let job_id = thumbnail::enqueue(&mut conn, owner, media_id).await?;
+        let job_id = thumbnail::enqueue(&mut conn, owner, media_id, queue::Priority::Interactive).await?;
         sqlx::query("update apalis.jobs set status = 'Running', lock_by = 'bench' where id = $1")
             .bind(queue::task_id(job_id))
             .execute(&pool)

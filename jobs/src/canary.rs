@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::{
     context::JobRun,
     error::JobError,
-    queue::{self, EnqueueError, JobKind, JobOwner},
+    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
     retry::RetryPolicy,
 };
 
@@ -34,7 +34,15 @@ pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, count: usize) -> Resu
         media_id: None,
     };
     let payloads = vec![CanaryJob {}; count];
-    queue::enqueue_many(conn, JobKind::Canary, owner, &payloads, RETRY.max_attempts).await
+    queue::enqueue_many(
+        conn,
+        JobKind::Canary,
+        owner,
+        &payloads,
+        RETRY.max_attempts,
+        Priority::Normal,
+    )
+    .await
 }
 
 /// Does nothing, successfully.

@@ -65,6 +65,18 @@ impl JobKind {
     }
 }
 
+/// Which of a queue's waiting jobs a worker claims first (apalis orders its fetch by priority,
+/// then by run-at). Priorities order jobs within one queue; each queue has its own consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Work nobody is waiting for: the repair task's reprocessing.
+    Background = 0,
+    /// Work someone asked for but is not watching: a reprocess request, a notification email.
+    Normal = 10,
+    /// Work a person is waiting on right now: a fresh upload, a password reset email.
+    Interactive = 20,
+}
+
 /// Who a job belongs to and what it works on.
 #[derive(Debug, Clone, Copy)]
 pub struct JobOwner {
@@ -95,8 +107,17 @@ pub async fn enqueue<P: Serialize>(
     owner: JobOwner,
     payload: &P,
     max_attempts: usize,
+    priority: Priority,
 ) -> Result<Uuid, EnqueueError> {
-    let ids = enqueue_many(conn, kind, owner, std::slice::from_ref(payload), max_attempts).await?;
+    let ids = enqueue_many(
+        conn,
+        kind,
+        owner,
+        std::slice::from_ref(payload),
+        max_attempts,
+        priority,
+    )
+    .await?;
     // One payload in, one id out.
     Ok(ids.first().copied().unwrap_or_default())
 }
@@ -109,6 +130,7 @@ pub async fn enqueue_many<P: Serialize>(
     owner: JobOwner,
     payloads: &[P],
     max_attempts: usize,
+    priority: Priority,
 ) -> Result<Vec<Uuid>, EnqueueError> {
     let ids: Vec<Uuid> = payloads.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
@@ -127,6 +149,7 @@ pub async fn enqueue_many<P: Serialize>(
             TaskBuilder::new(serde_json::to_vec(payload)?)
                 .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
                 .max_attempts(max_attempts)
+                .priority(priority as usize)
                 .build(),
         );
     }

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    queue::{self, EnqueueError},
+    queue::{self, EnqueueError, Priority},
     thumbnail, transcode,
 };
 
@@ -28,6 +28,7 @@ pub async fn reprocess(
     conn: &mut PgConnection,
     media_id: Uuid,
     owner: Option<Uuid>,
+    priority: Priority,
 ) -> Result<Reprocess, EnqueueError> {
     let row: Option<(String, Uuid)> = sqlx::query_as(
         "select kind, owner_id from media
@@ -45,8 +46,8 @@ pub async fn reprocess(
         return Ok(Reprocess::AlreadyActive(active));
     }
     let job_id = match kind.as_str() {
-        "audio" => transcode::enqueue(conn, owner_id, media_id).await?,
-        _ => thumbnail::enqueue(conn, owner_id, media_id).await?,
+        "audio" => transcode::enqueue(conn, owner_id, media_id, priority).await?,
+        _ => thumbnail::enqueue(conn, owner_id, media_id, priority).await?,
     };
     Ok(Reprocess::Queued(job_id))
 }

@@ -62,7 +62,9 @@ enum Ending {
     Paused,
 }
 
-/// How often a running attempt looks for its owner's cancel request.
+/// When a running attempt first looks for its owner's cancel request, and how often after that.
+/// A job that is done sooner (most emails, every canary) never pays the round trip.
+const CANCEL_FIRST_LOOK: Duration = Duration::from_millis(50);
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 /// Email queue handler.
@@ -139,7 +141,7 @@ impl Runner {
         span: tracing::Span,
     ) -> Result<(), BoxDynError> {
         let started = std::time::Instant::now();
-        let ending = self.execute(policy, run, work, span).await;
+        let ending = self.execute(policy, run, attempt, work, span).await;
         let (result, outcome) = self.settle(run, media_id, attempt, policy, ending).await;
         self.metrics.attempt(policy.queue, outcome, started.elapsed());
         result
@@ -164,6 +166,7 @@ impl Runner {
         &self,
         policy: KindPolicy,
         run: &JobRun,
+        attempt: &Attempt,
         work: impl Future<Output = Result<(), JobError>>,
         span: tracing::Span,
     ) -> Ending {
@@ -171,14 +174,20 @@ impl Runner {
         if self.paused.borrow().iter().any(|q| q == policy.queue) {
             return Ending::Paused;
         }
-        let (cancel_requested, rescued) = queue::start_checks(&self.ctx.pool, run.id)
-            .await
-            .unwrap_or((false, false));
-        if rescued {
-            self.metrics.rescue(policy.queue);
-        }
-        if cancel_requested {
-            return Ending::CancelledByOwner;
+        // Only a job that ran before can have been rescued from a dead worker or asked to stop
+        // during an earlier attempt: a first attempt (attempt 1, by far the most common) skips
+        // this round trip, and a cancel request that reached it after its claim is seen by the
+        // owner-cancel poll below within CANCEL_FIRST_LOOK.
+        if attempt.current() > 1 {
+            let (cancel_requested, rescued) = queue::start_checks(&self.ctx.pool, run.id)
+                .await
+                .unwrap_or((false, false));
+            if rescued {
+                self.metrics.rescue(policy.queue);
+            }
+            if cancel_requested {
+                return Ending::CancelledByOwner;
+            }
         }
         let work = tracing::Instrument::instrument(work, span);
         tokio::pin!(work);
@@ -198,8 +207,10 @@ impl Runner {
 
     /// Resolves once the job's owner has asked to cancel it.
     async fn owner_cancel(&self, job_id: Uuid) {
+        let mut wait = CANCEL_FIRST_LOOK;
         loop {
-            tokio::time::sleep(CANCEL_POLL).await;
+            tokio::time::sleep(wait).await;
+            wait = CANCEL_POLL;
             if queue::cancel_requested(&self.ctx.pool, job_id)
                 .await
                 .unwrap_or(false)

@@ -13,6 +13,8 @@ use veza_e2e::TestDatabase;
 use veza_jobs::{
     email::{self, EmailJob},
     media::{self, MediaKind, NewMedia},
+    queue::Priority,
+    reprocess::{self, Reprocess},
     storage::{Storage, StorageConfig},
     transcode,
 };
@@ -178,7 +180,9 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
     let item = audio_item(&pool, owner).await;
     publish(&pool, item, "published-gen", Some(1), &[]).await;
     let mut conn = pool.acquire().await.unwrap();
-    let running_job = transcode::enqueue(&mut conn, owner, item).await.unwrap();
+    let running_job = transcode::enqueue(&mut conn, owner, item, Priority::Normal)
+        .await
+        .unwrap();
     drop(conn);
     let gone = Uuid::now_v7();
     let young = Uuid::now_v7();
@@ -283,4 +287,40 @@ async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
 
     // Their reprocesses are still waiting: the next run adds none.
     assert_eq!(repair.run_once().await.unwrap().enqueued, 0);
+}
+
+#[tokio::test]
+async fn an_upload_is_claimed_before_the_repair_tasks_reprocessing_queued_ahead_of_it() {
+    let pool = database().await;
+    let owner = user(&pool).await;
+    let (stale, fresh) = (audio_item(&pool, owner).await, audio_item(&pool, owner).await);
+    let mut conn = pool.acquire().await.unwrap();
+    // The repair task queues its reprocess first; an upload arrives after it.
+    let Reprocess::Queued(background) = reprocess::reprocess(&mut conn, stale, None, Priority::Background)
+        .await
+        .unwrap()
+    else {
+        panic!("the repair reprocess was not queued")
+    };
+    let upload = transcode::enqueue(&mut conn, owner, fresh, Priority::Interactive)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into apalis.workers (id, worker_type, storage_name, layers, last_seen)
+         values ('w', 'transcode', 'test', '', now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // apalis's own claim function, as a worker with one free slot calls it.
+    let claim = |pool: PgPool| async move {
+        let id: String = sqlx::query_scalar("select id from apalis.get_jobs('w', 'transcode', 1)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        veza_jobs::queue::job_id(&id).unwrap()
+    };
+    assert_eq!(claim(pool.clone()).await, upload);
+    assert_eq!(claim(pool.clone()).await, background);
 }

@@ -13,6 +13,7 @@ use poem_openapi::{
 use uuid::Uuid;
 use veza_jobs::{
     media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    queue::Priority,
     reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
     thumbnail, transcode,
@@ -297,7 +298,7 @@ impl MediaApi {
         id: Path<Uuid>,
     ) -> Result<ReprocessResponse, ApiError> {
         let mut tx = state.pool.begin().await?;
-        let job_id = match reprocess::reprocess(&mut tx, id.0, Some(auth.0.id))
+        let job_id = match reprocess::reprocess(&mut tx, id.0, Some(auth.0.id), Priority::Normal)
             .await
             .map_err(ApiError::from)?
         {
@@ -357,8 +358,12 @@ async fn record_upload(state: &AppState, new_media: &NewMedia<'_>) -> Result<Vec
     let mut tx = state.pool.begin().await?;
     media::insert(&mut tx, new_media).await?;
     let job_id = match new_media.kind {
-        MediaKind::Audio => transcode::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
-        MediaKind::Image => thumbnail::enqueue(&mut tx, new_media.owner_id, new_media.id).await,
+        MediaKind::Audio => {
+            transcode::enqueue(&mut tx, new_media.owner_id, new_media.id, Priority::Interactive).await
+        }
+        MediaKind::Image => {
+            thumbnail::enqueue(&mut tx, new_media.owner_id, new_media.id, Priority::Interactive).await
+        }
     }
     .map_err(ApiError::from)?;
     tx.commit().await?;

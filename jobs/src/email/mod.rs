@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     context::{JobContext, JobRun},
     error::JobError,
-    queue::{self, EnqueueError, JobKind, JobOwner},
+    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
     retry::RetryPolicy,
 };
 
@@ -41,13 +41,31 @@ pub enum EmailJob {
     },
 }
 
+impl EmailJob {
+    /// Mail a person is waiting for goes first.
+    fn priority(&self) -> Priority {
+        match self {
+            // Read right after signing up.
+            Self::Welcome { .. } => Priority::Interactive,
+        }
+    }
+}
+
 /// Enqueues an email job on the caller's transaction.
 pub async fn enqueue(conn: &mut PgConnection, user_id: Uuid, job: &EmailJob) -> Result<Uuid, EnqueueError> {
     let owner = JobOwner {
         user_id,
         media_id: None,
     };
-    queue::enqueue(conn, JobKind::Email, owner, job, RETRY.max_attempts).await
+    queue::enqueue(
+        conn,
+        JobKind::Email,
+        owner,
+        job,
+        RETRY.max_attempts,
+        job.priority(),
+    )
+    .await
 }
 
 /// Renders and delivers the message. The Message-ID is derived from the job id, and the outbox

@@ -24,7 +24,7 @@ use crate::{
     context::{JobContext, JobRun},
     error::JobError,
     media::{self, NewOutput},
-    queue::{self, EnqueueError, JobKind, JobOwner},
+    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
     retry::RetryPolicy,
     storage::Storage,
 };
@@ -50,7 +50,12 @@ pub struct ThumbnailJob {
 }
 
 /// Enqueues a thumbnail job on the caller's transaction.
-pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Result<Uuid, EnqueueError> {
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    media_id: Uuid,
+    priority: Priority,
+) -> Result<Uuid, EnqueueError> {
     let job_owner = JobOwner {
         user_id: owner,
         media_id: Some(media_id),
@@ -61,6 +66,7 @@ pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Re
         job_owner,
         &ThumbnailJob { media_id },
         RETRY.max_attempts,
+        priority,
     )
     .await
 }

@@ -30,7 +30,7 @@ use crate::{
     context::{JobContext, JobRun},
     error::JobError,
     media::{self, NewOutput},
-    queue::{self, EnqueueError, JobKind, JobOwner},
+    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
     retry::RetryPolicy,
     storage::Storage,
 };
@@ -55,7 +55,12 @@ pub struct TranscodeJob {
 }
 
 /// Enqueues a transcode job on the caller's transaction.
-pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Result<Uuid, EnqueueError> {
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    media_id: Uuid,
+    priority: Priority,
+) -> Result<Uuid, EnqueueError> {
     let job_owner = JobOwner {
         user_id: owner,
         media_id: Some(media_id),
@@ -66,6 +71,7 @@ pub async fn enqueue(conn: &mut PgConnection, owner: Uuid, media_id: Uuid) -> Re
         job_owner,
         &TranscodeJob { media_id },
         RETRY.max_attempts,
+        priority,
     )
     .await
 }

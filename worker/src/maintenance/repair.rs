@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 use veza_jobs::{
+    queue::Priority,
     reprocess::{self, Reprocess},
     storage::Storage,
     thumbnail, transcode,
@@ -69,7 +70,9 @@ impl Repair {
             report.missing += u64::from(missing);
             if outdated || missing {
                 let mut tx = self.pool.begin().await?;
-                if let Reprocess::Queued(job_id) = reprocess::reprocess(&mut tx, media_id, None).await? {
+                if let Reprocess::Queued(job_id) =
+                    reprocess::reprocess(&mut tx, media_id, None, Priority::Background).await?
+                {
                     tracing::info!(%media_id, %job_id, outdated, missing, "repair: reprocess queued");
                     report.enqueued += 1;
                 }
