@@ -34,42 +34,36 @@ async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_welcome_email()
     check_welcome_email(&platform, "ada@example.com").await;
 }
 
-/// Fetches the playlist and every file it names, then has ffprobe read the copy: an Opus
-/// stream of the uploaded length.
+/// Fetches the master playlist, every media playlist and every file they name, then has ffprobe
+/// read each rendition of the copy: the default ladder (AAC-LC 160 and Opus 64/128/192), 48 kHz
+/// stereo, the uploaded length.
 async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
     let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
     assert_eq!(media["status"], "ready", "{media}");
     let playlist_url = media["playlist_url"].as_str().expect("a published playlist");
-    let (status, playlist) = platform.get(token, playlist_url).await;
-    assert_eq!(status, StatusCode::OK);
-    let playlist = String::from_utf8(playlist).unwrap();
-    assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
-    assert!(playlist.contains("#EXT-X-ENDLIST"));
-
     let copy = tempfile::tempdir().unwrap();
-    std::fs::write(copy.path().join("index.m3u8"), &playlist).unwrap();
-    let base = playlist_url.rsplit_once('/').unwrap().0;
-    let mut names: Vec<String> = playlist
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert!(!names.is_empty(), "no segments in {playlist}");
-    names.push(
-        playlist
-            .lines()
-            .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
-            .and_then(|rest| rest.split('"').next())
-            .expect("an EXT-X-MAP")
-            .to_owned(),
+    let renditions = platform.fetch_hls(token, playlist_url, copy.path()).await;
+    assert_eq!(
+        renditions,
+        [
+            "aac-160k.m3u8",
+            "opus-64k.m3u8",
+            "opus-128k.m3u8",
+            "opus-192k.m3u8"
+        ]
     );
-    for name in &names {
-        let (status, bytes) = platform.get(token, &format!("{base}/{name}")).await;
-        assert_eq!(status, StatusCode::OK, "{name}");
-        assert!(!bytes.is_empty(), "{name} is empty");
-        std::fs::write(copy.path().join(name), bytes).unwrap();
+    for rendition in &renditions {
+        let codec = if rendition.starts_with("aac") {
+            "aac"
+        } else {
+            "opus"
+        };
+        probe_rendition(&copy.path().join(rendition), codec);
     }
+}
 
+/// ffprobe reads `playlist` as one stream of `codec`, 48 kHz stereo, 3 s long.
+fn probe_rendition(playlist: &std::path::Path, codec: &str) {
     let probe = Command::new("ffprobe")
         .args([
             "-v",
@@ -78,7 +72,8 @@ async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
             "format=duration:stream=codec_name,sample_rate,channels",
         ])
         .args(["-of", "json"])
-        .arg(copy.path().join("index.m3u8"))
+        .args(["-allowed_extensions", "ALL"])
+        .arg(playlist)
         .output()
         .expect("ffprobe (Debian package ffmpeg) must be installed");
     assert!(
@@ -87,7 +82,7 @@ async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
         String::from_utf8_lossy(&probe.stderr)
     );
     let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
-    assert_eq!(probe["streams"][0]["codec_name"], "opus", "{probe}");
+    assert_eq!(probe["streams"][0]["codec_name"], codec, "{probe}");
     assert_eq!(probe["streams"][0]["sample_rate"], "48000");
     assert_eq!(probe["streams"][0]["channels"], 2);
     let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();

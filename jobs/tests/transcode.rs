@@ -7,13 +7,16 @@ use std::process::Command;
 use std::time::Instant;
 
 use veza_jobs::transcode::{
-    HlsPart, TranscodeError, TranscodeSettings, TranscodeSummary, media_playlist, segment_file_name,
+    AudioCodec, HlsPart, MASTER_PLAYLIST, Rendition, TranscodeError, TranscodeSettings, TranscodeSummary,
+    Variant, init_file_name, master_playlist, media_playlist, playlist_file_name, segment_file_name,
     transcode_audio,
 };
 
+/// One rendition of each codec keeps the tests quick; the full default ladder runs in
+/// `stereo_44k1_wav_13s`.
 fn settings() -> TranscodeSettings {
     TranscodeSettings {
-        bitrate_bps: 128_000,
+        ladder: Rendition::parse_ladder("aac:160,opus:128").unwrap(),
         segment_seconds: 6.0,
         max_duration_seconds: 3600.0,
     }
@@ -58,32 +61,36 @@ fn write_sine_wav(path: &Path, rate: u32, channels: u16, seconds: f64, fmt: Fmt)
     w.finalize().unwrap();
 }
 
-/// Transcode `input` into `out_dir` (init.mp4, segments, index.m3u8).
+/// Transcode `input` into `out_dir` as the job lays it out (per rendition: init, segments, media
+/// playlist; then the master playlist). Returns the summary and the first rendition's segment
+/// durations as the sink saw them.
 fn transcode_to_dir(
     input: &Path,
     out_dir: &Path,
     s: &TranscodeSettings,
 ) -> Result<(TranscodeSummary, Vec<(u32, f64)>), TranscodeError> {
     fs::create_dir_all(out_dir).unwrap();
-    let mut segs = Vec::new();
-    let mut saw_init = false;
+    let names: Vec<String> = s.ladder.iter().map(Rendition::name).collect();
+    let mut segs: Vec<Vec<(u32, f64)>> = vec![Vec::new(); names.len()];
+    let mut saw_init = vec![false; names.len()];
     let summary = {
         let mut sink = |part: HlsPart| -> Result<(), TranscodeError> {
             match part {
-                HlsPart::Init(b) => {
-                    assert!(!saw_init, "init emitted twice");
-                    saw_init = true;
-                    fs::write(out_dir.join("init.mp4"), &b).unwrap();
+                HlsPart::Init { rendition, bytes } => {
+                    assert!(!saw_init[rendition], "init emitted twice");
+                    saw_init[rendition] = true;
+                    fs::write(out_dir.join(init_file_name(&names[rendition])), &bytes).unwrap();
                 }
                 HlsPart::Segment {
+                    rendition,
                     index,
                     bytes,
                     duration_seconds,
                 } => {
-                    assert!(saw_init, "segment before init");
-                    assert_eq!(index as usize, segs.len());
-                    fs::write(out_dir.join(segment_file_name(index)), &bytes).unwrap();
-                    segs.push((index, duration_seconds));
+                    assert!(saw_init[rendition], "segment before init");
+                    assert_eq!(index as usize, segs[rendition].len());
+                    fs::write(out_dir.join(segment_file_name(&names[rendition], index)), &bytes).unwrap();
+                    segs[rendition].push((index, duration_seconds));
                 }
             }
             Ok(())
@@ -91,8 +98,38 @@ fn transcode_to_dir(
         let file = fs::File::open(input).unwrap();
         transcode_audio(Box::new(file), s, &mut sink, &|| false)?
     };
-    fs::write(out_dir.join("index.m3u8"), media_playlist(&segs)).unwrap();
-    Ok((summary, segs))
+    let mut variants = Vec::new();
+    for (r, rendition) in summary.renditions.iter().enumerate() {
+        let seen: Vec<f64> = segs[r].iter().map(|s| s.1).collect();
+        assert_eq!(
+            seen, rendition.segment_durations,
+            "summary matches what the sink saw"
+        );
+        let name = rendition.rendition.name();
+        fs::write(
+            out_dir.join(playlist_file_name(&name)),
+            media_playlist(&name, &rendition.segment_durations),
+        )
+        .unwrap();
+        variants.push(Variant {
+            rendition: name,
+            bandwidth: rendition.peak_bitrate_bps,
+            average_bandwidth: rendition.average_bitrate_bps,
+            codecs: rendition.rendition.codecs_attr().into(),
+        });
+    }
+    fs::write(out_dir.join(MASTER_PLAYLIST), master_playlist(&variants)).unwrap();
+    Ok((summary, segs.swap_remove(0)))
+}
+
+/// The media playlist of the first rendition of `codec` in `dir`.
+fn rendition_playlist(dir: &Path, codec: &str) -> PathBuf {
+    let master = fs::read_to_string(dir.join(MASTER_PLAYLIST)).unwrap();
+    let uri = master
+        .lines()
+        .find(|l| l.starts_with(codec) && l.ends_with(".m3u8"))
+        .unwrap_or_else(|| panic!("no {codec} rendition in\n{master}"));
+    dir.join(uri)
 }
 
 fn ffprobe(playlist: &Path) -> serde_json::Value {
@@ -136,8 +173,10 @@ fn ffmpeg_decode(playlist: &Path) -> Vec<i16> {
         .collect()
 }
 
-/// Lag (in 48 kHz samples) that best aligns `channel` of the decoded audio with the test sine.
-fn best_lag(pcm: &[i16], channels: usize, channel: usize, freq: f64) -> (i64, f64) {
+/// Lag (in 48 kHz samples) that best aligns `channel` of the decoded audio, after its first
+/// `skip` frames, with the test sine.
+fn best_lag_after(pcm: &[i16], skip: usize, channels: usize, channel: usize, freq: f64) -> (i64, f64) {
+    let pcm = &pcm[skip * channels..];
     let start = 48_000; // skip the first second; compare one second of steady tone
     let mut best = (0i64, f64::MIN);
     for lag in -100i64..=100 {
@@ -172,24 +211,76 @@ fn ffmpeg_decode_frames(playlist: &Path, channels: u64) -> u64 {
     out.stdout.len() as u64 / (2 * channels)
 }
 
+/// The edit list's `media_time` in an init segment: the priming samples a player must skip.
+fn elst_media_time(init: &[u8]) -> u64 {
+    let at = init.windows(4).position(|w| w == b"elst").expect("an edit list");
+    let body = &init[at + 4..];
+    let version = body[0];
+    // version/flags (4), entry_count (4), then segment_duration and media_time.
+    let field = |offset: usize, len: usize| {
+        body[offset..offset + len]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    };
+    if version == 1 { field(16, 8) } else { field(12, 4) }
+}
+
+/// Samples of priming that ffmpeg leaves in when it decodes `playlist`: it honours Opus's
+/// pre-skip (from `dOps`) but not the edit list of AAC in fragmented MP4, so for AAC the
+/// decoded audio starts with the encoder delay the edit list names.
+fn untrimmed_priming(playlist: &Path) -> u64 {
+    let text = fs::read_to_string(playlist).unwrap();
+    let init = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let init = fs::read(playlist.with_file_name(init)).unwrap();
+    if init.windows(4).any(|w| w == b"esds") {
+        elst_media_time(&init)
+    } else {
+        0
+    }
+}
+
+/// Every rendition named by the master playlist: ffprobe sees its codec at 48 kHz with the
+/// expected channels, and ffmpeg decodes it to the source's duration (priming that ffmpeg does
+/// not trim, see [`untrimmed_priming`], accounted for; the tail padding is under 22 ms).
 fn check_output(dir: &Path, expect_channels: u64, expect_seconds: f64) {
-    let v = ffprobe(&dir.join("index.m3u8"));
-    let stream = &v["streams"][0];
-    assert_eq!(stream["codec_name"], "opus");
-    assert_eq!(stream["sample_rate"], "48000");
-    assert_eq!(stream["channels"], expect_channels);
-    let dur: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
-    assert!(
-        (dur - expect_seconds).abs() < 0.1,
-        "duration {dur} vs {expect_seconds}"
-    );
-    let frames = ffmpeg_decode_frames(&dir.join("index.m3u8"), expect_channels);
-    let decoded = frames as f64 / 48_000.0;
-    println!("ffmpeg decoded {frames} frames = {decoded:.5} s");
-    assert!(
-        (decoded - expect_seconds).abs() < 0.03,
-        "decoded {decoded} s vs {expect_seconds}"
-    );
+    let master = fs::read_to_string(dir.join(MASTER_PLAYLIST)).unwrap();
+    let mut checked = 0;
+    for (inf, uri) in master.lines().zip(master.lines().skip(1)) {
+        let Some(attrs) = inf.strip_prefix("#EXT-X-STREAM-INF:") else {
+            continue;
+        };
+        let codec = if attrs.contains("CODECS=\"Opus\"") {
+            "opus"
+        } else {
+            assert!(attrs.contains("CODECS=\"mp4a.40.2\""), "{attrs}");
+            "aac"
+        };
+        let playlist = dir.join(uri);
+        let v = ffprobe(&playlist);
+        let stream = &v["streams"][0];
+        assert_eq!(stream["codec_name"], codec, "{uri}");
+        assert_eq!(stream["sample_rate"], "48000");
+        assert_eq!(stream["channels"], expect_channels);
+        let dur: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (dur - expect_seconds).abs() < 0.1,
+            "{uri}: duration {dur} vs {expect_seconds}"
+        );
+        let frames = ffmpeg_decode_frames(&playlist, expect_channels);
+        let priming = untrimmed_priming(&playlist);
+        let decoded = (frames - priming) as f64 / 48_000.0;
+        println!("{uri}: ffmpeg decoded {frames} frames, {priming} of them priming = {decoded:.5} s");
+        assert!(
+            (decoded - expect_seconds).abs() < 0.03,
+            "{uri}: decoded {decoded} s vs {expect_seconds}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no variant in\n{master}");
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -203,39 +294,80 @@ fn stereo_44k1_wav_13s() {
     write_sine_wav(&wav, 44_100, 2, 13.0, Fmt::I16);
     let out = dir.path().join("hls");
     let started = Instant::now();
-    let (summary, segs) = transcode_to_dir(&wav, &out, &settings()).unwrap();
+    let full = TranscodeSettings {
+        ladder: Rendition::default_ladder(),
+        ..settings()
+    };
+    let (summary, _) = transcode_to_dir(&wav, &out, &full).unwrap();
     let took = started.elapsed().as_secs_f64();
     println!(
-        "summary: {summary:?}\nsegments: {segs:?}\n{:.1}x realtime ({took:.3} s wall)",
+        "summary: {summary:?}\n{:.1}x realtime for the whole ladder ({took:.3} s wall)",
         13.0 / took
     );
-    println!("{}", fs::read_to_string(out.join("index.m3u8")).unwrap());
-    assert_eq!(summary.segments, 3);
-    assert_eq!(segs.len(), 3);
+    let master = fs::read_to_string(out.join(MASTER_PLAYLIST)).unwrap();
+    println!("{master}");
     assert!((summary.duration_seconds - 13.0).abs() < 1e-3);
-    let total: f64 = segs.iter().map(|s| s.1).sum();
-    assert!((total - 13.0).abs() < 1e-3, "EXTINF sum {total}");
-    assert!((segs[0].1 - 6.0).abs() < 0.01 && (segs[1].1 - 6.0).abs() < 0.01);
-    assert!((segs[2].1 - 1.0).abs() < 0.05);
     assert_eq!(summary.sample_rate_in, 44_100);
     assert_eq!(summary.channels_in, 2);
-    assert_eq!(summary.codec, "opus");
-    assert_eq!(summary.codecs_attr, "Opus");
-    assert!(summary.peak_bitrate_bps > 100_000 && summary.peak_bitrate_bps < 200_000);
-    let init = fs::read(out.join("init.mp4")).unwrap();
-    assert!(init.windows(4).any(|w| w == b"elst"), "edit list present");
-    assert!(init.windows(4).any(|w| w == b"dOps"));
-    let playlist = fs::read_to_string(out.join("index.m3u8")).unwrap();
-    assert!(playlist.contains("#EXT-X-TARGETDURATION:6\n"));
+    assert_eq!(summary.renditions.len(), 4);
+    for r in &summary.renditions {
+        let name = r.rendition.name();
+        let segs = &r.segment_durations;
+        assert_eq!(segs.len(), 3, "{name}: {segs:?}");
+        let total: f64 = segs.iter().sum();
+        assert!((total - 13.0).abs() < 1e-3, "{name}: EXTINF sum {total}");
+        // Boundaries at 6 s and 12 s in every rendition, each to within one packet.
+        assert!(
+            (segs[0] - 6.0).abs() < 0.022 && (segs[0] + segs[1] - 12.0).abs() < 0.022,
+            "{name}: {segs:?}"
+        );
+        // BANDWIDTH is the peak rate with container overhead: above the codec's bitrate
+        // (Opus is VBR: allow it to dip on a pure tone), and not wildly so.
+        let kbps = r.rendition.bitrate_bps as f64 / 1000.0;
+        let peak = r.peak_bitrate_bps as f64 / 1000.0;
+        let floor = if r.rendition.codec == AudioCodec::Aac {
+            1.0
+        } else {
+            0.5
+        };
+        assert!(
+            peak > kbps * floor && peak < kbps * 1.6,
+            "{name}: peak {peak} kbps"
+        );
+        assert!(r.average_bitrate_bps <= r.peak_bitrate_bps);
+        let playlist = fs::read_to_string(out.join(playlist_file_name(&name))).unwrap();
+        assert!(playlist.contains("#EXT-X-TARGETDURATION:6\n"), "{playlist}");
+        let init = fs::read(out.join(init_file_name(&name))).unwrap();
+        assert!(init.windows(4).any(|w| w == b"elst"), "edit list present");
+        let entry: &[u8] = if r.rendition.codec == AudioCodec::Aac {
+            b"esds"
+        } else {
+            b"dOps"
+        };
+        assert!(init.windows(4).any(|w| w == entry));
+        assert!(
+            master.contains(&format!(
+                "BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{name}.m3u8",
+                r.peak_bitrate_bps,
+                r.average_bitrate_bps,
+                r.rendition.codecs_attr()
+            )),
+            "{master}"
+        );
+    }
     check_output(&out, 2, 13.0);
-    // Timing: after pre-skip and resampler-delay trimming the tone must line up with t=0,
-    // and each channel must keep its own frequency (440 Hz left, 660 Hz right).
-    let pcm = ffmpeg_decode(&out.join("index.m3u8"));
-    let (lag_l, corr_l) = best_lag(&pcm, 2, 0, 440.0);
-    let (lag_r, corr_r) = best_lag(&pcm, 2, 1, 660.0);
-    println!("alignment: left lag {lag_l} corr {corr_l:.3}, right lag {lag_r} corr {corr_r:.3}");
-    assert!(lag_l.abs() <= 2 && lag_r.abs() <= 2);
-    assert!(corr_l > 0.9 && corr_r > 0.9);
+    // Timing: after priming and resampler-delay trimming the tone must line up with t=0 in
+    // every codec, and each channel must keep its own frequency (440 Hz left, 660 Hz right).
+    for codec in ["opus", "aac"] {
+        let playlist = rendition_playlist(&out, codec);
+        let pcm = ffmpeg_decode(&playlist);
+        let skip = untrimmed_priming(&playlist) as usize;
+        let (lag_l, corr_l) = best_lag_after(&pcm, skip, 2, 0, 440.0);
+        let (lag_r, corr_r) = best_lag_after(&pcm, skip, 2, 1, 660.0);
+        println!("{codec} alignment: left lag {lag_l} corr {corr_l:.3}, right lag {lag_r} corr {corr_r:.3}");
+        assert!(lag_l.abs() <= 2 && lag_r.abs() <= 2, "{codec}");
+        assert!(corr_l > 0.9 && corr_r > 0.9, "{codec}");
+    }
 }
 
 #[test]
@@ -490,7 +622,7 @@ fn too_long_and_cancel() {
     assert_eq!(emitted, 1);
 
     let bad = TranscodeSettings {
-        bitrate_bps: 0,
+        ladder: vec![Rendition::new(AudioCodec::Opus, 0)],
         ..settings()
     };
     let e = transcode_audio(
@@ -505,15 +637,26 @@ fn too_long_and_cancel() {
 
 #[test]
 fn playlist_format() {
-    let p = media_playlist(&[(0, 5.9935), (1, 6.0), (2, 1.0065)]);
+    let p = media_playlist("opus-128k", &[6.0135, 6.0, 1.0065]);
     assert_eq!(
         p,
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n\
-         #EXTINF:5.99350,\nsegment-00000.m4s\n#EXTINF:6.00000,\nsegment-00001.m4s\n\
-         #EXTINF:1.00650,\nsegment-00002.m4s\n#EXT-X-ENDLIST\n"
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"opus-128k-init.mp4\"\n\
+         #EXTINF:6.01350,\nopus-128k-00000.m4s\n#EXTINF:6.00000,\nopus-128k-00001.m4s\n\
+         #EXTINF:1.00650,\nopus-128k-00002.m4s\n#EXT-X-ENDLIST\n"
     );
-    assert_eq!(segment_file_name(12), "segment-00012.m4s");
+    assert_eq!(segment_file_name("aac-160k", 12), "aac-160k-00012.m4s");
+    let m = master_playlist(&[Variant {
+        rendition: "aac-160k".into(),
+        bandwidth: 171_000,
+        average_bandwidth: 165_000,
+        codecs: "mp4a.40.2".into(),
+    }]);
+    assert_eq!(
+        m,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=171000,AVERAGE-BANDWIDTH=165000,CODECS=\"mp4a.40.2\"\naac-160k.m3u8\n"
+    );
 }
 
 #[test]

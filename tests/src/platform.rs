@@ -184,6 +184,50 @@ impl Platform {
         (resp.status(), resp.bytes().await.unwrap().to_vec())
     }
 
+    /// Downloads a published HLS stream through the API into `dir`: the master playlist at
+    /// `master_url`, every media playlist it names, and every init and media segment those name,
+    /// each asserted present (200) and non-empty. Returns the media playlists' file names.
+    pub async fn fetch_hls(&self, token: &str, master_url: &str, dir: &std::path::Path) -> Vec<String> {
+        let base = master_url.rsplit_once('/').map_or("", |(base, _)| base);
+        let fetch = |name: String| async move {
+            let (status, bytes) = self.get(token, &format!("{base}/{name}")).await;
+            assert_eq!(status, StatusCode::OK, "{base}/{name}");
+            assert!(!bytes.is_empty(), "{base}/{name} is empty");
+            std::fs::write(dir.join(&name), &bytes).unwrap();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let master_name = master_url.rsplit('/').next().unwrap_or("index.m3u8").to_owned();
+        let master = fetch(master_name).await;
+        assert!(
+            master.contains("#EXT-X-STREAM-INF:"),
+            "not a master playlist: {master}"
+        );
+        let uris = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|line| !line.starts_with('#') && !line.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let media_playlists = uris(&master);
+        assert!(!media_playlists.is_empty(), "no variants in {master}");
+        for name in &media_playlists {
+            let playlist = fetch(name.clone()).await;
+            assert!(playlist.contains("#EXT-X-ENDLIST"), "{name}: {playlist}");
+            let mut files = uris(&playlist);
+            assert!(!files.is_empty(), "no segments in {name}: {playlist}");
+            let init = playlist
+                .lines()
+                .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no EXT-X-MAP in {name}: {playlist}"));
+            files.push(init.to_owned());
+            for file in files {
+                fetch(file).await;
+            }
+        }
+        media_playlists
+    }
+
     /// GET with a token, expecting 200 JSON.
     pub async fn get_json(&self, token: &str, path: &str) -> Value {
         let (status, body) = self.get(token, path).await;

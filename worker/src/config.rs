@@ -12,7 +12,7 @@ use veza_jobs::{
     email::MailerConfig,
     storage::{StorageConfig, StorageSettings},
     thumbnail::ThumbnailSettings,
-    transcode::TranscodeSettings,
+    transcode::{Rendition, TranscodeSettings},
 };
 
 #[derive(Debug, Deserialize)]
@@ -64,8 +64,8 @@ struct RawConfig {
     orphan_grace_seconds: u64,
     #[serde(default = "defaults::repair_batch")]
     repair_batch: i64,
-    #[serde(default = "defaults::audio_bitrate_bps")]
-    audio_bitrate_bps: u32,
+    #[serde(default = "defaults::audio_ladder")]
+    audio_ladder: String,
     #[serde(default = "defaults::segment_seconds")]
     segment_seconds: f64,
     #[serde(default = "defaults::max_audio_seconds")]
@@ -148,8 +148,8 @@ mod defaults {
     pub fn transcode_timeout_seconds() -> u64 {
         3 * 3600
     }
-    pub fn audio_bitrate_bps() -> u32 {
-        128_000
+    pub fn audio_ladder() -> String {
+        "aac:160,opus:64,opus:128,opus:192".into()
     }
     pub fn segment_seconds() -> f64 {
         6.0
@@ -254,7 +254,7 @@ pub struct WorkerConfig {
     /// Where `/metrics` is served (`VEZA_METRICS_LISTEN`; default `127.0.0.1:0`, a free port
     /// that the worker logs at start — set a fixed one for Prometheus).
     pub metrics_listen: std::net::SocketAddr,
-    /// Audio transcoding (`VEZA_AUDIO_BITRATE_BPS`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
+    /// Audio transcoding (`VEZA_AUDIO_LADDER`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
     /// `VEZA_MAX_IMAGE_PIXELS`).
@@ -352,9 +352,9 @@ impl RawConfig {
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
-        if !(6_000..=512_000).contains(&self.audio_bitrate_bps) {
-            problems.push("VEZA_AUDIO_BITRATE_BPS must be within 6000–512000 (Opus)".into());
-        }
+        let ladder = Rendition::parse_ladder(&self.audio_ladder)
+            .map_err(|err| problems.push(format!("VEZA_AUDIO_LADDER: {err}")))
+            .unwrap_or_default();
         if !(1.0..=30.0).contains(&self.segment_seconds) {
             problems.push("VEZA_SEGMENT_SECONDS must be within 1–30".into());
         }
@@ -421,7 +421,7 @@ impl RawConfig {
                 },
                 retry_base: self.retry_base_ms.map(Duration::from_millis),
                 transcode: TranscodeSettings {
-                    bitrate_bps: self.audio_bitrate_bps,
+                    ladder,
                     segment_seconds: self.segment_seconds,
                     max_duration_seconds: self.max_audio_seconds,
                 },

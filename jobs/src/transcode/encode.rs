@@ -77,9 +77,3 @@ impl OpusEncoder {
     }
 }
 
-/// How many packets cover `frames` of audio plus the pre-skip, so the tail is fully decodable.
-pub fn packets_needed(frames: u64, pre_skip: u16) -> u64 {
-    frames
-        .saturating_add(u64::from(pre_skip))
-        .div_ceil(FRAME_SAMPLES as u64)
-}

@@ -1,13 +1,14 @@
-//! Fragmented MP4 (CMAF-style) boxes for a single Opus track: init segment and moof+mdat media segments.
+//! Fragmented MP4 (CMAF-style) boxes for one audio track (Opus or AAC-LC): the init segment and
+//! moof+mdat media segments.
 
 use bytes::Bytes;
 use mp4_atom::{
-    Audio, Codec, Dinf, Dops, Dref, Edts, Elst, ElstEntry, Encode, FourCC, Ftyp, Hdlr, Mdhd, Mdia, Mfhd,
-    Minf, Moof, Moov, Mvex, Mvhd, Opus, Smhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
-    TrunEntry, Url,
+    Audio, Codec, Dinf, Dops, Dref, Edts, Elst, ElstEntry, Encode, Esds, FourCC, Ftyp, Hdlr, Mdhd, Mdia,
+    Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Opus, Smhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak,
+    Trex, Trun, TrunEntry, Url,
+    esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig},
 };
 
-use super::encode::FRAME_SAMPLES;
 use super::error::TranscodeError;
 
 /// Media and movie timescale: one tick per 48 kHz sample, so Opus frame durations are exact.
@@ -17,45 +18,105 @@ const TRACK_ID: u32 = 1;
 /// Size of a 32-bit box header (size + type), used to point trun's data_offset past mdat's header.
 const BOX_HEADER: usize = 8;
 
-/// What the init segment needs to describe the Opus stream.
-#[derive(Debug, Clone, Copy)]
-pub struct OpusTrackConfig {
-    /// Encoded channel count (1 or 2, mapping family 0).
+/// What the init segment says about the track.
+#[derive(Debug, Clone)]
+pub struct TrackConfig {
+    /// The codec and its decoder configuration.
+    pub codec: TrackCodec,
+    /// Encoded channel count (1 or 2).
     pub channels: u16,
-    /// Decoder pre-skip in 48 kHz samples (= encoder lookahead).
-    pub pre_skip: u16,
-    /// Sample rate of the original input, informational per RFC 7845.
-    pub input_sample_rate: u32,
+    /// Encoder delay in 48 kHz samples, hidden by the edit list.
+    pub priming: u64,
+    /// Samples per packet (every packet of a track has the same duration).
+    pub frame_samples: u32,
+}
+
+/// The codec-specific part of the sample entry.
+#[derive(Debug, Clone)]
+pub enum TrackCodec {
+    /// `Opus` + `dOps`.
+    Opus {
+        /// Decoder pre-skip in 48 kHz samples (= encoder lookahead).
+        pre_skip: u16,
+        /// Sample rate of the original input, informational per RFC 7845.
+        input_sample_rate: u32,
+    },
+    /// `mp4a` + `esds`.
+    Aac {
+        /// The encoder's AudioSpecificConfig.
+        audio_specific_config: Vec<u8>,
+        /// Target bitrate, for the decoder configuration descriptor.
+        bitrate_bps: u32,
+    },
 }
 
 fn mux_err(e: mp4_atom::Error) -> TranscodeError {
     TranscodeError::Encoder(format!("mp4 muxing: {e}"))
 }
 
-/// Build `ftyp` + `moov` for a fragmented Opus track, with an edit list that hides the pre-skip.
-pub fn init_segment(cfg: &OpusTrackConfig) -> Result<Bytes, TranscodeError> {
+/// Build `ftyp` + `moov` for a fragmented audio track, with an edit list that hides the
+/// encoder's priming samples.
+pub fn init_segment(cfg: &TrackConfig) -> Result<Bytes, TranscodeError> {
+    // 'cmfc' marks CMAF structure; 'Opus' is required by the Opus-in-ISOBMFF spec.
+    let mut compatible_brands = vec![FourCC::new(b"iso6"), FourCC::new(b"cmfc")];
+    let audio = Audio {
+        data_reference_index: 1,
+        channel_count: cfg.channels,
+        sample_size: 16,
+        sample_rate: u16::try_from(TIMESCALE).unwrap_or(u16::MAX).into(),
+    };
+    let sample_entry = match &cfg.codec {
+        TrackCodec::Opus {
+            pre_skip,
+            input_sample_rate,
+        } => {
+            compatible_brands.push(FourCC::new(b"Opus"));
+            Codec::Opus(Opus {
+                audio,
+                dops: Dops {
+                    output_channel_count: u8::try_from(cfg.channels).map_err(|_| {
+                        TranscodeError::Encoder(format!("{} channels do not fit dOps", cfg.channels))
+                    })?,
+                    pre_skip: *pre_skip,
+                    input_sample_rate: *input_sample_rate,
+                    output_gain: 0,
+                    channel_mapping: None,
+                },
+                btrt: None,
+            })
+        }
+        TrackCodec::Aac {
+            audio_specific_config,
+            bitrate_bps,
+        } => Codec::Mp4a(Mp4a {
+            audio,
+            esds: Esds {
+                es_desc: EsDescriptor {
+                    es_id: 0,
+                    dec_config: DecoderConfig {
+                        // ISO/IEC 14496-3 audio, an audio stream.
+                        object_type_indication: 0x40,
+                        stream_type: 0x05,
+                        max_bitrate: *bitrate_bps,
+                        avg_bitrate: *bitrate_bps,
+                        dec_specific: Some(DecoderSpecific {
+                            raw: audio_specific_config.clone(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    sl_config: SLConfig {},
+                    ..Default::default()
+                },
+            },
+            btrt: None,
+            taic: None,
+        }),
+    };
     let ftyp = Ftyp {
         major_brand: FourCC::new(b"iso6"),
         minor_version: 0,
-        // 'Opus' is required by the Opus-in-ISOBMFF spec; 'cmfc' marks CMAF structure.
-        compatible_brands: vec![FourCC::new(b"iso6"), FourCC::new(b"cmfc"), FourCC::new(b"Opus")],
-    };
-    let opus = Opus {
-        audio: Audio {
-            data_reference_index: 1,
-            channel_count: cfg.channels,
-            sample_size: 16,
-            sample_rate: u16::try_from(TIMESCALE).unwrap_or(u16::MAX).into(),
-        },
-        dops: Dops {
-            output_channel_count: u8::try_from(cfg.channels)
-                .map_err(|_| TranscodeError::Encoder(format!("{} channels do not fit dOps", cfg.channels)))?,
-            pre_skip: cfg.pre_skip,
-            input_sample_rate: cfg.input_sample_rate,
-            output_gain: 0,
-            channel_mapping: None,
-        },
-        btrt: None,
+        compatible_brands,
     };
     let trak = Trak {
         tkhd: Tkhd {
@@ -71,7 +132,7 @@ pub fn init_segment(cfg: &OpusTrackConfig) -> Result<Bytes, TranscodeError> {
             elst: Some(Elst {
                 entries: vec![ElstEntry {
                     segment_duration: 0,
-                    media_time: Some(u64::from(cfg.pre_skip)),
+                    media_time: Some(cfg.priming),
                     media_rate: 1.into(),
                 }],
             }),
@@ -95,7 +156,7 @@ pub fn init_segment(cfg: &OpusTrackConfig) -> Result<Bytes, TranscodeError> {
                 },
                 stbl: Stbl {
                     stsd: Stsd {
-                        codecs: vec![Codec::Opus(opus)],
+                        codecs: vec![sample_entry],
                     },
                     stco: Some(Stco::default()),
                     ..Default::default()
@@ -118,7 +179,7 @@ pub fn init_segment(cfg: &OpusTrackConfig) -> Result<Bytes, TranscodeError> {
             trex: vec![Trex {
                 track_id: TRACK_ID,
                 default_sample_description_index: 1,
-                default_sample_duration: FRAME_SAMPLES as u32,
+                default_sample_duration: cfg.frame_samples,
                 default_sample_size: 0,
                 default_sample_flags: 0,
             }],
@@ -132,19 +193,21 @@ pub fn init_segment(cfg: &OpusTrackConfig) -> Result<Bytes, TranscodeError> {
     Ok(Bytes::from(buf))
 }
 
-/// Build one `moof` + `mdat` holding `packets` (each 20 ms) starting at `base_decode_time`.
+/// Build one `moof` + `mdat` holding `packets` (each `frame_samples` long) starting at
+/// `base_decode_time`.
 pub fn media_segment(
     sequence_number: u32,
     base_decode_time: u64,
     packets: &[Vec<u8>],
+    frame_samples: u32,
 ) -> Result<Bytes, TranscodeError> {
     let entries = packets
         .iter()
         .map(|p| {
-            let size = u32::try_from(p.len())
-                .map_err(|_| TranscodeError::Encoder("opus packet too large".into()))?;
+            let size =
+                u32::try_from(p.len()).map_err(|_| TranscodeError::Encoder("packet too large".into()))?;
             Ok(TrunEntry {
-                duration: Some(FRAME_SAMPLES as u32),
+                duration: Some(frame_samples),
                 size: Some(size),
                 ..Default::default()
             })

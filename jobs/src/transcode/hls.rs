@@ -1,35 +1,79 @@
-//! HLS media playlist text and the file names it refers to.
+//! HLS playlist text and the file names it refers to. Every file of a generation sits in one
+//! folder: the master playlist `index.m3u8`, and per rendition `{name}.m3u8`, `{name}-init.mp4`
+//! and `{name}-{index:05}.m4s` (the name is the rendition's, e.g. `opus-128k`).
 
 use std::fmt::Write as _;
 
-/// File name of the fMP4 init segment referenced by `EXT-X-MAP`.
-pub const INIT_FILE_NAME: &str = "init.mp4";
-/// Value for the master playlist's `CODECS` attribute (the sample entry's four-character code).
-pub const CODECS_ATTR: &str = "Opus";
+/// File name of the master playlist: the playback entry point.
+pub const MASTER_PLAYLIST: &str = "index.m3u8";
 
-/// File name for media segment `index`, zero-padded so names sort in playback order.
-pub fn segment_file_name(index: u32) -> String {
-    format!("segment-{index:05}.m4s")
+/// File name of a rendition's media playlist.
+pub fn playlist_file_name(rendition: &str) -> String {
+    format!("{rendition}.m3u8")
 }
 
-/// Render a VOD media playlist (fMP4, version 7) from `(index, duration_seconds)` pairs.
-pub fn media_playlist(segments: &[(u32, f64)]) -> String {
-    let max = segments
+/// File name of a rendition's init segment (referenced by `EXT-X-MAP`).
+pub fn init_file_name(rendition: &str) -> String {
+    format!("{rendition}-init.mp4")
+}
+
+/// File name of a rendition's media segment `index`, zero-padded so names sort in playback order.
+pub fn segment_file_name(rendition: &str, index: u32) -> String {
+    format!("{rendition}-{index:05}.m4s")
+}
+
+/// Render a VOD media playlist (fMP4, version 7) of `rendition` from its segment durations.
+pub fn media_playlist(rendition: &str, durations: &[f64]) -> String {
+    let max = durations
         .iter()
-        .map(|(_, d)| *d)
+        .copied()
         .filter(|d| d.is_finite())
         .fold(0.0f64, f64::max);
-    // Tolerate float noise (6.0000001 must not become 7); durations are whole 48 kHz samples.
-    let target = ((max - 1e-6).ceil().max(1.0)) as u64;
-    let mut out = String::with_capacity(200 + segments.len() * 48);
+    // RFC 8216 §4.3.3.1: every EXTINF rounded to the nearest integer is at most the target.
+    let target = (max.round().max(1.0)) as u64;
+    let mut out = String::with_capacity(200 + durations.len() * 48);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     // Writing to a String cannot fail; ignoring the fmt::Result keeps this function infallible.
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
     out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_FILE_NAME}\"");
-    for (index, duration) in segments {
-        let _ = writeln!(out, "#EXTINF:{duration:.5},\n{}", segment_file_name(*index));
+    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_file_name(rendition));
+    for (index, duration) in (0u32..).zip(durations) {
+        let _ = writeln!(
+            out,
+            "#EXTINF:{duration:.5},\n{}",
+            segment_file_name(rendition, index)
+        );
     }
     out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+/// One variant stream of the master playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// The rendition's name.
+    pub rendition: String,
+    /// Peak segment bit rate in bits per second.
+    pub bandwidth: u64,
+    /// Average bit rate in bits per second.
+    pub average_bandwidth: u64,
+    /// RFC 6381 codec string.
+    pub codecs: String,
+}
+
+/// Render the master playlist naming every variant's media playlist, in the given order (the
+/// first is where most players start).
+pub fn master_playlist(variants: &[Variant]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in variants {
+        let _ = writeln!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
+            v.bandwidth,
+            v.average_bandwidth,
+            v.codecs,
+            playlist_file_name(&v.rendition)
+        );
+    }
     out
 }

@@ -1,23 +1,30 @@
-//! The transcode job: audio original → Opus in fMP4 segments → HLS, published last.
+//! The transcode job: audio original → an adaptive ladder (Opus and AAC-LC renditions) in fMP4
+//! segments → HLS media playlists and a master playlist, published last.
 //!
-//! Steps: fetch the original to a scratch file → decode, resample and encode on a blocking
-//! thread, handing each finished fMP4 part to the async side → store each part under the job's
-//! generation and record it → write the playlist → in one transaction record the playlist and
-//! flip the media row to `ready` with this generation. A reader never sees a playlist that names
-//! a missing segment: the playlist is written after every segment, and only becomes visible
-//! when the row names its generation.
+//! Steps: fetch the original to a scratch file → decode, resample and encode every rendition on
+//! a blocking thread, handing each finished fMP4 part to the async side → store each part under
+//! the job's generation and record it → write each rendition's media playlist, then the master
+//! playlist → in one transaction record the master and flip the media row to `ready` with this
+//! generation. A reader never sees a playlist that names a missing file: playlists are written
+//! after every segment, and only become visible when the row names their generation.
 
+mod aac;
 mod decode;
 mod encode;
 mod error;
 mod fmp4;
 mod hls;
+mod ladder;
 mod pipeline;
 mod resample;
 
 pub use error::TranscodeError;
-pub use hls::{media_playlist, segment_file_name};
-pub use pipeline::{HlsPart, TranscodeSettings, TranscodeSummary, transcode_audio};
+pub use hls::{
+    MASTER_PLAYLIST, Variant, init_file_name, master_playlist, media_playlist, playlist_file_name,
+    segment_file_name,
+};
+pub use ladder::{AudioCodec, Rendition};
+pub use pipeline::{HlsPart, RenditionSummary, TranscodeSettings, TranscodeSummary, transcode_audio};
 
 use std::time::Duration;
 
@@ -38,7 +45,7 @@ use crate::{
 /// The queue name.
 pub const QUEUE: &str = "transcode";
 /// Version of the audio pipeline; raise it when outputs change, and repair redoes older ones.
-pub const PIPELINE_VERSION: i32 = 1;
+pub const PIPELINE_VERSION: i32 = 2;
 
 /// Attempts and backoff.
 pub const RETRY: RetryPolicy = RetryPolicy {
@@ -101,12 +108,36 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
         transcode_into_generation(ctx, run, media.id, &media.original_key, &generation, &scratch).await;
     // The scratch copy is ours alone; removing it is best effort (a leftover is only disk).
     let _ = tokio::fs::remove_file(&scratch).await;
-    let (summary, segments) = result?;
+    let summary = result?;
 
-    let playlist = media_playlist(&segments);
-    let playlist_key = Storage::output_key(media.id, "hls", &generation, "index.m3u8");
-    let playlist_size = playlist.len() as u64;
-    ctx.storage.put_bytes(&playlist_key, playlist.into()).await?;
+    let mut variants = Vec::with_capacity(summary.renditions.len());
+    for rendition in &summary.renditions {
+        let name = rendition.rendition.name();
+        let playlist = media_playlist(&name, &rendition.segment_durations);
+        let file = playlist_file_name(&name);
+        store_playlist(
+            ctx,
+            run,
+            media.id,
+            &generation,
+            &file,
+            "hls-media-playlist",
+            playlist,
+            &summary,
+        )
+        .await?;
+        variants.push(Variant {
+            rendition: name,
+            bandwidth: rendition.peak_bitrate_bps,
+            average_bandwidth: rendition.average_bitrate_bps,
+            codecs: rendition.rendition.codecs_attr().to_owned(),
+        });
+    }
+    // The master goes last: it names every media playlist, and each of those every segment.
+    let master = master_playlist(&variants);
+    let master_key = Storage::output_key(media.id, "hls", &generation, MASTER_PLAYLIST);
+    let master_size = master.len() as u64;
+    ctx.storage.put_bytes(&master_key, master.into()).await?;
 
     let mut tx = ctx.pool.begin().await?;
     run.lease.hold(&mut tx).await?;
@@ -116,10 +147,10 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
             media_id: media.id,
             kind: "hls-playlist",
             generation: &generation,
-            name: "index.m3u8",
-            object_key: &playlist_key,
-            content_type: "application/vnd.apple.mpegurl",
-            size_bytes: playlist_size,
+            name: MASTER_PLAYLIST,
+            object_key: &master_key,
+            content_type: PLAYLIST_TYPE,
+            size_bytes: master_size,
             dimensions: None,
             duration_seconds: Some(summary.duration_seconds),
         },
@@ -139,8 +170,46 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     Ok(())
 }
 
+/// The content type of HLS playlists.
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// Stores and records one rendition's media playlist (fenced on the lease like a segment).
+#[allow(clippy::too_many_arguments)]
+async fn store_playlist(
+    ctx: &JobContext,
+    run: &JobRun,
+    media_id: Uuid,
+    generation: &str,
+    name: &str,
+    kind: &str,
+    text: String,
+    summary: &TranscodeSummary,
+) -> Result<(), JobError> {
+    let key = Storage::output_key(media_id, "hls", generation, name);
+    let size = text.len() as u64;
+    let mut conn = ctx.pool.acquire().await?;
+    run.lease.hold(&mut conn).await?;
+    ctx.storage.put_bytes(&key, text.into()).await?;
+    media::record_output(
+        &mut conn,
+        &NewOutput {
+            media_id,
+            kind,
+            generation,
+            name,
+            object_key: &key,
+            content_type: PLAYLIST_TYPE,
+            size_bytes: size,
+            dimensions: None,
+            duration_seconds: Some(summary.duration_seconds),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Fetches the original, runs the pipeline on a blocking thread and stores each part as it
-/// arrives. Returns the summary and `(index, duration)` of every segment.
+/// arrives.
 async fn transcode_into_generation(
     ctx: &JobContext,
     run: &JobRun,
@@ -148,11 +217,12 @@ async fn transcode_into_generation(
     original_key: &str,
     generation: &str,
     scratch: &std::path::Path,
-) -> Result<(TranscodeSummary, Vec<(u32, f64)>), JobError> {
+) -> Result<TranscodeSummary, JobError> {
     ctx.storage.download_to_file(original_key, scratch).await?;
     let file = std::fs::File::open(scratch)
         .map_err(|err| JobError::transient("scratch-unreadable", err.to_string()))?;
     let settings = ctx.settings.transcode.clone();
+    let names: Vec<String> = settings.ladder.iter().map(Rendition::name).collect();
     let cancel = run.cancel.clone();
 
     // Two parts in flight at most: the encoder waits for storage instead of filling memory.
@@ -168,16 +238,11 @@ async fn transcode_into_generation(
         transcode_audio(Box::new(file), &settings, &mut sink, &|| cancel.is_cancelled())
     });
 
-    let mut segments = Vec::new();
     let mut store_error = None;
     while let Some(part) = parts_rx.recv().await {
-        match store_part(ctx, run, media_id, generation, &part).await {
-            Ok(Some(segment)) => segments.push(segment),
-            Ok(None) => {}
-            Err(err) => {
-                store_error = Some(err);
-                break;
-            }
+        if let Err(err) = store_part(ctx, run, media_id, generation, &names, &part).await {
+            store_error = Some(err);
+            break;
         }
     }
     drop(parts_rx);
@@ -189,30 +254,37 @@ async fn transcode_into_generation(
     }
     match outcome {
         Err(TranscodeError::Cancelled) => Err(JobError::Cancelled),
-        other => Ok((other?, segments)),
+        other => Ok(other?),
     }
 }
 
-/// Stores one part and records it; returns `(index, duration)` for a media segment.
+/// Stores one part and records it.
 async fn store_part(
     ctx: &JobContext,
     run: &JobRun,
     media_id: Uuid,
     generation: &str,
+    names: &[String],
     part: &HlsPart,
-) -> Result<Option<(u32, f64)>, JobError> {
-    let (name, kind, bytes, duration, segment) = match part {
-        HlsPart::Init(bytes) => ("init.mp4".to_owned(), "hls-init", bytes, None, None),
+) -> Result<(), JobError> {
+    let rendition = |index: usize| {
+        names
+            .get(index)
+            .map(String::as_str)
+            .ok_or_else(|| JobError::permanent("transcode-bug", format!("no rendition {index}")))
+    };
+    let (name, kind, bytes, duration) = match part {
+        HlsPart::Init { rendition: r, bytes } => (init_file_name(rendition(*r)?), "hls-init", bytes, None),
         HlsPart::Segment {
+            rendition: r,
             index,
             bytes,
             duration_seconds,
         } => (
-            segment_file_name(*index),
+            segment_file_name(rendition(*r)?, *index),
             "hls-segment",
             bytes,
             Some(*duration_seconds),
-            Some((*index, *duration_seconds)),
         ),
     };
     let key = Storage::output_key(media_id, "hls", generation, &name);
@@ -235,5 +307,5 @@ async fn store_part(
         },
     )
     .await?;
-    Ok(segment)
+    Ok(())
 }

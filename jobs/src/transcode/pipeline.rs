@@ -1,13 +1,15 @@
-//! Wires decode → channel mix → 48 kHz resample → Opus → fMP4 segments, streaming to a sink.
+//! Wires decode → channel mix → 48 kHz resample → one encoder per rendition → fMP4 segments,
+//! streaming every part to a sink. Segment boundaries sit at the same presentation times in
+//! every rendition (multiples of the target length, each to within one packet), so players can
+//! switch renditions at any segment.
 
 use bytes::Bytes;
 use symphonia::core::io::MediaSource;
 
 use super::decode::{self, PcmFormat};
-use super::encode::{self, FRAME_SAMPLES, OpusEncoder};
 use super::error::TranscodeError;
-use super::fmp4::{self, OpusTrackConfig, TIMESCALE};
-use super::hls::CODECS_ATTR;
+use super::fmp4::{self, TIMESCALE};
+use super::ladder::{Rendition, RenditionEncoder};
 use super::resample::{ChannelMixer, To48k};
 
 /// Longest segment we allow; bounds the memory one buffered segment can take.
@@ -18,9 +20,9 @@ const DECLARED_DURATION_SLACK_SECONDS: f64 = 1.0;
 /// Knobs for one transcode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranscodeSettings {
-    /// Opus target bitrate in bits per second (6 000–510 000).
-    pub bitrate_bps: u32,
-    /// Target segment length; rounded to whole 20 ms Opus packets.
+    /// The renditions to make, in master playlist order.
+    pub ladder: Vec<Rendition>,
+    /// Target segment length in seconds.
     pub segment_seconds: f64,
     /// Inputs longer than this fail with `too-long` (use `f64::INFINITY` for no limit).
     pub max_duration_seconds: f64,
@@ -29,7 +31,7 @@ pub struct TranscodeSettings {
 impl Default for TranscodeSettings {
     fn default() -> Self {
         Self {
-            bitrate_bps: 128_000,
+            ladder: Rendition::default_ladder(),
             segment_seconds: 6.0,
             max_duration_seconds: 6.0 * 3600.0,
         }
@@ -39,17 +41,38 @@ impl Default for TranscodeSettings {
 /// One piece of HLS output, handed to the sink as soon as it is complete.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HlsPart {
-    /// `ftyp`+`moov`; emitted once, before the first segment. Store as `init.mp4`.
-    Init(Bytes),
-    /// One `moof`+`mdat`; store as `segment_file_name(index)`.
+    /// `ftyp`+`moov` of rendition `rendition` (an index into the ladder); emitted once, before
+    /// that rendition's first segment.
+    Init {
+        /// Index into the ladder.
+        rendition: usize,
+        /// The init segment bytes.
+        bytes: Bytes,
+    },
+    /// One `moof`+`mdat` of rendition `rendition`.
     Segment {
+        /// Index into the ladder.
+        rendition: usize,
         /// Zero-based segment number.
         index: u32,
         /// The fMP4 fragment bytes.
         bytes: Bytes,
-        /// Presentation duration (pre-skip and tail padding excluded), for `#EXTINF`.
+        /// Presentation duration (priming and tail padding excluded), for `#EXTINF`.
         duration_seconds: f64,
     },
+}
+
+/// Facts about one finished rendition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionSummary {
+    /// The rendition.
+    pub rendition: Rendition,
+    /// `#EXTINF` duration of every segment, in order.
+    pub segment_durations: Vec<f64>,
+    /// Peak segment bit rate (RFC 8216 §4.3.4.2), container overhead included: `BANDWIDTH`.
+    pub peak_bitrate_bps: u64,
+    /// Average bit rate over the whole rendition: `AVERAGE-BANDWIDTH`.
+    pub average_bitrate_bps: u64,
 }
 
 /// Facts about a finished transcode, for the job record and the master playlist.
@@ -61,29 +84,26 @@ pub struct TranscodeSummary {
     pub sample_rate_in: u32,
     /// Channel count of the decoded input (before downmix).
     pub channels_in: u16,
-    /// Output codec name ("opus").
-    pub codec: String,
     /// Input codec as symphonia names it (e.g. "pcm_s16le", "flac", "mp3").
     pub source_codec: String,
-    /// Number of media segments emitted.
-    pub segments: u32,
-    /// `CODECS` attribute value for the master playlist ("Opus").
-    pub codecs_attr: String,
-    /// Highest per-segment bitrate including fMP4 overhead, for `BANDWIDTH`.
-    pub peak_bitrate_bps: u64,
+    /// One entry per rendition, in ladder order.
+    pub renditions: Vec<RenditionSummary>,
 }
 
-/// Transcode any symphonia-decodable audio into Opus-in-fMP4 HLS parts, streaming them to `sink`.
+type Sink<'a> = &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>;
+
+/// Transcode any symphonia-decodable audio into the ladder's fMP4 HLS parts, streaming them to
+/// `sink`.
 ///
 /// Synchronous and CPU-bound by design: run it on a blocking thread. Mono stays mono; anything
-/// with more channels is downmixed to stereo. `cancelled` is polled once per segment.
+/// with more channels is downmixed to stereo. `cancelled` is polled before every segment.
 pub fn transcode_audio(
     source: Box<dyn MediaSource>,
     settings: &TranscodeSettings,
-    sink: &mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>,
+    sink: Sink<'_>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<TranscodeSummary, TranscodeError> {
-    let segment_packets = validate(settings)?;
+    let target = validate(settings)?;
     if cancelled() {
         return Err(TranscodeError::Cancelled);
     }
@@ -100,7 +120,6 @@ pub fn transcode_audio(
     let source_codec = source.codec_name().to_string();
 
     let mut stages: Option<Stages> = None;
-    let mut segmenter = Segmenter::new(segment_packets, sink, cancelled);
     let mut mixed: Vec<f32> = Vec::new();
     let mut pcm48: Vec<f32> = Vec::new();
     let mut frames_in: u64 = 0;
@@ -108,7 +127,7 @@ pub fn transcode_audio(
     while let Some((fmt, pcm)) = source.next_chunk()? {
         let st = match stages.as_mut() {
             Some(st) => st,
-            None => stages.insert(Stages::new(fmt, settings.bitrate_bps, &mut segmenter)?),
+            None => stages.insert(Stages::new(fmt, settings, target, sink)?),
         };
         let channels = fmt.channel_count().max(1);
         frames_in = frames_in.saturating_add((pcm.len() / channels) as u64);
@@ -121,40 +140,41 @@ pub fn transcode_audio(
         }
         mixed.clear();
         st.mixer.mix_into(pcm, &mut mixed);
+        pcm48.clear();
         st.resampler.push(&mixed, &mut pcm48)?;
-        st.encode_ready(&mut pcm48, &mut segmenter)?;
+        st.feed(&pcm48, sink, cancelled)?;
     }
 
     // next_chunk returns an error rather than Ok(None) when nothing decoded, so stages exist.
     let Some(mut st) = stages else {
         return Err(TranscodeError::CorruptMedia("no decodable audio frames".into()));
     };
+    pcm48.clear();
     st.resampler.finish(&mut pcm48)?;
-    st.encode_ready(&mut pcm48, &mut segmenter)?;
-    let frames_out = st.resampler_frames_out();
-    st.flush(frames_out, &mut pcm48, &mut segmenter)?;
-    let (segments, peak_bitrate_bps) = segmenter.finish(frames_out, st.pre_skip)?;
+    st.feed(&pcm48, sink, cancelled)?;
+    let frames_out = st.resampler.frames_out();
+    let renditions = st
+        .lanes
+        .into_iter()
+        .map(|lane| lane.finish(frames_out, sink, cancelled))
+        .collect::<Result<Vec<_>, _>>()?;
 
     Ok(TranscodeSummary {
         duration_seconds: frames_out as f64 / f64::from(TIMESCALE),
         sample_rate_in: st.sample_rate_in,
         channels_in: st.channels_in,
-        codec: "opus".into(),
         source_codec,
-        segments,
-        codecs_attr: CODECS_ATTR.into(),
-        peak_bitrate_bps,
+        renditions,
     })
 }
 
-/// Check settings and return the number of 20 ms packets per segment.
-fn validate(s: &TranscodeSettings) -> Result<usize, TranscodeError> {
-    if !encode::BITRATE_RANGE.contains(&s.bitrate_bps) {
-        return Err(TranscodeError::InvalidSettings(format!(
-            "bitrate {} bps outside {:?}",
-            s.bitrate_bps,
-            encode::BITRATE_RANGE
-        )));
+/// Checks settings and returns the target segment length in 48 kHz samples.
+fn validate(s: &TranscodeSettings) -> Result<u64, TranscodeError> {
+    if s.ladder.is_empty() {
+        return Err(TranscodeError::InvalidSettings("the ladder is empty".into()));
+    }
+    for rendition in &s.ladder {
+        rendition.validate().map_err(TranscodeError::InvalidSettings)?;
     }
     if !(s.segment_seconds.is_finite() && s.segment_seconds > 0.0 && s.segment_seconds <= MAX_SEGMENT_SECONDS)
     {
@@ -168,157 +188,242 @@ fn validate(s: &TranscodeSettings) -> Result<usize, TranscodeError> {
             "max duration must be positive".into(),
         ));
     }
-    let per_second = f64::from(TIMESCALE) / FRAME_SAMPLES as f64;
     // Bounded by MAX_SEGMENT_SECONDS above, so the cast cannot overflow.
-    Ok(((s.segment_seconds * per_second).round() as usize).max(1))
+    Ok(((s.segment_seconds * f64::from(TIMESCALE)).round() as u64).max(1))
 }
 
 /// Processing stages, created once the first decoded packet reveals the real PCM format.
 struct Stages {
     mixer: ChannelMixer,
     resampler: To48k,
-    encoder: OpusEncoder,
-    pre_skip: u16,
+    lanes: Vec<Lane>,
     sample_rate_in: u32,
     channels_in: u16,
-    packets_out: u64,
 }
 
 impl Stages {
-    fn new(fmt: &PcmFormat, bitrate: u32, seg: &mut Segmenter<'_>) -> Result<Self, TranscodeError> {
+    fn new(
+        fmt: &PcmFormat,
+        settings: &TranscodeSettings,
+        target: u64,
+        sink: Sink<'_>,
+    ) -> Result<Self, TranscodeError> {
         let mixer = ChannelMixer::new(&fmt.channels);
         let out_channels = mixer.out_channels();
         let resampler = To48k::new(fmt.sample_rate, out_channels)?;
-        let encoder = OpusEncoder::new(out_channels, bitrate)?;
-        let pre_skip = encoder.pre_skip();
         let channels_in = u16::try_from(fmt.channel_count())
             .map_err(|_| TranscodeError::CorruptMedia("channel count out of range".into()))?;
-        let init = fmp4::init_segment(&OpusTrackConfig {
-            channels: u16::try_from(out_channels).unwrap_or(2),
-            pre_skip,
-            input_sample_rate: fmt.sample_rate,
-        })?;
-        seg.pre_skip = u64::from(pre_skip);
-        (seg.sink)(HlsPart::Init(init))?;
+        let track_channels = u16::try_from(out_channels).unwrap_or(2);
+        let mut lanes = Vec::with_capacity(settings.ladder.len());
+        for (index, rendition) in settings.ladder.iter().enumerate() {
+            let encoder = RenditionEncoder::new(rendition, out_channels)?;
+            let track = encoder.track(track_channels, fmt.sample_rate, rendition.bitrate_bps);
+            sink(HlsPart::Init {
+                rendition: index,
+                bytes: fmp4::init_segment(&track)?,
+            })?;
+            lanes.push(Lane::new(index, *rendition, encoder, target));
+        }
         Ok(Self {
             mixer,
             resampler,
-            encoder,
-            pre_skip,
+            lanes,
             sample_rate_in: fmt.sample_rate,
             channels_in,
-            packets_out: 0,
         })
     }
 
-    fn resampler_frames_out(&self) -> u64 {
-        self.resampler.frames_out()
+    fn feed(
+        &mut self,
+        pcm48: &[f32],
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), TranscodeError> {
+        for lane in &mut self.lanes {
+            lane.feed(pcm48, sink, cancelled)?;
+        }
+        Ok(())
+    }
+}
+
+/// One rendition's encoder, its not-yet-encoded samples and its segmenter.
+struct Lane {
+    rendition: Rendition,
+    encoder: RenditionEncoder,
+    pending: Vec<f32>,
+    encoded: Vec<Vec<u8>>,
+    segmenter: Segmenter,
+}
+
+impl Lane {
+    fn new(index: usize, rendition: Rendition, encoder: RenditionEncoder, target: u64) -> Self {
+        let segmenter = Segmenter::new(index, encoder.frame_samples() as u64, encoder.priming(), target);
+        Self {
+            rendition,
+            encoder,
+            pending: Vec::new(),
+            encoded: Vec::new(),
+            segmenter,
+        }
     }
 
-    /// Encode every complete 20 ms frame in `pcm48`, leaving the remainder for later.
-    fn encode_ready(&mut self, pcm48: &mut Vec<f32>, seg: &mut Segmenter<'_>) -> Result<(), TranscodeError> {
+    /// Encodes every complete frame of `pending` + `pcm48`, keeping the remainder.
+    fn feed(
+        &mut self,
+        pcm48: &[f32],
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), TranscodeError> {
+        self.pending.extend_from_slice(pcm48);
         let frame_len = self.encoder.frame_len();
         let mut consumed = 0;
-        for frame in pcm48.chunks_exact(frame_len) {
-            let packet = self.encoder.encode_frame(frame)?;
-            self.packets_out += 1;
-            seg.push(packet)?;
+        for frame in self.pending.chunks_exact(frame_len) {
+            self.encoder.encode_frame(frame, &mut self.encoded)?;
+            for packet in self.encoded.drain(..) {
+                self.segmenter.push(packet, sink, cancelled)?;
+            }
             consumed += frame_len;
         }
-        pcm48.drain(..consumed);
+        self.pending.drain(..consumed);
         Ok(())
     }
 
-    /// Pad with silence so the decoder can emit all `frames` real samples after the pre-skip.
-    fn flush(
-        &mut self,
+    /// Pads with silence until the packets cover the priming plus all `frames` real samples,
+    /// then emits the last segment.
+    fn finish(
+        mut self,
         frames: u64,
-        pcm48: &mut Vec<f32>,
-        seg: &mut Segmenter<'_>,
-    ) -> Result<(), TranscodeError> {
-        let needed = encode::packets_needed(frames, self.pre_skip);
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<RenditionSummary, TranscodeError> {
+        let presentation_end = self.segmenter.priming.saturating_add(frames);
+        let needed = presentation_end.div_ceil(self.segmenter.frame_samples);
         let frame_len = self.encoder.frame_len();
-        while self.packets_out < needed {
-            pcm48.resize(frame_len, 0.0);
-            self.encode_ready(pcm48, seg)?;
+        // An encoder that buffers (AAC) yields its last packets only as more input arrives;
+        // a few frames beyond its delay always suffice, so more means it is broken.
+        let mut budget = needed
+            .saturating_sub(self.segmenter.packets_out())
+            .saturating_add(self.encoder.priming() / self.segmenter.frame_samples + 8);
+        while self.segmenter.packets_out() < needed {
+            if budget == 0 {
+                return Err(TranscodeError::Encoder(format!(
+                    "{}: the encoder stopped yielding packets",
+                    self.rendition
+                )));
+            }
+            budget -= 1;
+            self.pending.resize(frame_len, 0.0);
+            self.encoder.encode_frame(&self.pending, &mut self.encoded)?;
+            self.pending.clear();
+            for packet in self.encoded.drain(..) {
+                if self.segmenter.packets_out() < needed {
+                    self.segmenter.push(packet, sink, cancelled)?;
+                }
+            }
         }
-        Ok(())
+        self.segmenter.finish(presentation_end, sink, cancelled)?;
+        Ok(RenditionSummary {
+            rendition: self.rendition,
+            peak_bitrate_bps: self.segmenter.peak_bitrate_bps(),
+            average_bitrate_bps: self.segmenter.average_bitrate_bps(),
+            segment_durations: self.segmenter.durations.iter().map(|(_, d)| *d).collect(),
+        })
     }
 }
 
-/// Groups packets into segments and hands finished fragments to the sink.
-struct Segmenter<'a> {
-    per_segment: usize,
-    sink: &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>,
-    cancelled: &'a dyn Fn() -> bool,
+/// Groups one rendition's packets into segments whose boundaries fall on multiples of the
+/// target length in presentation time, and hands finished fragments to the sink.
+struct Segmenter {
+    rendition: usize,
+    frame_samples: u64,
+    priming: u64,
+    target: u64,
     packets: Vec<Vec<u8>>,
     index: u32,
+    /// Media time of the first packet in `packets`.
     start: u64,
-    peak_bps: u64,
-    /// Media time where presentation starts (the Opus pre-skip), set once the encoder exists.
-    pre_skip: u64,
+    /// `(bytes, #EXTINF seconds)` of every emitted segment, for the bit rates.
+    durations: Vec<(u64, f64)>,
 }
 
-impl<'a> Segmenter<'a> {
-    fn new(
-        per_segment: usize,
-        sink: &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>,
-        cancelled: &'a dyn Fn() -> bool,
-    ) -> Self {
+impl Segmenter {
+    fn new(rendition: usize, frame_samples: u64, priming: u64, target: u64) -> Self {
         Self {
-            per_segment,
-            sink,
-            cancelled,
-            packets: Vec::with_capacity(per_segment),
+            rendition,
+            frame_samples,
+            priming,
+            target,
+            packets: Vec::new(),
             index: 0,
             start: 0,
-            peak_bps: 0,
-            pre_skip: 0,
+            durations: Vec::new(),
         }
     }
 
-    /// Add a packet; a full segment is only emitted once a further packet proves it is not the
-    /// last, because the last one's duration depends on the final sample count.
-    fn push(&mut self, packet: Vec<u8>) -> Result<(), TranscodeError> {
-        if self.packets.len() >= self.per_segment {
-            self.emit(None)?;
+    fn packets_out(&self) -> u64 {
+        (self.start / self.frame_samples.max(1)).saturating_add(self.packets.len() as u64)
+    }
+
+    /// Adds a packet. A segment is emitted only once a packet past its end boundary arrives,
+    /// because the last segment's duration depends on the final sample count.
+    fn push(
+        &mut self,
+        packet: Vec<u8>,
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), TranscodeError> {
+        let packet_start = self
+            .start
+            .saturating_add((self.packets.len() as u64).saturating_mul(self.frame_samples));
+        let boundary = self.priming.saturating_add(
+            u64::from(self.index)
+                .saturating_add(1)
+                .saturating_mul(self.target),
+        );
+        if !self.packets.is_empty() && packet_start >= boundary {
+            self.emit(None, sink, cancelled)?;
         }
         self.packets.push(packet);
         Ok(())
     }
 
-    /// Emit the final segment; returns (segment count, peak bitrate).
-    fn finish(mut self, frames: u64, pre_skip: u16) -> Result<(u32, u64), TranscodeError> {
+    /// Emits the final segment; `presentation_end` is the media time where real audio ends.
+    fn finish(
+        &mut self,
+        presentation_end: u64,
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), TranscodeError> {
         if !self.packets.is_empty() {
-            self.emit(Some(frames.saturating_add(u64::from(pre_skip))))?;
+            self.emit(Some(presentation_end), sink, cancelled)?;
         }
-        Ok((self.index, self.peak_bps))
+        Ok(())
     }
 
-    /// `presentation_end` is the media time where real audio ends (only known for the last one).
-    fn emit(&mut self, presentation_end: Option<u64>) -> Result<(), TranscodeError> {
-        if (self.cancelled)() {
+    fn emit(
+        &mut self,
+        presentation_end: Option<u64>,
+        sink: Sink<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), TranscodeError> {
+        if cancelled() {
             return Err(TranscodeError::Cancelled);
         }
         let sequence = self
             .index
             .checked_add(1)
             .ok_or_else(|| TranscodeError::Encoder("too many segments".into()))?;
-        let bytes = fmp4::media_segment(sequence, self.start, &self.packets)?;
-        let media_len = (self.packets.len() as u64).saturating_mul(FRAME_SAMPLES as u64);
+        let frame_samples = u32::try_from(self.frame_samples)
+            .map_err(|_| TranscodeError::Encoder("frame size out of range".into()))?;
+        let bytes = fmp4::media_segment(sequence, self.start, &self.packets, frame_samples)?;
+        let media_len = (self.packets.len() as u64).saturating_mul(self.frame_samples);
         let end = self.start.saturating_add(media_len);
-        let pre_skip_end = self.pre_skip;
         let visible_end = presentation_end.map_or(end, |p| end.min(p));
-        let visible = visible_end.saturating_sub(self.start.max(pre_skip_end));
+        let visible = visible_end.saturating_sub(self.start.max(self.priming));
         let duration_seconds = visible as f64 / f64::from(TIMESCALE);
-        if let Some(bps) = (bytes.len() as u64)
-            .saturating_mul(8)
-            .saturating_mul(u64::from(TIMESCALE))
-            .checked_div(media_len)
-        {
-            self.peak_bps = self.peak_bps.max(bps);
-        }
-        (self.sink)(HlsPart::Segment {
+        self.durations.push((bytes.len() as u64, duration_seconds));
+        sink(HlsPart::Segment {
+            rendition: self.rendition,
             index: self.index,
             bytes,
             duration_seconds,
@@ -327,5 +432,39 @@ impl<'a> Segmenter<'a> {
         self.start = end;
         self.packets.clear();
         Ok(())
+    }
+
+    /// RFC 8216 §4.3.4.2: the largest bit rate of any run of consecutive segments lasting
+    /// between 0.5 and 1.5 times the target duration (a segment's rate is its size over its
+    /// `#EXTINF`); the whole rendition's rate when it is shorter than that.
+    fn peak_bitrate_bps(&self) -> u64 {
+        let target = self.target as f64 / f64::from(TIMESCALE);
+        let mut peak: Option<f64> = None;
+        for start in 0..self.durations.len() {
+            let (mut bytes, mut seconds) = (0u64, 0.0f64);
+            for (size, duration) in self.durations.iter().skip(start) {
+                bytes = bytes.saturating_add(*size);
+                seconds += duration;
+                if seconds > 1.5 * target {
+                    break;
+                }
+                if seconds >= 0.5 * target {
+                    let rate = bytes as f64 * 8.0 / seconds;
+                    peak = Some(peak.map_or(rate, |p| p.max(rate)));
+                }
+            }
+        }
+        peak.map_or_else(|| self.average_bitrate_bps(), |p| p.ceil() as u64)
+    }
+
+    /// Total bits over total `#EXTINF` duration.
+    fn average_bitrate_bps(&self) -> u64 {
+        let bytes: u64 = self.durations.iter().map(|(b, _)| b).sum();
+        let seconds: f64 = self.durations.iter().map(|(_, d)| d).sum();
+        if seconds > 0.0 {
+            (bytes as f64 * 8.0 / seconds).ceil() as u64
+        } else {
+            0
+        }
     }
 }
