@@ -14,6 +14,7 @@ mod fmp4;
 mod hls;
 mod pipeline;
 mod resample;
+pub mod waveform;
 
 pub use error::TranscodeError;
 pub use hls::{media_playlist, segment_file_name};
