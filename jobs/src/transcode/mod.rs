@@ -12,6 +12,7 @@ mod encode;
 mod error;
 mod fmp4;
 mod hls;
+pub mod loudness;
 mod pipeline;
 mod resample;
 pub mod waveform;
