@@ -13,6 +13,7 @@ mod error;
 mod fmp4;
 mod hls;
 pub mod loudness;
+pub mod metadata;
 mod pipeline;
 mod resample;
 pub mod waveform;
