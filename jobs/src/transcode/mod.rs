@@ -14,6 +14,7 @@ mod fmp4;
 mod hls;
 pub mod loudness;
 pub mod metadata;
+pub mod opus_in_ogg;
 mod pipeline;
 mod resample;
 pub mod waveform;
