@@ -6,6 +6,10 @@
 //! flip the media row to `ready` with this generation. A reader never sees a playlist that names
 //! a missing segment: the playlist is written after every segment, and only becomes visible
 //! when the row names its generation.
+//!
+//! Analysis that rides along on the same decoded PCM, each fed block by block: [`loudness`]
+//! (EBU R128 and playback gain), [`waveform`] (audiowaveform peaks) and [`metadata`] (tags and
+//! cover art from the probe). [`opus_in_ogg`] decodes `.opus` uploads, which symphonia cannot.
 
 mod decode;
 mod encode;

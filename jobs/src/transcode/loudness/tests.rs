@@ -261,3 +261,43 @@ fn agrees_with_ffmpeg_on_a_steady_tone_and_on_a_dynamic_programme() {
         "theory",
     );
 }
+
+#[test]
+fn metering_the_decoder_output_of_a_flac_agrees_with_ffmpeg_on_the_file() {
+    // The pipeline's path: symphonia decodes the upload in packets of its own size, and each
+    // chunk is pushed as it comes. A quiet intro, a loud body and a quieter coda.
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("programme.wav");
+    let mut pcm = sine(44_100, 2, 3.0, 200.0, -35.0);
+    pcm.extend(sine(44_100, 2, 6.0, 1500.0, -9.0));
+    pcm.extend(sine(44_100, 2, 4.0, 5000.0, -24.0));
+    write_f32_wav(&wav, 44_100, 2, &pcm);
+    let flac = dir.path().join("programme.flac");
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&wav)
+        .args(["-c:a", "flac", "-sample_fmt", "s32"])
+        .arg(&flac)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let file = std::fs::File::open(&flac).unwrap();
+    let mut source = super::super::decode::open(Box::new(file)).unwrap();
+    let mut meter: Option<LoudnessMeter> = None;
+    while let Some((fmt, chunk)) = source.next_chunk().unwrap() {
+        let meter =
+            meter.get_or_insert_with(|| LoudnessMeter::new(fmt.sample_rate, fmt.channel_count()).unwrap());
+        meter.push(chunk).unwrap();
+    }
+    let ours = meter.unwrap().measurement().unwrap();
+    let theirs = ffmpeg_ebur128(&flac);
+    println!(
+        "ours {ours:?}; ffmpeg I {} LRA {} TP {}",
+        theirs.integrated, theirs.range, theirs.true_peak
+    );
+    close(ours.integrated_lufs, theirs.integrated, 0.5, "integrated");
+    close(ours.range_lu, theirs.range, 0.5, "range");
+    close(ours.true_peak_dbtp, theirs.true_peak, 0.5, "true peak");
+    assert!(ours.range_lu.unwrap() > 5.0, "the programme has a wide range");
+}

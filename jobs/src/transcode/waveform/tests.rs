@@ -197,3 +197,71 @@ fn hostile_dat_files_are_errors_not_panics() {
     }
     assert!(Waveform::from_dat(&good).is_ok());
 }
+
+/// audiowaveform's arithmetic written out plainly, applied to ffmpeg's own 16-bit decode.
+fn reference_merged_8bit(samples: &[i16], channels: usize, spp: usize) -> Vec<i16> {
+    let merged: Vec<i32> = samples
+        .chunks_exact(channels)
+        .map(|f| f.iter().map(|s| i32::from(*s)).sum::<i32>() / channels as i32)
+        .collect();
+    let mut out = Vec::new();
+    for pixel in merged.chunks(spp) {
+        let min = pixel.iter().min().unwrap();
+        let max = pixel.iter().max().unwrap();
+        out.push((min / 256) as i16);
+        out.push((max / 256) as i16);
+    }
+    out
+}
+
+#[test]
+fn waveform_of_the_decoder_output_matches_audiowaveform_arithmetic_on_ffmpegs_decode() {
+    // A 16-bit stereo FLAC of noise-like content: symphonia's f32 must map back to the exact
+    // 16-bit samples, so our peaks equal those computed from ffmpeg's raw s16 decode.
+    let dir = tempfile::tempdir().unwrap();
+    let flac = dir.path().join("t.flac");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(args)
+            .output()
+            .expect("ffmpeg (Debian package) must be installed for this test");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=3:c=pink:r=44100:a=0.8:seed=7,volume=3,aformat=channel_layouts=stereo",
+        "-c:a",
+        "flac",
+        "-sample_fmt",
+        "s16",
+        flac.to_str().unwrap(),
+    ]);
+    let raw = run(&["-i", flac.to_str().unwrap(), "-f", "s16le", "-"]);
+    let samples: Vec<i16> = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+
+    let file = std::fs::File::open(&flac).unwrap();
+    let mut source = super::super::decode::open(Box::new(file)).unwrap();
+    let mut builder: Option<WaveformBuilder> = None;
+    while let Some((fmt, chunk)) = source.next_chunk().unwrap() {
+        builder
+            .get_or_insert_with(|| {
+                WaveformBuilder::new(fmt.sample_rate, fmt.channel_count(), mono(256)).unwrap()
+            })
+            .push(chunk);
+    }
+    let ours = builder.unwrap().finish();
+    assert_eq!(ours.sample_rate, 44_100);
+    assert_eq!(ours.length as usize, (samples.len() / 2).div_ceil(256));
+    assert_eq!(ours.data, reference_merged_8bit(&samples, 2, 256));
+    let (lo, hi) = (ours.data.iter().min().unwrap(), ours.data.iter().max().unwrap());
+    println!("8-bit extremes {lo}..{hi}");
+    // Loud, clipped noise: the extremes of the 8-bit range are exercised.
+    assert!(*lo <= -100 && *hi >= 100, "{lo}..{hi}");
+}
