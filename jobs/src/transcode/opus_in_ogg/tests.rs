@@ -323,3 +323,18 @@ fn damaged_files_are_errors_or_shorter_audio_never_panics() {
         "empty, zeros, magic-only and header cuts must be refused"
     );
 }
+
+#[test]
+fn an_interrupted_upload_keeps_the_audio_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = opus_file(dir.path(), "t.opus", "sine=r=48000:d=2", &["-ac", "1"]);
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, whole) = decode_all(&path);
+    let cut = dir.path().join("cut.opus");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (_, part) = decode_all(&cut);
+    println!("whole {} frames, cut {} frames", whole.len(), part.len());
+    assert!(part.len() > 24_000 && part.len() < whole.len());
+    // What was kept is the start of the same audio.
+    assert_eq!(&part[..24_000], &whole[..24_000]);
+}
