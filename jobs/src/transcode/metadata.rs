@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use symphonia::core::codecs::audio::AudioCodecParameters;
-use symphonia::core::codecs::audio::well_known::CODEC_ID_ALAC;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_ALAC, CODEC_ID_OPUS};
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
@@ -151,10 +151,16 @@ fn stream_facts(track: &Track) -> AudioMetadata {
         (Some(frames), Some(rate)) => Some(frames as f64 / f64::from(rate)),
         _ => None,
     };
+    let mut duration_seconds = from_duration.or(from_frames);
+    // Ogg Opus granule positions count the pre-skip (RFC 7845 §4), and symphonia 0.6 reports
+    // the last granule as the length: take the pre-skip (its `delay`) back off.
+    if params.is_some_and(|p| p.codec == CODEC_ID_OPUS)
+        && let (Some(seconds), Some(delay)) = (duration_seconds, track.delay)
+    {
+        duration_seconds = Some((seconds - f64::from(delay) / 48_000.0).max(0.0));
+    }
     AudioMetadata {
-        duration_seconds: from_duration
-            .or(from_frames)
-            .filter(|s| s.is_finite() && *s >= 0.0),
+        duration_seconds: duration_seconds.filter(|s| s.is_finite() && *s >= 0.0),
         sample_rate,
         channels,
         bits_per_sample: params

@@ -314,3 +314,39 @@ fn damaged_and_foreign_files_are_errors_not_panics() {
     }
     assert!(errors >= 6, "the plainly foreign files must be refused");
 }
+
+#[test]
+fn ogg_opus_and_vorbis_comments_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, codec) in [("t.opus", "libopus"), ("t.ogg", "libvorbis")] {
+        let path = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+            "-c:a",
+            codec,
+            "-metadata",
+            "title=So What",
+            "-metadata",
+            "artist=Miles Davis",
+            "-metadata",
+            "track=1",
+            "-metadata",
+            "date=1959",
+            path.to_str().unwrap(),
+        ]);
+        let m = read(&path);
+        assert_eq!(m.container, "ogg", "{name}");
+        assert_eq!(m.tags.title.as_deref(), Some("So What"), "{name}");
+        assert_eq!(m.tags.artist.as_deref(), Some("Miles Davis"), "{name}");
+        assert_eq!(m.tags.track_number, Some(1), "{name}");
+        assert_eq!(m.tags.year, Some(1959), "{name}");
+        assert_eq!(m.tags.date, None, "a bare year is not repeated as a date");
+        assert_eq!(m.sample_rate, Some(48_000), "{name}");
+        assert_eq!(m.channels, Some(1), "{name}");
+        let seconds = m.duration_seconds.unwrap();
+        assert!((seconds - 2.0).abs() < 0.001, "{name}: {seconds} s");
+    }
+}
