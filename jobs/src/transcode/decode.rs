@@ -61,13 +61,7 @@ pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeErro
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|e| match e {
-            SymError::Unsupported(msg) => TranscodeError::UnsupportedFormat(msg.to_string()),
-            SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                TranscodeError::CorruptMedia(format!("file ends inside its header ({io})"))
-            }
-            other => TranscodeError::CorruptMedia(format!("cannot read container: {other}")),
-        })?;
+        .map_err(probe_error)?;
 
     let track = reader
         .default_track(TrackType::Audio)
@@ -112,6 +106,17 @@ pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeErro
     })
 }
 
+/// Maps a probe failure to our error: unknown container, or a damaged/truncated header.
+pub(super) fn probe_error(e: SymError) -> TranscodeError {
+    match e {
+        SymError::Unsupported(msg) => TranscodeError::UnsupportedFormat(msg.to_string()),
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            TranscodeError::CorruptMedia(format!("file ends inside its header ({io})"))
+        }
+        other => TranscodeError::CorruptMedia(format!("cannot read container: {other}")),
+    }
+}
+
 fn check_rate(rate: u32) -> Result<(), TranscodeError> {
     if (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
         Ok(())
@@ -136,6 +141,12 @@ impl SourceDecoder {
     /// Short name of the source codec as symphonia reports it (e.g. "flac", "mp3").
     pub fn codec_name(&self) -> &'static str {
         self.decoder.codec_info().short_name
+    }
+
+    /// Stream facts, tags and cover art from the probe (consumes the queued metadata revisions).
+    #[allow(dead_code, reason = "for the pipeline to store metadata from its own probe")]
+    pub fn metadata(&mut self) -> Result<super::metadata::AudioMetadata, TranscodeError> {
+        super::metadata::from_reader(self.reader.as_mut())
     }
 
     /// Duration the container declares, if any; lets us reject over-long files before decoding.

@@ -7,6 +7,10 @@
 //! playlist → in one transaction record the master and flip the media row to `ready` with this
 //! generation. A reader never sees a playlist that names a missing file: playlists are written
 //! after every segment, and only become visible when the row names their generation.
+//!
+//! Analysis that rides along on the same decoded PCM, each fed block by block: [`loudness`]
+//! (EBU R128 and playback gain), [`waveform`] (audiowaveform peaks) and [`metadata`] (tags and
+//! cover art from the probe). [`opus_in_ogg`] decodes `.opus` uploads, which symphonia cannot.
 
 mod aac;
 mod decode;
@@ -15,8 +19,12 @@ mod error;
 mod fmp4;
 mod hls;
 mod ladder;
+pub mod loudness;
+pub mod metadata;
+pub mod opus_in_ogg;
 mod pipeline;
 mod resample;
+pub mod waveform;
 
 pub use error::TranscodeError;
 pub use hls::{
