@@ -60,6 +60,35 @@ async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
         };
         probe_rendition(&copy.path().join(rendition), codec);
     }
+
+    // What the transcode learned, and the waveform peaks (audiowaveform v2, 8-bit).
+    let audio = &media["audio"];
+    assert!(
+        (audio["duration_seconds"].as_f64().unwrap() - 3.0).abs() < 1e-3,
+        "{audio}"
+    );
+    assert_eq!(audio["channels"], 2);
+    assert_eq!(audio["codec"], "pcm_s16le");
+    let lufs = audio["integrated_lufs"].as_f64().expect("a loudness");
+    let gain = audio["playback_gain_db"].as_f64().unwrap();
+    let peak = audio["true_peak_dbtp"].as_f64().unwrap();
+    assert!(lufs < 0.0 && peak + gain <= -1.0 + 1e-9, "{audio}");
+    let waveform = media["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "waveform.dat")
+        .unwrap_or_else(|| panic!("no waveform in {media}"));
+    let (status, dat) = platform.get(token, waveform["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(i32::from_le_bytes(dat[0..4].try_into().unwrap()), 2, "version");
+    assert_eq!(
+        u32::from_le_bytes(dat[4..8].try_into().unwrap()) & 1,
+        1,
+        "8-bit flag"
+    );
+    let pixels = u32::from_le_bytes(dat[16..20].try_into().unwrap()) as usize;
+    assert_eq!(dat.len(), 24 + 2 * pixels, "one min/max pair per pixel");
 }
 
 /// ffprobe reads `playlist` as one stream of `codec`, 48 kHz stereo, 3 s long.

@@ -148,6 +148,8 @@ pub struct Media {
     pub thumbhash: Option<String>,
     /// Dominant colour, `#rrggbb`.
     pub dominant_color: Option<String>,
+    /// What the transcode learned about an audio item.
+    pub audio_details: Option<sqlx::types::Json<crate::transcode::AudioDetails>>,
 }
 
 /// `select <every media column> from media <rest>`, as a static string (sqlx wants audited SQL).
@@ -156,7 +158,8 @@ macro_rules! select_media {
         concat!(
             "select id, owner_id, kind, status, original_key, original_filename, content_type,
                     size_bytes, sha256, playback_generation, thumbnail_generation, error_code,
-                    error_message, created_at, updated_at, width, height, thumbhash, dominant_color
+                    error_message, created_at, updated_at, width, height, thumbhash, dominant_color,
+                    audio_details
                from media ",
             $rest
         )
@@ -309,7 +312,7 @@ pub async fn published_outputs(pool: &PgPool, media: &Media) -> Result<Vec<Outpu
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
           where o.media_id = $1
-            and o.kind in ('hls-playlist', 'thumbnail')
+            and o.kind in ('hls-playlist', 'thumbnail', 'waveform', 'cover-art')
             and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)
           order by o.kind, o.width nulls first, o.name",
     )

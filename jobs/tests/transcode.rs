@@ -19,6 +19,7 @@ fn settings() -> TranscodeSettings {
         ladder: Rendition::parse_ladder("aac:160,opus:128").unwrap(),
         segment_seconds: 6.0,
         max_duration_seconds: 3600.0,
+        ..TranscodeSettings::default()
     }
 }
 
@@ -96,7 +97,7 @@ fn transcode_to_dir(
             Ok(())
         };
         let file = fs::File::open(input).unwrap();
-        transcode_audio(Box::new(file), s, &mut sink, &|| false)?
+        transcode_audio(file, s, &mut sink, &|| false)?
     };
     let mut variants = Vec::new();
     for (r, rendition) in summary.renditions.iter().enumerate() {
@@ -424,16 +425,38 @@ fn flac_mp3_vorbis_inputs() {
     let dir = tmp();
     let wav = dir.path().join("in.wav");
     write_sine_wav(&wav, 44_100, 2, 7.0, Fmt::I16);
-    for (name, extra) in [
-        ("in.flac", vec![]),
-        ("in.mp3", vec!["-c:a", "libmp3lame", "-b:a", "192k"]),
-        ("in.ogg", vec!["-c:a", "libvorbis"]),
+    // Names without the right extension: the content decides.
+    for (name, extra, codec) in [
+        (
+            "flac.bin",
+            vec!["-f", "flac", "-metadata", "title=Veza", "-metadata", "artist=Ada"],
+            "flac",
+        ),
+        (
+            "mp3.bin",
+            vec!["-f", "mp3", "-c:a", "libmp3lame", "-b:a", "192k"],
+            "mp3",
+        ),
+        ("vorbis.bin", vec!["-f", "ogg", "-c:a", "libvorbis"], "vorbis"),
+        (
+            "opus.bin",
+            vec!["-f", "ogg", "-c:a", "libopus", "-b:a", "128k"],
+            "opus",
+        ),
+        ("aac.bin", vec!["-f", "mp4", "-c:a", "aac", "-b:a", "192k"], "aac"),
+        ("alac.bin", vec!["-f", "mp4", "-c:a", "alac"], "alac"),
+        ("aiff.bin", vec!["-f", "aiff"], "pcm_s16be"),
     ] {
         let src = ffmpeg_convert(&wav, &dir.path().join(name), &extra);
         let out = dir.path().join(format!("hls-{name}"));
         let (summary, segs) = transcode_to_dir(&src, &out, &settings()).unwrap();
         println!("{name}: {summary:?}");
-        assert_eq!(segs.len(), 2);
+        assert_eq!(summary.source_codec, codec, "{name}");
+        assert_eq!(segs.len(), 2, "{name}");
+        if codec == "flac" {
+            assert_eq!(summary.metadata.tags.title.as_deref(), Some("Veza"));
+            assert_eq!(summary.metadata.tags.artist.as_deref(), Some("Ada"));
+        }
         // MP3 without gapless info may carry encoder delay/padding; allow ~60 ms there.
         check_output(&out, 2, summary.duration_seconds);
         assert!(
@@ -444,12 +467,69 @@ fn flac_mp3_vorbis_inputs() {
     }
 }
 
+/// EBU R128 integrated loudness and true peak of `file` as ffmpeg's ebur128 filter measures them.
+fn ffmpeg_loudness(file: &Path) -> (f64, f64) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostats", "-i"])
+        .arg(file)
+        .args(["-af", "ebur128=peak=true", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let summary = &log[log.rfind("Summary:").unwrap()..];
+    let value = |label: &str| -> f64 {
+        let at = summary.find(label).unwrap() + label.len();
+        summary[at..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (value("I:"), value("Peak:"))
+}
+
+#[test]
+fn loudness_gain_and_waveform_of_a_known_signal() {
+    let dir = tmp();
+    let wav = dir.path().join("in.wav");
+    write_sine_wav(&wav, 44_100, 2, 5.0, Fmt::I16);
+    let out = dir.path().join("hls");
+    let (summary, _) = transcode_to_dir(&wav, &out, &settings()).unwrap();
+    let (integrated, peak) = ffmpeg_loudness(&wav);
+    let ours = summary.loudness.integrated_lufs.unwrap();
+    println!(
+        "loudness: ours {:?}, ffmpeg I {integrated} LUFS, peak {peak} dBTP",
+        summary.loudness
+    );
+    assert!((ours - integrated).abs() < 0.5, "{ours} vs {integrated}");
+    let true_peak = summary.loudness.true_peak_dbtp.unwrap();
+    assert!((true_peak - peak).abs() < 0.5, "{true_peak} vs {peak}");
+    // Toward -14 LUFS, but the true peak after the gain stays at or below -1 dBTP.
+    let gain = summary.playback_gain_db;
+    assert!(
+        gain <= -14.0 - ours + 1e-9 && true_peak + gain <= -1.0 + 1e-9,
+        "gain {gain}"
+    );
+    assert!(
+        (gain - (-14.0 - ours).min(-1.0 - true_peak)).abs() < 0.011,
+        "gain {gain}"
+    );
+    // 5 s at 44.1 kHz, 256 samples per pixel, channels merged (averaged): the two half-scale
+    // tones never exceed half scale (8-bit: 64) together, and reach well above a quarter.
+    let waveform = &summary.waveform;
+    assert_eq!(waveform.sample_rate, 44_100);
+    assert_eq!(waveform.length, (5 * 44_100u32).div_ceil(256));
+    let max = waveform.data.iter().copied().max().unwrap();
+    let min = waveform.data.iter().copied().min().unwrap();
+    assert!(
+        (40..=64).contains(&max) && (-65..=-40).contains(&min),
+        "max {max}, min {min}"
+    );
+}
+
 fn run_bytes(bytes: &[u8]) -> Result<TranscodeSummary, TranscodeError> {
     let dir = tmp();
     let p = dir.path().join("in.bin");
     fs::write(&p, bytes).unwrap();
     let file = fs::File::open(&p).unwrap();
-    transcode_audio(Box::new(file), &settings(), &mut |_| Ok(()), &|| false)
+    transcode_audio(file, &settings(), &mut |_| Ok(()), &|| false)
 }
 
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
@@ -588,13 +668,7 @@ fn too_long_and_cancel() {
         max_duration_seconds: 2.0,
         ..settings()
     };
-    let e = transcode_audio(
-        Box::new(fs::File::open(&wav).unwrap()),
-        &s,
-        &mut |_| Ok(()),
-        &|| false,
-    )
-    .unwrap_err();
+    let e = transcode_audio(fs::File::open(&wav).unwrap(), &s, &mut |_| Ok(()), &|| false).unwrap_err();
     assert_eq!(e.code(), "too-long");
 
     let s = TranscodeSettings {
@@ -604,7 +678,7 @@ fn too_long_and_cancel() {
     let mut emitted = 0u32;
     let counter = std::cell::Cell::new(0u32);
     let e = transcode_audio(
-        Box::new(fs::File::open(&wav).unwrap()),
+        fs::File::open(&wav).unwrap(),
         &s,
         &mut |p| {
             if matches!(p, HlsPart::Segment { .. }) {
@@ -625,13 +699,7 @@ fn too_long_and_cancel() {
         ladder: vec![Rendition::new(AudioCodec::Opus, 0)],
         ..settings()
     };
-    let e = transcode_audio(
-        Box::new(fs::File::open(&wav).unwrap()),
-        &bad,
-        &mut |_| Ok(()),
-        &|| false,
-    )
-    .unwrap_err();
+    let e = transcode_audio(fs::File::open(&wav).unwrap(), &bad, &mut |_| Ok(()), &|| false).unwrap_err();
     assert_eq!(e.code(), "invalid-settings");
 }
 

@@ -16,7 +16,8 @@ use veza_jobs::{
     queue::Priority,
     reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
-    thumbnail, transcode,
+    thumbnail,
+    transcode::{self, AudioDetails},
 };
 
 use super::ApiTags;
@@ -62,7 +63,8 @@ pub struct MediaError {
 /// A stored output file.
 #[derive(Debug, Object)]
 pub struct OutputFile {
-    /// `hls-playlist` or `thumbnail`.
+    /// `hls-playlist` (the master playlist), `thumbnail`, `waveform` (audiowaveform peaks,
+    /// `waveform.dat` and `waveform.json`) or `cover-art` (the picture embedded in the audio).
     pub kind: String,
     /// File name.
     pub name: String,
@@ -79,6 +81,85 @@ pub struct OutputFile {
     /// Where to fetch it (same authentication); the URL carries the generation, so its content
     /// never changes.
     pub url: String,
+}
+
+/// Descriptive tags of an audio file, as it carries them.
+#[derive(Debug, Object)]
+pub struct AudioTags {
+    /// Track title.
+    pub title: Option<String>,
+    /// Track artist.
+    pub artist: Option<String>,
+    /// Album title.
+    pub album: Option<String>,
+    /// Album artist.
+    pub album_artist: Option<String>,
+    /// Position on the disc.
+    pub track_number: Option<u64>,
+    /// Tracks on the disc.
+    pub track_total: Option<u64>,
+    /// Disc number.
+    pub disc_number: Option<u64>,
+    /// Year of recording or release.
+    pub year: Option<u16>,
+    /// Genre.
+    pub genre: Option<String>,
+}
+
+/// What processing learned about an audio item.
+#[derive(Debug, Object)]
+pub struct AudioInfo {
+    /// Duration in seconds.
+    pub duration_seconds: f64,
+    /// Sample rate of the original in Hz.
+    pub sample_rate: u32,
+    /// Channels of the original.
+    pub channels: u16,
+    /// Bits per sample (lossless and PCM originals).
+    pub bits_per_sample: Option<u32>,
+    /// Codec of the original, e.g. `flac`.
+    pub codec: String,
+    /// Container of the original, e.g. `isomp4`.
+    pub container: String,
+    /// Tags.
+    pub tags: AudioTags,
+    /// EBU R128 integrated loudness in LUFS (absent for silence).
+    pub integrated_lufs: Option<f64>,
+    /// EBU R128 loudness range in LU.
+    pub loudness_range_lu: Option<f64>,
+    /// True peak in dBTP.
+    pub true_peak_dbtp: Option<f64>,
+    /// Gain in dB for a player to apply to reach the platform's target loudness; the true peak
+    /// after it stays at or below -1 dBTP. The stream itself is not altered.
+    pub playback_gain_db: f64,
+}
+
+impl From<AudioDetails> for AudioInfo {
+    fn from(d: AudioDetails) -> Self {
+        Self {
+            duration_seconds: d.duration_seconds,
+            sample_rate: d.sample_rate,
+            channels: d.channels,
+            bits_per_sample: d.bits_per_sample,
+            codec: d.codec,
+            container: d.container,
+            tags: AudioTags {
+                title: d.tags.title,
+                artist: d.tags.artist,
+                album: d.tags.album,
+                album_artist: d.tags.album_artist,
+                track_number: d.tags.track_number,
+                track_total: d.tags.track_total,
+                disc_number: d.tags.disc_number,
+                year: d.tags.year,
+                genre: d.tags.genre,
+            },
+            integrated_lufs: d.loudness.integrated_lufs,
+            loudness_range_lu: d.loudness.range_lu,
+            true_peak_dbtp: d.loudness.true_peak_dbtp,
+            playback_gain_db: d.playback_gain_db,
+        }
+    }
 }
 
 /// A media item.
@@ -98,9 +179,11 @@ pub struct MediaItem {
     pub size_bytes: i64,
     /// SHA-256 of the original.
     pub sha256: String,
-    /// The HLS media playlist, once published.
+    /// The HLS master playlist (one variant per rendition of the ladder), once published.
     pub playlist_url: Option<String>,
-    /// Published outputs (playlist, thumbnails).
+    /// Audio facts, tags and loudness (audio items, once transcoded).
+    pub audio: Option<AudioInfo>,
+    /// Published outputs (master playlist, thumbnails, waveform peaks, cover art).
     pub outputs: Vec<OutputFile>,
     /// Jobs enqueued for this item.
     pub job_ids: Vec<Uuid>,
@@ -453,6 +536,7 @@ async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, Ap
         error,
         width: row.width,
         height: row.height,
+        audio: row.audio_details.map(|details| details.0.into()),
         thumbhash: row.thumbhash,
         dominant_color: row.dominant_color,
         created_at: row.created_at,

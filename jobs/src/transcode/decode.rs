@@ -43,7 +43,6 @@ pub struct SourceDecoder {
     decoder: Box<dyn AudioDecoder>,
     track_id: u32,
     format: Option<PcmFormat>,
-    declared_seconds: Option<f64>,
     pcm: Vec<f32>,
     decoded_frames: u64,
     consecutive_errors: u32,
@@ -81,11 +80,6 @@ pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeErro
     if let Some(ch) = &params.channels {
         check_channels(ch.count())?;
     }
-    let declared_seconds = match (track.num_frames, params.sample_rate) {
-        (Some(frames), Some(rate)) if rate > 0 => Some(frames as f64 / f64::from(rate)),
-        _ => None,
-    };
-
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| match e {
@@ -98,7 +92,6 @@ pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeErro
         decoder,
         track_id,
         format: None,
-        declared_seconds,
         pcm: Vec::new(),
         decoded_frames: 0,
         consecutive_errors: 0,
@@ -144,14 +137,8 @@ impl SourceDecoder {
     }
 
     /// Stream facts, tags and cover art from the probe (consumes the queued metadata revisions).
-    #[allow(dead_code, reason = "for the pipeline to store metadata from its own probe")]
     pub fn metadata(&mut self) -> Result<super::metadata::AudioMetadata, TranscodeError> {
         super::metadata::from_reader(self.reader.as_mut())
-    }
-
-    /// Duration the container declares, if any; lets us reject over-long files before decoding.
-    pub fn declared_seconds(&self) -> Option<f64> {
-        self.declared_seconds
     }
 
     /// Decode the next packet; `None` at end of stream. The slice is interleaved f32.

@@ -76,4 +76,3 @@ impl OpusEncoder {
             .ok_or_else(|| TranscodeError::Encoder("opus returned an oversized packet".into()))
     }
 }
-

@@ -18,6 +18,7 @@ mod encode;
 mod error;
 mod fmp4;
 mod hls;
+mod input;
 mod ladder;
 pub mod loudness;
 pub mod metadata;
@@ -107,6 +108,13 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     let Some(media) = media::find_any(&ctx.pool, job.media_id).await? else {
         return Ok(());
     };
+    let limit = ctx.settings.transcode.max_input_bytes;
+    if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > limit {
+        return Err(JobError::permanent(
+            "audio-too-large",
+            format!("the file is {} bytes; the limit is {limit}", media.size_bytes),
+        ));
+    }
     let generation = run.id.to_string();
     tokio::fs::create_dir_all(&ctx.settings.scratch_dir)
         .await
@@ -118,28 +126,27 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     let _ = tokio::fs::remove_file(&scratch).await;
     let summary = result?;
 
+    let duration = Some(summary.duration_seconds);
     let mut variants = Vec::with_capacity(summary.renditions.len());
     for rendition in &summary.renditions {
         let name = rendition.rendition.name();
         let playlist = media_playlist(&name, &rendition.segment_durations);
-        let file = playlist_file_name(&name);
-        store_playlist(
-            ctx,
-            run,
-            media.id,
-            &generation,
-            &file,
+        let output = Output::playlist(
+            playlist_file_name(&name),
             "hls-media-playlist",
             playlist,
-            &summary,
-        )
-        .await?;
+            duration,
+        );
+        store_output(ctx, run, media.id, &generation, output).await?;
         variants.push(Variant {
             rendition: name,
             bandwidth: rendition.peak_bitrate_bps,
             average_bandwidth: rendition.average_bitrate_bps,
             codecs: rendition.rendition.codecs_attr().to_owned(),
         });
+    }
+    for output in audio_outputs(&summary)? {
+        store_output(ctx, run, media.id, &generation, output).await?;
     }
     // The master goes last: it names every media playlist, and each of those every segment.
     let master = master_playlist(&variants);
@@ -166,50 +173,152 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     .await?;
     sqlx::query(
         "update media set playback_generation = $2, playback_pipeline_version = $3, status = 'ready', error_code = null,
-                error_message = null, updated_at = now()
+                error_message = null, audio_details = $4, updated_at = now()
           where id = $1",
     )
     .bind(media.id)
     .bind(&generation)
     .bind(PIPELINE_VERSION)
+    .bind(sqlx::types::Json(AudioDetails::of(&summary)))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
+/// What the transcode learned about an audio item; stored on its media row (`audio_details`)
+/// and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioDetails {
+    /// Duration of the decoded audio in seconds.
+    pub duration_seconds: f64,
+    /// Sample rate of the source in Hz.
+    pub sample_rate: u32,
+    /// Channels of the source.
+    pub channels: u16,
+    /// Bits per sample, for lossless and PCM sources.
+    pub bits_per_sample: Option<u32>,
+    /// Source codec (e.g. "flac", "mp3", "opus").
+    pub codec: String,
+    /// Source container (e.g. "flac", "isomp4", "ogg").
+    pub container: String,
+    /// Title, artist, album, track, year, genre… as the file carries them.
+    pub tags: metadata::Tags,
+    /// EBU R128 integrated loudness, loudness range and true peak.
+    pub loudness: loudness::Loudness,
+    /// Gain in dB a player applies to reach the configured target loudness.
+    pub playback_gain_db: f64,
+}
+
+impl AudioDetails {
+    /// The details of a finished transcode.
+    pub fn of(summary: &TranscodeSummary) -> Self {
+        Self {
+            duration_seconds: summary.duration_seconds,
+            sample_rate: summary.sample_rate_in,
+            channels: summary.channels_in,
+            bits_per_sample: summary.metadata.bits_per_sample,
+            codec: summary.source_codec.clone(),
+            container: summary.metadata.container.clone(),
+            tags: summary.metadata.tags.clone(),
+            loudness: summary.loudness,
+            playback_gain_db: summary.playback_gain_db,
+        }
+    }
+}
+
 /// The content type of HLS playlists.
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+/// Waveform peaks in audiowaveform's binary format (peaks.js reads it).
+pub const WAVEFORM_DAT: &str = "waveform.dat";
+/// The same peaks as audiowaveform's JSON.
+pub const WAVEFORM_JSON: &str = "waveform.json";
 
-/// Stores and records one rendition's media playlist (fenced on the lease like a segment).
-#[allow(clippy::too_many_arguments)]
-async fn store_playlist(
+/// One more file of the generation besides the segments.
+struct Output {
+    area: &'static str,
+    name: String,
+    kind: &'static str,
+    content_type: String,
+    bytes: bytes::Bytes,
+    duration_seconds: Option<f64>,
+}
+
+impl Output {
+    fn playlist(name: String, kind: &'static str, text: String, duration_seconds: Option<f64>) -> Self {
+        Self {
+            area: "hls",
+            name,
+            kind,
+            content_type: PLAYLIST_TYPE.into(),
+            bytes: text.into(),
+            duration_seconds,
+        }
+    }
+}
+
+/// The audio item's waveform peaks (audiowaveform `.dat` and JSON) and its embedded cover art.
+fn audio_outputs(summary: &TranscodeSummary) -> Result<Vec<Output>, JobError> {
+    let audio = |name: &str, kind, content_type: &str, bytes: bytes::Bytes| Output {
+        area: "audio",
+        name: name.to_owned(),
+        kind,
+        content_type: content_type.to_owned(),
+        bytes,
+        duration_seconds: None,
+    };
+    let mut outputs = vec![
+        audio(
+            WAVEFORM_DAT,
+            "waveform",
+            "application/octet-stream",
+            summary.waveform.to_dat().into(),
+        ),
+        audio(
+            WAVEFORM_JSON,
+            "waveform",
+            "application/json",
+            summary.waveform.to_json()?.into(),
+        ),
+    ];
+    if let Some(cover) = &summary.metadata.cover_art {
+        let name = match cover.media_type.as_str() {
+            "image/png" => "cover.png",
+            "image/gif" => "cover.gif",
+            "image/webp" => "cover.webp",
+            "image/bmp" => "cover.bmp",
+            _ => "cover.jpg",
+        };
+        outputs.push(audio(name, "cover-art", &cover.media_type, cover.data.clone()));
+    }
+    Ok(outputs)
+}
+
+/// Stores and records one output (fenced on the lease like a segment).
+async fn store_output(
     ctx: &JobContext,
     run: &JobRun,
     media_id: Uuid,
     generation: &str,
-    name: &str,
-    kind: &str,
-    text: String,
-    summary: &TranscodeSummary,
+    output: Output,
 ) -> Result<(), JobError> {
-    let key = Storage::output_key(media_id, "hls", generation, name);
-    let size = text.len() as u64;
+    let key = Storage::output_key(media_id, output.area, generation, &output.name);
+    let size = output.bytes.len() as u64;
     let mut conn = ctx.pool.acquire().await?;
     run.lease.hold(&mut conn).await?;
-    ctx.storage.put_bytes(&key, text.into()).await?;
+    ctx.storage.put_bytes(&key, output.bytes).await?;
     media::record_output(
         &mut conn,
         &NewOutput {
             media_id,
-            kind,
+            kind: output.kind,
             generation,
-            name,
+            name: &output.name,
             object_key: &key,
-            content_type: PLAYLIST_TYPE,
+            content_type: &output.content_type,
             size_bytes: size,
             dimensions: None,
-            duration_seconds: Some(summary.duration_seconds),
+            duration_seconds: output.duration_seconds,
         },
     )
     .await?;
@@ -243,7 +352,7 @@ async fn transcode_into_generation(
         };
         // Cancellation (drain deadline, timeout) stops the encoder at the next segment boundary;
         // so does the receiver going away (storage failed).
-        transcode_audio(Box::new(file), &settings, &mut sink, &|| cancel.is_cancelled())
+        transcode_audio(file, &settings, &mut sink, &|| cancel.is_cancelled())
     });
 
     let mut store_error = None;

@@ -4,13 +4,16 @@
 //! switch renditions at any segment.
 
 use bytes::Bytes;
-use symphonia::core::io::MediaSource;
 
-use super::decode::{self, PcmFormat};
+use super::decode::PcmFormat;
 use super::error::TranscodeError;
 use super::fmp4::{self, TIMESCALE};
+use super::input;
 use super::ladder::{Rendition, RenditionEncoder};
+use super::loudness::{self, GainTarget, Loudness, LoudnessMeter};
+use super::metadata::AudioMetadata;
 use super::resample::{ChannelMixer, To48k};
+use super::waveform::{Waveform, WaveformBuilder, WaveformSettings};
 
 /// Longest segment we allow; bounds the memory one buffered segment can take.
 const MAX_SEGMENT_SECONDS: f64 = 60.0;
@@ -26,6 +29,12 @@ pub struct TranscodeSettings {
     pub segment_seconds: f64,
     /// Inputs longer than this fail with `too-long` (use `f64::INFINITY` for no limit).
     pub max_duration_seconds: f64,
+    /// Originals larger than this fail with `audio-too-large` before they are fetched.
+    pub max_input_bytes: u64,
+    /// Where the playback gain aims (EBU R128 integrated loudness and a true-peak ceiling).
+    pub loudness_target: GainTarget,
+    /// The waveform peaks' resolution and format.
+    pub waveform: WaveformSettings,
 }
 
 impl Default for TranscodeSettings {
@@ -34,6 +43,9 @@ impl Default for TranscodeSettings {
             ladder: Rendition::default_ladder(),
             segment_seconds: 6.0,
             max_duration_seconds: 6.0 * 3600.0,
+            max_input_bytes: 4 << 30,
+            loudness_target: GainTarget::default(),
+            waveform: WaveformSettings::default(),
         }
     }
 }
@@ -88,17 +100,25 @@ pub struct TranscodeSummary {
     pub source_codec: String,
     /// One entry per rendition, in ladder order.
     pub renditions: Vec<RenditionSummary>,
+    /// Stream facts, tags and cover art from the container.
+    pub metadata: AudioMetadata,
+    /// EBU R128 measurement of the audio as encoded (after the downmix, before resampling).
+    pub loudness: Loudness,
+    /// The gain in dB a player applies to reach the target loudness (the audio is not altered).
+    pub playback_gain_db: f64,
+    /// Peaks for waveform displays (audiowaveform format), from the decoded source.
+    pub waveform: Waveform,
 }
 
 type Sink<'a> = &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>;
 
-/// Transcode any symphonia-decodable audio into the ladder's fMP4 HLS parts, streaming them to
-/// `sink`.
+/// Transcode any audio we decode (symphonia's formats, and Opus in Ogg) into the ladder's fMP4
+/// HLS parts, streaming them to `sink`, and measure it on the way (metadata, loudness, peaks).
 ///
 /// Synchronous and CPU-bound by design: run it on a blocking thread. Mono stays mono; anything
 /// with more channels is downmixed to stereo. `cancelled` is polled before every segment.
 pub fn transcode_audio(
-    source: Box<dyn MediaSource>,
+    source: std::fs::File,
     settings: &TranscodeSettings,
     sink: Sink<'_>,
     cancelled: &dyn Fn() -> bool,
@@ -108,8 +128,8 @@ pub fn transcode_audio(
         return Err(TranscodeError::Cancelled);
     }
     let max_seconds = settings.max_duration_seconds;
-    let mut source = decode::open(source)?;
-    if let Some(declared) = source.declared_seconds()
+    let (mut source, metadata) = input::open(source)?;
+    if let Some(declared) = metadata.duration_seconds
         && declared > max_seconds + DECLARED_DURATION_SLACK_SECONDS
     {
         return Err(TranscodeError::TooLong {
@@ -138,8 +158,10 @@ pub fn transcode_audio(
                 max_seconds,
             });
         }
+        st.waveform.push(pcm);
         mixed.clear();
         st.mixer.mix_into(pcm, &mut mixed);
+        st.loudness.push(&mixed)?;
         pcm48.clear();
         st.resampler.push(&mixed, &mut pcm48)?;
         st.feed(&pcm48, sink, cancelled)?;
@@ -153,6 +175,7 @@ pub fn transcode_audio(
     st.resampler.finish(&mut pcm48)?;
     st.feed(&pcm48, sink, cancelled)?;
     let frames_out = st.resampler.frames_out();
+    let loudness = st.loudness.measurement()?;
     let renditions = st
         .lanes
         .into_iter()
@@ -165,6 +188,10 @@ pub fn transcode_audio(
         channels_in: st.channels_in,
         source_codec,
         renditions,
+        metadata,
+        playback_gain_db: loudness::playback_gain_db(&loudness, &settings.loudness_target),
+        loudness,
+        waveform: st.waveform.finish(),
     })
 }
 
@@ -197,6 +224,8 @@ struct Stages {
     mixer: ChannelMixer,
     resampler: To48k,
     lanes: Vec<Lane>,
+    loudness: LoudnessMeter,
+    waveform: WaveformBuilder,
     sample_rate_in: u32,
     channels_in: u16,
 }
@@ -225,6 +254,8 @@ impl Stages {
             lanes.push(Lane::new(index, *rendition, encoder, target));
         }
         Ok(Self {
+            loudness: LoudnessMeter::new(fmt.sample_rate, out_channels)?,
+            waveform: WaveformBuilder::new(fmt.sample_rate, fmt.channel_count(), settings.waveform)?,
             mixer,
             resampler,
             lanes,
