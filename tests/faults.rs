@@ -171,6 +171,19 @@ async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_
     let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url)
         .await
         .unwrap();
+    // Jobs that finished jobs queued (an audio item's thumbnail job) get the same drain limit.
+    loop {
+        let active: i64 = sqlx::query_scalar(
+            "select count(*) from apalis.jobs where status in ('Pending', 'Queued', 'Running')",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        if active == 0 || drain_started.elapsed() > DRAIN_LIMIT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let by_status: Vec<(String, i64)> =
         sqlx::query_as("select status, count(*) from apalis.jobs group by status order by status")
             .fetch_all(&mut db)

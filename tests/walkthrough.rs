@@ -245,3 +245,103 @@ async fn sigterm_stops_the_api_and_the_worker_cleanly() {
     assert!(api.success(), "veza-api exited with {api}");
     assert!(worker.success(), "veza-worker exited with {worker}");
 }
+
+/// Waits until every job of the media item (the transcode, then the thumbnail job it queues)
+/// has succeeded, and returns the item.
+async fn wait_for_item(platform: &Platform, token: &str, media_id: &str) -> Value {
+    loop {
+        let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
+        let jobs: Vec<String> = media["job_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect();
+        for job in &jobs {
+            let job = platform.wait_for_job(token, job).await;
+            assert_eq!(job["state"], "succeeded", "{job}");
+        }
+        let again = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
+        if again["job_ids"].as_array().unwrap().len() == jobs.len() && jobs.len() >= 2 {
+            return again;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The (width, height) of every thumbnail listed.
+fn thumbnail_sizes(media: &Value) -> Vec<(u64, u64)> {
+    media["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "thumbnail")
+        .map(|o| (o["width"].as_u64().unwrap(), o["height"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn audio_gets_thumbnails_from_its_cover_art_else_from_its_waveform() {
+    let platform = Platform::start().await;
+    let token = platform.register_and_login("grace@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, cover, flac) = (
+        dir.path().join("in.wav"),
+        dir.path().join("cover.png"),
+        dir.path().join("in.flac"),
+    );
+    std::fs::write(&wav, fixtures::wav(2.0, 44_100, 2)).unwrap();
+    std::fs::write(&cover, fixtures::png(400, 400)).unwrap();
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&wav)
+        .arg("-i")
+        .arg(&cover)
+        .args([
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "flac",
+            "-c:v",
+            "png",
+            "-disposition:v",
+            "attached_pic",
+        ])
+        .args(["-metadata", "title=Covered"])
+        .arg(&flac)
+        .status()
+        .expect("ffmpeg (Debian package) must be installed");
+    assert!(made.success());
+
+    let covered = platform
+        .upload(&token, std::fs::read(&flac).unwrap(), "covered.flac")
+        .await;
+    let plain = platform
+        .upload(&token, fixtures::wav(2.0, 44_100, 2), "plain.wav")
+        .await;
+
+    let covered = wait_for_item(&platform, &token, covered["media_id"].as_str().unwrap()).await;
+    assert_eq!(covered["audio"]["tags"]["title"], "Covered", "{covered}");
+    assert!(
+        covered["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "cover-art")
+    );
+    let sizes = thumbnail_sizes(&covered);
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|(w, h)| w == h),
+        "square like the cover: {sizes:?}"
+    );
+
+    let plain = wait_for_item(&platform, &token, plain["media_id"].as_str().unwrap()).await;
+    let sizes = thumbnail_sizes(&plain);
+    assert!(
+        sizes.contains(&(640, 160)),
+        "the waveform drawing, 4:1: {sizes:?}"
+    );
+    assert!(sizes.iter().all(|(w, h)| *w == 4 * h), "{sizes:?}");
+}

@@ -76,6 +76,12 @@ impl From<sqlx::Error> for JobError {
     }
 }
 
+impl From<crate::queue::EnqueueError> for JobError {
+    fn from(err: crate::queue::EnqueueError) -> Self {
+        Self::transient("enqueue-failed", err.to_string())
+    }
+}
+
 impl From<tokio::task::JoinError> for JobError {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::transient("worker-task-failed", err.to_string())

@@ -1,4 +1,6 @@
-//! The thumbnail job: decode an image, render a ladder of sizes, store them, publish.
+//! The thumbnail job: decode an image, render a ladder of sizes, store them, publish. An audio
+//! item's picture is its embedded cover art (stored by the transcode), else its waveform drawn
+//! from the stored peaks.
 
 mod color;
 mod decode;
@@ -9,6 +11,7 @@ mod orient;
 mod raster;
 mod render;
 mod resize;
+mod waveform_image;
 
 use std::time::Duration;
 
@@ -79,29 +82,21 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
         return Ok(());
     };
     let settings = ctx.settings.thumbnail.clone();
-    if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > settings.max_input_bytes {
-        return Err(JobError::permanent(
-            "image-too-large",
-            format!(
-                "the image is {} bytes; the limit is {}",
-                media.size_bytes, settings.max_input_bytes
-            ),
-        ));
-    }
-    let original = ctx
-        .storage
-        .get_stream(&media.original_key)
-        .await?
-        .ok_or_else(|| {
-            JobError::permanent("original-missing", "the uploaded original is no longer stored")
-        })?;
-    let bytes = collect(original.1).await?;
-
-    let rendered = tokio::task::spawn_blocking(move || render(&bytes, &settings))
-        .await
-        .map_err(|err| {
-            JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
-        })??;
+    let rendered = if media.kind == "audio" {
+        audio_picture(ctx, &media, settings).await?
+    } else {
+        if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > settings.max_input_bytes {
+            return Err(JobError::permanent(
+                "image-too-large",
+                format!(
+                    "the image is {} bytes; the limit is {}",
+                    media.size_bytes, settings.max_input_bytes
+                ),
+            ));
+        }
+        let bytes = fetch(ctx, &media.original_key, "the uploaded original").await?;
+        render_off_runtime(move || render(&bytes, &settings)).await?
+    };
 
     let generation = run.id.to_string();
     let mut stored = Vec::with_capacity(rendered.thumbnails.len());
@@ -172,6 +167,69 @@ async fn publish(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Renders on the blocking pool (decoding is CPU work).
+async fn render_off_runtime(
+    work: impl FnOnce() -> Result<Rendered, ThumbError> + Send + 'static,
+) -> Result<Rendered, JobError> {
+    let rendered = tokio::task::spawn_blocking(work).await.map_err(|err| {
+        JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
+    })??;
+    Ok(rendered)
+}
+
+/// The whole object at `key`; `what` names it in the error when it is gone.
+async fn fetch(ctx: &JobContext, key: &str, what: &str) -> Result<Vec<u8>, JobError> {
+    let (_, stream) = ctx
+        .storage
+        .get_stream(key)
+        .await?
+        .ok_or_else(|| JobError::permanent("original-missing", format!("{what} is no longer stored")))?;
+    collect(stream).await
+}
+
+/// An audio item's thumbnails: from its cover art when it has one that decodes, else from its
+/// waveform peaks. Both come from the published transcode generation.
+async fn audio_picture(
+    ctx: &JobContext,
+    media: &media::Media,
+    settings: ThumbnailSettings,
+) -> Result<Rendered, JobError> {
+    let sources: Vec<(String, String)> = sqlx::query_as(
+        "select o.kind, o.object_key from outputs o join media m on m.id = o.media_id
+          where o.media_id = $1 and o.generation = m.playback_generation
+            and (o.kind = 'cover-art' or (o.kind = 'waveform' and o.name = $2))
+          order by o.kind",
+    )
+    .bind(media.id)
+    .bind(crate::transcode::WAVEFORM_DAT)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let key = |kind: &str| {
+        sources
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, key)| key.clone())
+    };
+    if let Some(cover) = key("cover-art") {
+        let bytes = fetch(ctx, &cover, "the cover art").await?;
+        let cover_settings = settings.clone();
+        match render_off_runtime(move || render(&bytes, &cover_settings)).await {
+            Ok(rendered) => return Ok(rendered),
+            Err(err) => {
+                tracing::warn!(media_id = %media.id, error = %err, "cover art does not decode; drawing the waveform")
+            }
+        }
+    }
+    let waveform = key("waveform").ok_or_else(|| {
+        JobError::permanent(
+            "no-audio-outputs",
+            "the audio item has no published transcode to picture",
+        )
+    })?;
+    let dat = fetch(ctx, &waveform, "the waveform").await?;
+    render_off_runtime(move || render(&waveform_image::draw(&dat)?, &settings)).await
 }
 
 async fn collect(

@@ -182,6 +182,11 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     .bind(sqlx::types::Json(AudioDetails::of(&summary)))
     .execute(&mut *tx)
     .await?;
+    // The item's picture (cover art, else the waveform) comes from the thumbnail job. A re-run of
+    // an attempt that already published (its acknowledgement was lost) queues no second one.
+    if media.playback_generation.as_deref() != Some(generation.as_str()) {
+        crate::thumbnail::enqueue(&mut tx, media.owner_id, media.id, Priority::Normal).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
