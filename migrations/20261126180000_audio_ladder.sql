@@ -8,3 +8,8 @@ alter table outputs add constraint outputs_kind_check
 -- What the transcode learned about an audio item: duration, format, tags, loudness and the
 -- playback gain (JSON, see veza_jobs::transcode::AudioDetails).
 alter table media add column audio_details jsonb;
+
+-- The segment tracker: every stored output's checksum (segments are recorded one by one as
+-- they are stored), and a running job's stage and progress.
+alter table outputs add column sha256 text;
+alter table jobs add column stage text, add column progress_percent smallint;

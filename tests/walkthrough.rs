@@ -28,6 +28,12 @@ async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_welcome_email()
         assert_eq!(job["state"], "succeeded", "{job}");
         assert_eq!(job["attempts"], 1);
     }
+    // The transcode reports its stage and progress on the job.
+    let transcode = platform
+        .wait_for_job(&token, audio["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(transcode["stage"], "done", "{transcode}");
+    assert_eq!(transcode["progress_percent"], 100, "{transcode}");
 
     check_hls_stream(&platform, &token, audio["media_id"].as_str().unwrap()).await;
     check_thumbnails(&platform, &token, image["media_id"].as_str().unwrap()).await;

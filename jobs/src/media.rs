@@ -266,8 +266,8 @@ pub struct NewOutput<'a> {
     pub object_key: &'a str,
     /// MIME type.
     pub content_type: &'a str,
-    /// Size.
-    pub size_bytes: u64,
+    /// The stored bytes (their size and SHA-256 are recorded: the segment tracker's checksums).
+    pub bytes: &'a [u8],
     /// Pixel size, when an image.
     pub dimensions: Option<(u32, u32)>,
     /// Duration, when timed.
@@ -282,12 +282,13 @@ pub async fn record_output(conn: &mut PgConnection, output: &NewOutput<'_>) -> R
     };
     sqlx::query(
         "insert into outputs (id, media_id, kind, generation, name, object_key, content_type,
-                              size_bytes, width, height, duration_seconds)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                              size_bytes, width, height, duration_seconds, sha256)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          on conflict (media_id, generation, name) do update
             set object_key = excluded.object_key, content_type = excluded.content_type,
                 size_bytes = excluded.size_bytes, width = excluded.width,
-                height = excluded.height, duration_seconds = excluded.duration_seconds",
+                height = excluded.height, duration_seconds = excluded.duration_seconds,
+                sha256 = excluded.sha256",
     )
     .bind(Uuid::now_v7())
     .bind(output.media_id)
@@ -296,10 +297,11 @@ pub async fn record_output(conn: &mut PgConnection, output: &NewOutput<'_>) -> R
     .bind(output.name)
     .bind(output.object_key)
     .bind(output.content_type)
-    .bind(i64::try_from(output.size_bytes).unwrap_or(i64::MAX))
+    .bind(i64::try_from(output.bytes.len()).unwrap_or(i64::MAX))
     .bind(width)
     .bind(height)
     .bind(output.duration_seconds)
+    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(output.bytes)))
     .execute(conn)
     .await?;
     Ok(())

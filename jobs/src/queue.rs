@@ -157,6 +157,31 @@ pub async fn enqueue_many<P: Serialize>(
     Ok(ids)
 }
 
+/// Records what a running job is doing and how far along it is (shown on the job).
+pub async fn set_progress(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    stage: &str,
+    percent: Option<i16>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update jobs set stage = $2, progress_percent = $3, updated_at = now() where id = $1")
+        .bind(job_id)
+        .bind(stage)
+        .bind(percent)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the stage of a job that will not run again `failed` (when it reports stages).
+pub async fn mark_stage_failed(pool: &PgPool, job_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update jobs set stage = 'failed', updated_at = now() where id = $1 and stage is not null")
+        .bind(job_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Records the error of the latest failed attempt on the job row.
 pub async fn record_failure(pool: &PgPool, job_id: Uuid, error: &JobError) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
@@ -207,6 +232,10 @@ pub struct JobStatus {
     pub done_at: Option<DateTime<Utc>>,
     /// When its owner asked to cancel it.
     pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// What a transcode is doing: `encoding`, `finalizing`, `done` or `failed`.
+    pub stage: Option<String>,
+    /// How far along a transcode is, 0–100.
+    pub progress_percent: Option<i16>,
 }
 
 /// The SQL condition "this apalis row (`q`) is still to run or running": waiting, claimed,
@@ -224,7 +253,7 @@ pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<Job
                 veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) as state,
                 q.attempts, q.max_attempts,
                 j.error_code, j.error_message, j.created_at, q.run_at, q.lock_at, q.done_at,
-                j.cancel_requested_at
+                j.cancel_requested_at, j.stage, j.progress_percent
            from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
           where j.id = $1 and j.owner_id = $2",
     )

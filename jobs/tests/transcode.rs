@@ -77,6 +77,10 @@ fn transcode_to_dir(
     let summary = {
         let mut sink = |part: HlsPart| -> Result<(), TranscodeError> {
             match part {
+                HlsPart::Started { expected_seconds } => {
+                    assert!(saw_init.iter().all(|s| !s), "started after an init");
+                    assert!(expected_seconds.is_none_or(|s| s > 0.0));
+                }
                 HlsPart::Init { rendition, bytes } => {
                     assert!(!saw_init[rendition], "init emitted twice");
                     saw_init[rendition] = true;

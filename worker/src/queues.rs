@@ -279,6 +279,9 @@ impl Runner {
                 {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
                 }
+                if let Err(db) = queue::mark_stage_failed(pool, run.id).await {
+                    tracing::error!(job_id = %run.id, error = %db, "could not mark the job's stage failed");
+                }
                 // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
                 let outcome = if err.code() == "cancelled" {
                     "cancelled"

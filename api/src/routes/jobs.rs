@@ -92,6 +92,10 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
     /// Whether its owner asked to cancel it (a running job stops at its next checkpoint).
     pub cancel_requested: bool,
+    /// What a transcode is doing: `encoding`, `finalizing`, `done` or `failed`.
+    pub stage: Option<String>,
+    /// How far along a transcode is, 0–100.
+    pub progress_percent: Option<i16>,
 }
 
 /// Answer of a cancel request.
@@ -161,5 +165,7 @@ fn job_view(job: JobStatus) -> Job {
         started_at: job.lock_at,
         finished_at: job.done_at,
         cancel_requested: job.cancel_requested_at.is_some(),
+        stage: job.stage,
+        progress_percent: job.progress_percent,
     }
 }

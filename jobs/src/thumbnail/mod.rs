@@ -124,7 +124,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
                 name,
                 object_key: key,
                 content_type,
-                size_bytes: thumb.bytes.len() as u64,
+                bytes: &thumb.bytes,
                 dimensions: Some((thumb.width, thumb.height)),
                 duration_seconds: None,
             },

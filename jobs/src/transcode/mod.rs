@@ -125,6 +125,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     // The scratch copy is ours alone; removing it is best effort (a leftover is only disk).
     let _ = tokio::fs::remove_file(&scratch).await;
     let summary = result?;
+    progress(ctx, run, "finalizing", Some(99)).await?;
 
     let duration = Some(summary.duration_seconds);
     let mut variants = Vec::with_capacity(summary.renditions.len());
@@ -151,8 +152,8 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     // The master goes last: it names every media playlist, and each of those every segment.
     let master = master_playlist(&variants);
     let master_key = Storage::output_key(media.id, "hls", &generation, MASTER_PLAYLIST);
-    let master_size = master.len() as u64;
-    ctx.storage.put_bytes(&master_key, master.into()).await?;
+    let master = bytes::Bytes::from(master);
+    ctx.storage.put_bytes(&master_key, master.clone()).await?;
 
     let mut tx = ctx.pool.begin().await?;
     run.lease.hold(&mut tx).await?;
@@ -165,7 +166,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
             name: MASTER_PLAYLIST,
             object_key: &master_key,
             content_type: PLAYLIST_TYPE,
-            size_bytes: master_size,
+            bytes: &master,
             dimensions: None,
             duration_seconds: Some(summary.duration_seconds),
         },
@@ -182,6 +183,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     .bind(sqlx::types::Json(AudioDetails::of(&summary)))
     .execute(&mut *tx)
     .await?;
+    queue::set_progress(&mut tx, run.id, "done", Some(100)).await?;
     // The item's picture (cover art, else the waveform) comes from the thumbnail job. A re-run of
     // an attempt that already published (its acknowledgement was lost) queues no second one.
     if media.playback_generation.as_deref() != Some(generation.as_str()) {
@@ -308,10 +310,9 @@ async fn store_output(
     output: Output,
 ) -> Result<(), JobError> {
     let key = Storage::output_key(media_id, output.area, generation, &output.name);
-    let size = output.bytes.len() as u64;
     let mut conn = ctx.pool.acquire().await?;
     run.lease.hold(&mut conn).await?;
-    ctx.storage.put_bytes(&key, output.bytes).await?;
+    ctx.storage.put_bytes(&key, output.bytes.clone()).await?;
     media::record_output(
         &mut conn,
         &NewOutput {
@@ -321,7 +322,7 @@ async fn store_output(
             name: &output.name,
             object_key: &key,
             content_type: &output.content_type,
-            size_bytes: size,
+            bytes: &output.bytes,
             dimensions: None,
             duration_seconds: output.duration_seconds,
         },
@@ -361,8 +362,30 @@ async fn transcode_into_generation(
     });
 
     let mut store_error = None;
+    let (mut expected, mut done) = (None, 0.0);
     while let Some(part) = parts_rx.recv().await {
-        if let Err(err) = store_part(ctx, run, media_id, generation, &names, &part).await {
+        let stored = match &part {
+            HlsPart::Started { expected_seconds } => {
+                expected = *expected_seconds;
+                Ok(())
+            }
+            HlsPart::Segment {
+                rendition: 0,
+                duration_seconds,
+                ..
+            } => {
+                done += duration_seconds;
+                let percent = expected
+                    .filter(|total| *total > 0.0)
+                    .map(|total| (done / total * 100.0).clamp(0.0, 99.0) as i16);
+                match store_part(ctx, run, media_id, generation, &names, &part).await {
+                    Ok(()) => progress(ctx, run, "encoding", percent).await,
+                    err => err,
+                }
+            }
+            _ => store_part(ctx, run, media_id, generation, &names, &part).await,
+        };
+        if let Err(err) = stored {
             store_error = Some(err);
             break;
         }
@@ -378,6 +401,13 @@ async fn transcode_into_generation(
         Err(TranscodeError::Cancelled) => Err(JobError::Cancelled),
         other => Ok(other?),
     }
+}
+
+/// Records the job's stage and progress.
+async fn progress(ctx: &JobContext, run: &JobRun, stage: &str, percent: Option<i16>) -> Result<(), JobError> {
+    let mut conn = ctx.pool.acquire().await?;
+    queue::set_progress(&mut conn, run.id, stage, percent).await?;
+    Ok(())
 }
 
 /// Stores one part and records it.
@@ -396,6 +426,7 @@ async fn store_part(
             .ok_or_else(|| JobError::permanent("transcode-bug", format!("no rendition {index}")))
     };
     let (name, kind, bytes, duration) = match part {
+        HlsPart::Started { .. } => return Ok(()),
         HlsPart::Init { rendition: r, bytes } => (init_file_name(rendition(*r)?), "hls-init", bytes, None),
         HlsPart::Segment {
             rendition: r,
@@ -423,7 +454,7 @@ async fn store_part(
             name: &name,
             object_key: &key,
             content_type: "audio/mp4",
-            size_bytes: bytes.len() as u64,
+            bytes,
             dimensions: None,
             duration_seconds: duration,
         },

@@ -53,6 +53,11 @@ impl Default for TranscodeSettings {
 /// One piece of HLS output, handed to the sink as soon as it is complete.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HlsPart {
+    /// Decoding has begun; the container declares this duration (for progress), if any.
+    Started {
+        /// Declared duration in seconds.
+        expected_seconds: Option<f64>,
+    },
     /// `ftyp`+`moov` of rendition `rendition` (an index into the ladder); emitted once, before
     /// that rendition's first segment.
     Init {
@@ -138,6 +143,9 @@ pub fn transcode_audio(
         });
     }
     let source_codec = source.codec_name().to_string();
+    sink(HlsPart::Started {
+        expected_seconds: metadata.duration_seconds,
+    })?;
 
     let mut stages: Option<Stages> = None;
     let mut mixed: Vec<f32> = Vec::new();
