@@ -222,6 +222,9 @@ impl Runner {
         let err = match ending {
             Ending::Finished(Ok(())) => {
                 tracing::info!(job_id = %run.id, "job succeeded");
+                if let Some(media_id) = media_id {
+                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
+                }
                 return (Ok(()), "succeeded");
             }
             Ending::Paused => {
@@ -267,6 +270,11 @@ impl Runner {
                     && let Err(db) = mark_media_failed(pool, media_id, &err).await
                 {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
+                }
+                if let Some(media_id) = media_id
+                    && err.code() != "cancelled"
+                {
+                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
                 }
                 // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
                 let outcome = if err.code() == "cancelled" {
