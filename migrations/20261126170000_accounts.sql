@@ -20,12 +20,14 @@ create table account_tokens (
 );
 create index account_tokens_user on account_tokens (user_id, purpose);
 
--- Registration attempts per client address, for the per-client rate limit.
-create table registration_attempts (
-    client       text not null,
+-- Rate-limited requests: registrations per client address (`register`), password reset requests
+-- per account (`password-reset`). Rows older than the window are deleted as the subject returns.
+create table request_attempts (
+    action       text not null,
+    subject      text not null,
     attempted_at timestamptz not null default now()
 );
-create index registration_attempts_client on registration_attempts (client, attempted_at);
+create index request_attempts_subject on request_attempts (action, subject, attempted_at);
 
 -- The delivery log, one row per email job, written right after the SMTP server accepted the
 -- message (or once the job decided not to send it). A re-run of a job with a row sends nothing.

@@ -106,34 +106,68 @@ pub async fn unsubscribe(pool: &PgPool, token: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Counts a registration attempt of `client`; false (refuse it: 429) when the client made
-/// `limit` attempts within the window already. Every attempt counts, successful or not, so
-/// "this address is taken" answers cannot be used to sweep addresses.
+/// `VEZA_REGISTER_LIMIT` attempts within the window already. Every attempt counts, successful or
+/// not, so "this address is taken" answers cannot be used to sweep addresses.
 pub async fn count_registration_attempt(state: &AppState, client: &str) -> Result<bool, ApiError> {
     let (limit, window) = state.register_limit;
-    let mut tx = state.pool.begin().await?;
-    // Serialises one client's attempts, so parallel requests cannot all pass the count.
-    sqlx::query("select pg_advisory_xact_lock(hashtext('veza-register:' || $1))")
-        .bind(client)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("delete from registration_attempts where client = $1 and attempted_at <= now() - make_interval(secs => $2)")
-        .bind(client)
-        .bind(window.as_secs_f64())
-        .execute(&mut *tx)
-        .await?;
-    let recent: i64 = sqlx::query_scalar("select count(*) from registration_attempts where client = $1")
-        .bind(client)
-        .fetch_one(&mut *tx)
-        .await?;
-    if recent >= i64::from(limit) {
-        tx.commit().await?;
+    let allowed = count_attempt(&state.pool, "register", client, limit, window).await?;
+    if !allowed {
         tracing::warn!(client, "registration rate limit reached");
-        return Ok(false);
     }
-    sqlx::query("insert into registration_attempts (client) values ($1)")
-        .bind(client)
+    Ok(allowed)
+}
+
+/// Counts a password reset request for `user_id`; false when the account had
+/// `VEZA_RESET_REQUEST_LIMIT` requests within the window already. The caller then answers as
+/// usual but sends nothing, so nobody can flood an address with reset emails.
+pub async fn count_reset_request(state: &AppState, user_id: Uuid) -> Result<bool, ApiError> {
+    let (limit, window) = state.reset_request_limit;
+    let allowed = count_attempt(&state.pool, "password-reset", &user_id.to_string(), limit, window).await?;
+    if !allowed {
+        tracing::warn!(%user_id, "password reset request limit reached: no email sent");
+    }
+    Ok(allowed)
+}
+
+/// Records an attempt of `action` by `subject` unless `limit` attempts were made within
+/// `window` already; returns whether it was allowed.
+async fn count_attempt(
+    pool: &PgPool,
+    action: &str,
+    subject: &str,
+    limit: u32,
+    window: std::time::Duration,
+) -> Result<bool, ApiError> {
+    let mut tx = pool.begin().await?;
+    // Serialises one subject's attempts, so parallel requests cannot all pass the count.
+    sqlx::query("select pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
+        .bind(action)
+        .bind(subject)
         .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "delete from request_attempts
+          where action = $1 and subject = $2 and attempted_at <= now() - make_interval(secs => $3)",
+    )
+    .bind(action)
+    .bind(subject)
+    .bind(window.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    let recent: i64 =
+        sqlx::query_scalar("select count(*) from request_attempts where action = $1 and subject = $2")
+            .bind(action)
+            .bind(subject)
+            .fetch_one(&mut *tx)
+            .await?;
+    let allowed = recent < i64::from(limit);
+    if allowed {
+        sqlx::query("insert into request_attempts (action, subject) values ($1, $2)")
+            .bind(action)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
-    Ok(true)
+    Ok(allowed)
 }

@@ -32,6 +32,10 @@ struct RawConfig {
     register_limit: u32,
     #[serde(default = "default_register_window")]
     register_window_seconds: u64,
+    #[serde(default = "default_reset_request_limit")]
+    reset_request_limit: u32,
+    #[serde(default = "default_register_window")]
+    reset_request_window_seconds: u64,
 }
 
 fn default_listen() -> String {
@@ -54,6 +58,9 @@ fn default_register_limit() -> u32 {
 }
 fn default_register_window() -> u64 {
     3600
+}
+fn default_reset_request_limit() -> u32 {
+    3
 }
 
 /// Validated configuration of `veza-api`.
@@ -82,6 +89,11 @@ pub struct ApiConfig {
     pub register_limit: u32,
     /// The window of the registration limit (`VEZA_REGISTER_WINDOW_SECONDS`, default 3600).
     pub register_window_seconds: u64,
+    /// Password reset emails one account may be sent per window (`VEZA_RESET_REQUEST_LIMIT`,
+    /// default 3); further requests get the same answer and send nothing.
+    pub reset_request_limit: u32,
+    /// The window of the reset request limit (`VEZA_RESET_REQUEST_WINDOW_SECONDS`, default 3600).
+    pub reset_request_window_seconds: u64,
 }
 
 impl ApiConfig {
@@ -126,6 +138,11 @@ impl RawConfig {
         if self.register_limit == 0 || self.register_window_seconds == 0 {
             problems.push("VEZA_REGISTER_LIMIT and VEZA_REGISTER_WINDOW_SECONDS must be positive".into());
         }
+        if self.reset_request_limit == 0 || self.reset_request_window_seconds == 0 {
+            problems.push(
+                "VEZA_RESET_REQUEST_LIMIT and VEZA_RESET_REQUEST_WINDOW_SECONDS must be positive".into(),
+            );
+        }
         if self.max_upload_bytes == 0 {
             problems.push("VEZA_MAX_UPLOAD_BYTES must be positive".into());
         }
@@ -140,6 +157,8 @@ impl RawConfig {
                 db_max_connections: self.db_max_connections.max(1),
                 register_limit: self.register_limit,
                 register_window_seconds: self.register_window_seconds,
+                reset_request_limit: self.reset_request_limit,
+                reset_request_window_seconds: self.reset_request_window_seconds,
                 admin_emails: self
                     .admin_emails
                     .unwrap_or_default()

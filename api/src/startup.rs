@@ -31,6 +31,8 @@ pub struct AppState {
     pub admin_emails: Vec<String>,
     /// Registration attempts per client address and window.
     pub register_limit: (u32, std::time::Duration),
+    /// Password reset requests per account and window.
+    pub reset_request_limit: (u32, std::time::Duration),
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<ApiMetrics>,
     /// A real argon2 hash checked when a login names an unknown address, so that answer takes
@@ -108,6 +110,10 @@ impl Application {
             register_limit: (
                 config.register_limit,
                 std::time::Duration::from_secs(config.register_window_seconds),
+            ),
+            reset_request_limit: (
+                config.reset_request_limit,
+                std::time::Duration::from_secs(config.reset_request_window_seconds),
             ),
             metrics: std::sync::Arc::new(ApiMetrics::default()),
             dummy_password_hash,

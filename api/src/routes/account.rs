@@ -109,6 +109,11 @@ impl AccountApi {
             .bind(&address)
             .fetch_optional(&state.pool)
             .await?;
+        // Over the account's limit the answer stays the same; nothing is sent.
+        let user = match user {
+            Some(user_id) if accounts::count_reset_request(&state, user_id).await? => Some(user_id),
+            _ => None,
+        };
         if let Some(user_id) = user {
             let mut tx = state.pool.begin().await?;
             let job = EmailJob::PasswordReset { user_id, to: address };

@@ -199,6 +199,25 @@ async fn password_reset_answers_the_same_for_known_and_unknown_addresses() {
 }
 
 #[tokio::test]
+async fn reset_requests_past_the_accounts_limit_answer_the_same_and_send_nothing() {
+    let app = spawn_app_with(|config| config.reset_request_limit = 2).await;
+    app.user("ada@example.com").await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let resp = post(
+            &app,
+            "/v1/auth/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        answers.push(resp.json::<Value>().await.unwrap());
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
+    assert_eq!(deliver_queued(&app, "password-reset").await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_reset_link_sets_the_password_once_revokes_sessions_and_kills_other_links() {
     let app = spawn_app().await;
     let session = app.user("ada@example.com").await;

@@ -39,6 +39,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         admin_emails: Vec::new(),
         register_limit: 100,
         register_window_seconds: 3600,
+        reset_request_limit: 3,
+        reset_request_window_seconds: 3600,
     };
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
