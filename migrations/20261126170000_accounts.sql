@@ -42,12 +42,15 @@ create table email_deliveries (
 );
 create index email_deliveries_recipient on email_deliveries (recipient, created_at) where outcome = 'sent';
 
--- Media outcome emails already enqueued, one per settled job, so a job settled twice (a re-run
--- after a crash) does not mail twice.
+-- Media outcome emails already enqueued: at most one "ready" and one "failed" per item, so a job
+-- settled twice (a re-run after a crash) or a reprocess (a repair after a pipeline upgrade) does
+-- not mail again.
 create table media_notices (
-    job_id     uuid primary key,
     media_id   uuid not null references media (id) on delete cascade,
-    created_at timestamptz not null default now()
+    outcome    text not null check (outcome in ('ready', 'failed')),
+    job_id     uuid not null,
+    created_at timestamptz not null default now(),
+    primary key (media_id, outcome)
 );
 
 -- The key that signs one-click unsubscribe links. Both binaries read it here, so links signed by

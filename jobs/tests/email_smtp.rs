@@ -227,6 +227,10 @@ async fn a_421_reply_is_a_transient_failure_and_the_retry_delivers_once() {
     let err = setup.run(&run, &job).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert_eq!(err.code(), "smtp-unavailable");
+    assert!(
+        err.to_string().contains("busy, try again later"),
+        "the server's 421: {err}"
+    );
     assert!(setup.received().is_empty());
     assert!(
         setup.logged(&run).await.is_none(),
@@ -386,7 +390,7 @@ async fn an_opted_out_user_gets_security_mail_but_no_notifications() {
 }
 
 #[tokio::test]
-async fn a_failed_media_item_mails_its_reason_once_per_settled_job() {
+async fn a_failed_media_item_mails_its_reason_once() {
     let setup = Setup::new("accept", EmailPolicy::default()).await;
     let media_id = Uuid::now_v7();
     sqlx::query(
@@ -411,6 +415,13 @@ async fn a_failed_media_item_mails_its_reason_once_per_settled_job() {
             .unwrap(),
         None,
         "the same job settled twice mails once"
+    );
+    assert_eq!(
+        notify_media_outcome(&setup.pool, Uuid::now_v7(), media_id)
+            .await
+            .unwrap(),
+        None,
+        "another job ending the same way (a reprocess) mails nothing either"
     );
     let payload: serde_json::Value =
         sqlx::query_scalar("select convert_from(job, 'utf8')::jsonb from apalis.jobs where id = $1")

@@ -107,19 +107,34 @@ impl SmtpSink {
     }
 
     /// Starts `src/smtp_sink.py` answering in `mode` (`accept`, `busy-once`, `reject-rcpt`,
-    /// `reject-data`, `auth-reject`; see the script), storing accepted mail in `maildir`.
+    /// `reject-data`, `auth-reject`; see the script), storing accepted mail in `maildir`. The
+    /// server picks its own free port and reports it, so parallel tests never share a server.
     pub async fn start_scripted(maildir: &Path, mode: &str) -> Self {
-        let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/smtp_sink.py");
-        let process = spawn(
-            Command::new("python3")
-                .arg(script)
-                .arg(port.to_string())
-                .arg(maildir)
-                .arg(mode),
-            "python3 with aiosmtpd must be installed (pip install aiosmtpd)",
-        );
-        wait_for_port(port, "smtp_sink.py").await;
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("0")
+            .arg(maildir)
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("{err}: python3 with aiosmtpd must be installed (pip install aiosmtpd)")
+            });
+        let stdout = child.stdout.take().unwrap();
+        let process = ChildGuard(child);
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("smtp_sink.py did not report its port (got `{line}`)"));
         Self {
             port,
             _process: process,

@@ -1,6 +1,6 @@
 """An SMTP server for tests (aiosmtpd), storing accepted mail in a maildir.
 
-usage: smtp_sink.py PORT MAILDIR MODE
+usage: smtp_sink.py PORT MAILDIR MODE  (PORT 0: a free one; the port is printed on stdout)
 
 MODE says how it answers:
   accept       250 to everything
@@ -10,12 +10,12 @@ MODE says how it answers:
   auth-reject  requires AUTH and refuses every credential with 535
 """
 
+import asyncio
 import mailbox
 import sys
-import threading
+import warnings
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Handler:
@@ -44,14 +44,21 @@ def refuse(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=False, handled=False)
 
 
-def main():
-    port, maildir, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+async def serve(port, maildir, mode):
     options = {}
     if mode == "auth-reject":
         options = dict(authenticator=refuse, auth_required=True, auth_require_tls=False)
-    controller = Controller(Handler(maildir, mode), hostname="127.0.0.1", port=port, **options)
-    controller.start()
-    threading.Event().wait()
+    handler = Handler(maildir, mode)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(handler, **options), host="127.0.0.1", port=port)
+    # The port it listens on (port 0 picks a free one): the test reads it from this line.
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+def main():
+    warnings.simplefilter("ignore")
+    asyncio.run(serve(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
 
 
 if __name__ == "__main__":

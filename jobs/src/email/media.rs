@@ -3,8 +3,9 @@
 //! The worker calls [`notify_media_outcome`] after a transcode or thumbnail job succeeded or
 //! failed for good. It looks at the item as stored: `ready` mails "ready", `failed` mails the
 //! readable reason, `processing` (another job still works on it) mails nothing. A row in
-//! `media_notices` per settled job makes a second call for the same job (a re-run after a crash)
-//! enqueue nothing. The enqueue is not in the publish transaction: a crash between the publish
+//! `media_notices` per item and outcome makes every later call for it enqueue nothing: a job
+//! settled twice (a re-run after a crash) or a reprocess (repair after a pipeline upgrade) does
+//! not mail the owner again. The enqueue is not in the publish transaction: a crash between the publish
 //! and this call loses the notification (never the media), which is the trade for keeping the
 //! pipeline's code untouched by email.
 
@@ -17,7 +18,8 @@ use crate::{context::JobContext, queue::EnqueueError};
 /// Owner id, owner address, media status, file name, error message.
 type MediaOwner = (Uuid, String, String, Option<String>, Option<String>);
 
-/// Enqueues the media outcome email for the job `job_id` that settled on `media_id`, once.
+/// Enqueues the media outcome email after job `job_id` settled on `media_id`, once per item and
+/// outcome.
 /// Returns the email job's id when one was enqueued.
 pub async fn notify_media_outcome(
     pool: &PgPool,
@@ -52,13 +54,15 @@ pub async fn notify_media_outcome(
         },
         _ => return Ok(None),
     };
-    // The notice row is the once-only guard; it is written first so that a second settle of
-    // the same job, racing this one, waits on it and then finds it.
+    // The notice row is the once-only guard; it is written first so that a second settle,
+    // racing this one, waits on it and then finds it.
     let inserted = sqlx::query(
-        "insert into media_notices (job_id, media_id) values ($1, $2) on conflict (job_id) do nothing",
+        "insert into media_notices (media_id, outcome, job_id) values ($1, $2, $3)
+         on conflict (media_id, outcome) do nothing",
     )
-    .bind(job_id)
     .bind(media_id)
+    .bind(&status)
+    .bind(job_id)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
