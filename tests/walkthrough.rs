@@ -1,5 +1,6 @@
 //! The whole path, end to end, with the real binaries: register, log in, upload audio and an
-//! image, wait for the worker, fetch the HLS stream and the thumbnails, find the welcome email.
+//! image, wait for the worker, fetch the HLS stream and the thumbnails, find the welcome,
+//! verification and media-ready emails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use veza_e2e::{fixtures, platform::Platform};
 
 #[tokio::test]
-async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_welcome_email() {
+async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_emails() {
     let platform = Platform::start().await;
     let token = platform.register_and_login("ada@example.com").await;
 
@@ -37,7 +38,7 @@ async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_welcome_email()
 
     check_hls_stream(&platform, &token, audio["media_id"].as_str().unwrap()).await;
     check_thumbnails(&platform, &token, image["media_id"].as_str().unwrap()).await;
-    check_welcome_email(&platform, "ada@example.com").await;
+    check_emails(&platform, "ada@example.com").await;
 }
 
 /// Fetches the master playlist, every media playlist and every file they name, then has ffprobe
@@ -183,7 +184,9 @@ async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
     assert!(media["dominant_color"].as_str().unwrap().starts_with('#'));
 }
 
-async fn check_welcome_email(platform: &Platform, to: &str) {
+/// The outbox ends up with the welcome, the verification and one "is ready" email per upload,
+/// each once, all to `to`.
+async fn check_emails(platform: &Platform, to: &str) {
     let outbox = platform.data_dir.path().join("outbox");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -195,15 +198,30 @@ async fn check_welcome_email(platform: &Platform, to: &str) {
                     .collect()
             })
             .unwrap_or_default();
-        if let Some(mail) = mails.iter().find(|m| m.contains(&format!("To: {to}"))) {
-            assert!(mail.contains("Subject: Welcome to Veza"), "{mail}");
-            assert!(mail.contains("text/plain") && mail.contains("text/html"));
-            assert_eq!(mails.len(), 1, "exactly one email");
+        let subjects = |subject: &str| {
+            mails
+                .iter()
+                .filter(|m| m.contains(&format!("Subject: {subject}")))
+                .count()
+        };
+        if mails.len() >= 4 {
+            assert!(mails.iter().all(|m| m.contains(&format!("To: {to}"))));
+            assert!(
+                mails
+                    .iter()
+                    .all(|m| m.contains("text/plain") && m.contains("text/html"))
+            );
+            assert_eq!(subjects("Welcome to Veza"), 1);
+            assert_eq!(subjects("Confirm your email address"), 1);
+            assert_eq!(subjects("tone.wav is ready"), 1);
+            assert_eq!(subjects("gradient.png is ready"), 1);
+            assert_eq!(mails.len(), 4, "exactly these emails");
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no welcome email in {}",
+            "{} of 4 emails in {}",
+            mails.len(),
             outbox.display()
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

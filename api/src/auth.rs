@@ -29,6 +29,11 @@ struct Claims {
     iss: String,
     iat: u64,
     exp: u64,
+    /// The account's token version when the token was issued; a password change or reset bumps
+    /// the stored one, and every older token stops working. (Absent in tokens issued before
+    /// versions existed: they count as version 0.)
+    #[serde(default)]
+    ver: i32,
 }
 
 /// An issued access token.
@@ -62,14 +67,15 @@ impl TokenKeys {
         }
     }
 
-    /// Issues a token for `user_id`.
-    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, ApiError> {
+    /// Issues a token for `user_id` at the account's current `token_version`.
+    pub fn issue(&self, user_id: Uuid, token_version: i32) -> Result<IssuedToken, ApiError> {
         let now = unix_now();
         let claims = Claims {
             sub: user_id,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + self.ttl_seconds,
+            ver: token_version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -79,13 +85,13 @@ impl TokenKeys {
         })
     }
 
-    /// Checks signature, issuer and expiry (no leeway); returns the user id.
-    pub fn verify(&self, token: &str) -> Result<Uuid, ApiError> {
+    /// Checks signature, issuer and expiry (no leeway); returns the user id and token version.
+    pub fn verify(&self, token: &str) -> Result<(Uuid, i32), ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims.sub)
+            .map(|data| (data.claims.sub, data.claims.ver))
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     ApiError::unauthorized("token-expired", "the access token has expired; log in again")
@@ -172,18 +178,27 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from(ApiError::internal("AppState missing from request data")))?;
-    let id = state.keys.verify(&bearer.token)?;
-    // A token of a deleted account is no longer valid.
-    let account: Option<(String, String)> = sqlx::query_as("select email, role from users where id = $1")
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(ApiError::from)?;
-    let Some((email, role)) = account else {
+    let (id, version) = state.keys.verify(&bearer.token)?;
+    // A token of a deleted account is no longer valid, nor one issued before the last password
+    // change or reset (the account's token version moved past it).
+    let account: Option<(String, String, i32)> =
+        sqlx::query_as("select email, role, token_version from users where id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(ApiError::from)?;
+    let Some((email, role, current_version)) = account else {
         return Err(
             ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
         );
     };
+    if version != current_version {
+        return Err(ApiError::unauthorized(
+            "token-revoked",
+            "this session was signed out by a password change or reset; log in again",
+        )
+        .into());
+    }
     let is_admin = role == "admin" || state.admin_emails.contains(&email);
     Ok(AuthUser { id, is_admin })
 }

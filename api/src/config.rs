@@ -28,6 +28,14 @@ struct RawConfig {
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
     admin_emails: Option<String>,
+    #[serde(default = "default_register_limit")]
+    register_limit: u32,
+    #[serde(default = "default_register_window")]
+    register_window_seconds: u64,
+    #[serde(default = "default_reset_request_limit")]
+    reset_request_limit: u32,
+    #[serde(default = "default_register_window")]
+    reset_request_window_seconds: u64,
 }
 
 fn default_listen() -> String {
@@ -44,6 +52,15 @@ fn default_max_upload() -> u64 {
 }
 fn default_db_connections() -> u32 {
     10
+}
+fn default_register_limit() -> u32 {
+    10
+}
+fn default_register_window() -> u64 {
+    3600
+}
+fn default_reset_request_limit() -> u32 {
+    3
 }
 
 /// Validated configuration of `veza-api`.
@@ -67,6 +84,16 @@ pub struct ApiConfig {
     /// Accounts with the admin role by configuration (`VEZA_ADMIN_EMAILS`, comma-separated,
     /// compared case-insensitively); `veza-api admin grant EMAIL` grants it in the database.
     pub admin_emails: Vec<String>,
+    /// Registration attempts one client address may make per window (`VEZA_REGISTER_LIMIT`,
+    /// default 10); over it, 429. It keeps "this address is taken" from sweeping addresses.
+    pub register_limit: u32,
+    /// The window of the registration limit (`VEZA_REGISTER_WINDOW_SECONDS`, default 3600).
+    pub register_window_seconds: u64,
+    /// Password reset emails one account may be sent per window (`VEZA_RESET_REQUEST_LIMIT`,
+    /// default 3); further requests get the same answer and send nothing.
+    pub reset_request_limit: u32,
+    /// The window of the reset request limit (`VEZA_RESET_REQUEST_WINDOW_SECONDS`, default 3600).
+    pub reset_request_window_seconds: u64,
 }
 
 impl ApiConfig {
@@ -108,6 +135,14 @@ impl RawConfig {
         if self.token_ttl_seconds == 0 {
             problems.push("VEZA_TOKEN_TTL_SECONDS must be positive".into());
         }
+        if self.register_limit == 0 || self.register_window_seconds == 0 {
+            problems.push("VEZA_REGISTER_LIMIT and VEZA_REGISTER_WINDOW_SECONDS must be positive".into());
+        }
+        if self.reset_request_limit == 0 || self.reset_request_window_seconds == 0 {
+            problems.push(
+                "VEZA_RESET_REQUEST_LIMIT and VEZA_RESET_REQUEST_WINDOW_SECONDS must be positive".into(),
+            );
+        }
         if self.max_upload_bytes == 0 {
             problems.push("VEZA_MAX_UPLOAD_BYTES must be positive".into());
         }
@@ -120,6 +155,10 @@ impl RawConfig {
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
                 db_max_connections: self.db_max_connections.max(1),
+                register_limit: self.register_limit,
+                register_window_seconds: self.register_window_seconds,
+                reset_request_limit: self.reset_request_limit,
+                reset_request_window_seconds: self.reset_request_window_seconds,
                 admin_emails: self
                     .admin_emails
                     .unwrap_or_default()

@@ -56,7 +56,8 @@ pub enum ApiError {
     Unavailable(Json<Problem>),
 }
 
-fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
+/// A problem document (for operations with an answer of their own, e.g. register's 429).
+pub(crate) fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Json<Problem> {
     Json(Problem {
         problem_type: "about:blank".to_owned(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),

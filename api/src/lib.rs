@@ -3,6 +3,8 @@
 //! - [`config`]: settings from the environment, validated at start.
 //! - [`startup`]: `Application::build` (pool, storage, keys, port) and `run_until_stopped`.
 //! - [`routes`]: the poem-openapi operations — auth, media, jobs, health.
+//! - [`accounts`]: email verification, password reset and change, unsubscribe, the
+//!   registration rate limit (the JSON operations and the link pages share them).
 //! - [`auth`]: passwords and access tokens; the bearer security scheme.
 //! - [`error`]: every error as problem+json with a stable code.
 //! - [`metrics`]: Prometheus metrics at `/metrics` (request latency, queue depth).
@@ -10,6 +12,7 @@
 //! An upload flows: `routes::media::upload` streams the body into storage, then in one
 //! transaction inserts the media row and enqueues its jobs through `veza_jobs`.
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod error;

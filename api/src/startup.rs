@@ -29,6 +29,10 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Admins by configuration (lower case).
     pub admin_emails: Vec<String>,
+    /// Registration attempts per client address and window.
+    pub register_limit: (u32, std::time::Duration),
+    /// Password reset requests per account and window.
+    pub reset_request_limit: (u32, std::time::Duration),
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<ApiMetrics>,
     /// A real argon2 hash checked when a login names an unknown address, so that answer takes
@@ -103,6 +107,14 @@ impl Application {
             keys,
             max_upload_bytes: config.max_upload_bytes,
             admin_emails: config.admin_emails.clone(),
+            register_limit: (
+                config.register_limit,
+                std::time::Duration::from_secs(config.register_window_seconds),
+            ),
+            reset_request_limit: (
+                config.reset_request_limit,
+                std::time::Duration::from_secs(config.reset_request_window_seconds),
+            ),
             metrics: std::sync::Arc::new(ApiMetrics::default()),
             dummy_password_hash,
         };

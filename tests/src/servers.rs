@@ -106,6 +106,41 @@ impl SmtpSink {
         }
     }
 
+    /// Starts `src/smtp_sink.py` answering in `mode` (`accept`, `busy-once`, `reject-rcpt`,
+    /// `reject-data`, `auth-reject`; see the script), storing accepted mail in `maildir`. The
+    /// server picks its own free port and reports it, so parallel tests never share a server.
+    pub async fn start_scripted(maildir: &Path, mode: &str) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("0")
+            .arg(maildir)
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("{err}: python3 with aiosmtpd must be installed (pip install aiosmtpd)")
+            });
+        let stdout = child.stdout.take().unwrap();
+        let process = ChildGuard(child);
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("smtp_sink.py did not report its port (got `{line}`)"));
+        Self {
+            port,
+            _process: process,
+        }
+    }
+
     /// The messages received so far, as raw text.
     pub fn received(maildir: &Path) -> Vec<String> {
         std::fs::read_dir(maildir.join("new"))
@@ -115,4 +150,35 @@ impl SmtpSink {
             })
             .unwrap_or_default()
     }
+}
+
+/// The body of a raw message (after the first blank line) with quoted-printable undone: soft
+/// line breaks joined and `=XX` decoded, so links can be read out of it. The headers are left
+/// out: they are not quoted-printable.
+pub fn decoded_body(mail: &str) -> String {
+    let body = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))
+        .map_or(mail, |(_, body)| body);
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match hex
+            .filter(|_| bytes[i] == b'=')
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -9,7 +9,7 @@ use figment::{
 };
 use serde::Deserialize;
 use veza_jobs::{
-    email::MailerConfig,
+    email::{EmailPolicy, MailerConfig, SmtpCredentials},
     storage::{StorageConfig, StorageSettings},
     thumbnail::ThumbnailSettings,
     transcode::{Rendition, TranscodeSettings, loudness::GainTarget, waveform::WaveformSettings},
@@ -23,6 +23,20 @@ struct RawConfig {
     #[serde(flatten)]
     storage: StorageSettings,
     smtp_url: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    #[serde(default = "defaults::smtp_timeout_seconds")]
+    smtp_timeout_seconds: u64,
+    #[serde(default = "defaults::email_recipient_limit")]
+    email_recipient_limit: u32,
+    #[serde(default = "defaults::email_recipient_window_seconds")]
+    email_recipient_window_seconds: u64,
+    #[serde(default = "defaults::verify_token_ttl_seconds")]
+    verify_token_ttl_seconds: u64,
+    #[serde(default = "defaults::reset_token_ttl_seconds")]
+    reset_token_ttl_seconds: u64,
+    #[serde(default = "defaults::media_emails")]
+    media_emails: bool,
     outbox_dir: Option<PathBuf>,
     scratch_dir: Option<PathBuf>,
     #[serde(default = "defaults::email_from")]
@@ -102,6 +116,24 @@ mod defaults {
     }
     pub fn public_url() -> String {
         "http://127.0.0.1:8080".to_owned()
+    }
+    pub fn smtp_timeout_seconds() -> u64 {
+        30
+    }
+    pub fn email_recipient_limit() -> u32 {
+        20
+    }
+    pub fn email_recipient_window_seconds() -> u64 {
+        3600
+    }
+    pub fn verify_token_ttl_seconds() -> u64 {
+        24 * 3600
+    }
+    pub fn reset_token_ttl_seconds() -> u64 {
+        3600
+    }
+    pub fn media_emails() -> bool {
+        true
     }
     pub fn email_concurrency() -> usize {
         4
@@ -241,8 +273,13 @@ pub struct WorkerConfig {
     pub database_url: String,
     /// Object storage (`VEZA_STORAGE`, `VEZA_STORAGE_DIR`, `VEZA_S3_*`; default `{data}/objects`).
     pub storage: StorageConfig,
-    /// SMTP (`VEZA_SMTP_URL`) or the outbox folder (`VEZA_OUTBOX_DIR`, default `{data}/outbox`).
+    /// SMTP (`VEZA_SMTP_URL`, `VEZA_SMTP_USERNAME`, `VEZA_SMTP_PASSWORD`,
+    /// `VEZA_SMTP_TIMEOUT_SECONDS`) or the outbox folder (`VEZA_OUTBOX_DIR`, default `{data}/outbox`).
     pub mailer: MailerConfig,
+    /// Per-recipient rate limit and account link lifetimes (`VEZA_EMAIL_RECIPIENT_LIMIT`,
+    /// `VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS`, `VEZA_VERIFY_TOKEN_TTL_SECONDS`,
+    /// `VEZA_RESET_TOKEN_TTL_SECONDS`, `VEZA_MEDIA_EMAILS`).
+    pub email_policy: EmailPolicy,
     /// Sender address (`VEZA_EMAIL_FROM`).
     pub email_from: String,
     /// Public URL for links in emails (`VEZA_PUBLIC_URL`).
@@ -305,7 +342,18 @@ impl RawConfig {
         });
         let storage = self.storage.validate(&self.data_dir, &mut problems);
         let mailer = match self.smtp_url.clone().filter(|u| !u.is_empty()) {
-            Some(url) => MailerConfig::Smtp(url),
+            Some(url) => MailerConfig::Smtp {
+                url,
+                credentials: match (self.smtp_username.clone(), self.smtp_password.clone()) {
+                    (Some(username), Some(password)) => Some(SmtpCredentials { username, password }),
+                    (None, None) => None,
+                    _ => {
+                        problems.push("VEZA_SMTP_USERNAME and VEZA_SMTP_PASSWORD go together".into());
+                        None
+                    }
+                },
+                timeout: Duration::from_secs(self.smtp_timeout_seconds.max(1)),
+            },
             None => MailerConfig::Outbox(
                 self.outbox_dir
                     .clone()
@@ -361,6 +409,16 @@ impl RawConfig {
             ));
             std::net::SocketAddr::from(([127, 0, 0, 1], 0))
         });
+        if self.email_recipient_limit == 0 || self.email_recipient_window_seconds == 0 {
+            problems.push(
+                "VEZA_EMAIL_RECIPIENT_LIMIT and VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS must be positive".into(),
+            );
+        }
+        if self.verify_token_ttl_seconds == 0 || self.reset_token_ttl_seconds == 0 {
+            problems.push(
+                "VEZA_VERIFY_TOKEN_TTL_SECONDS and VEZA_RESET_TOKEN_TTL_SECONDS must be positive".into(),
+            );
+        }
         if self.repair_batch < 1 {
             problems.push("VEZA_REPAIR_BATCH must be at least 1".into());
         }
@@ -423,6 +481,13 @@ impl RawConfig {
                 database_url,
                 storage,
                 mailer,
+                email_policy: EmailPolicy {
+                    recipient_limit: self.email_recipient_limit,
+                    recipient_window: Duration::from_secs(self.email_recipient_window_seconds),
+                    verify_valid_for: Duration::from_secs(self.verify_token_ttl_seconds),
+                    reset_valid_for: Duration::from_secs(self.reset_token_ttl_seconds),
+                    media_emails: self.media_emails,
+                },
                 email_from: self.email_from,
                 public_url: self.public_url,
                 scratch_dir: self.scratch_dir.unwrap_or_else(|| self.data_dir.join("scratch")),

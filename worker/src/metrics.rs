@@ -19,7 +19,10 @@ use prometheus_client::{
     registry::Registry,
 };
 use sqlx::PgPool;
-use veza_jobs::metrics::{QueueDepth, render};
+use veza_jobs::{
+    email::metrics::DeliveryMetrics,
+    metrics::{QueueDepth, render},
+};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -39,6 +42,8 @@ pub struct WorkerMetrics {
     retries: Family<KindLabels, Counter>,
     rescues: Family<KindLabels, Counter>,
     queue: QueueDepth,
+    /// Email deliveries and SMTP configuration faults (counted by the email handler).
+    pub email: DeliveryMetrics,
 }
 
 impl Default for WorkerMetrics {
@@ -62,7 +67,9 @@ impl Default for WorkerMetrics {
             rescues.clone(),
         );
         let queue = QueueDepth::register(&mut registry);
+        let email = DeliveryMetrics::register(&mut registry);
         Self {
+            email,
             registry,
             durations,
             retries,

@@ -233,6 +233,9 @@ impl Runner {
         let err = match ending {
             Ending::Finished(Ok(())) => {
                 tracing::info!(job_id = %run.id, "job succeeded");
+                if let Some(media_id) = media_id {
+                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
+                }
                 return (Ok(()), "succeeded");
             }
             Ending::Paused => {
@@ -281,6 +284,11 @@ impl Runner {
                 }
                 if let Err(db) = queue::mark_stage_failed(pool, run.id).await {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the job's stage failed");
+                }
+                if let Some(media_id) = media_id
+                    && err.code() != "cancelled"
+                {
+                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
                 }
                 // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
                 let outcome = if err.code() == "cancelled" {

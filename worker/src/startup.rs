@@ -69,10 +69,15 @@ pub async fn run_until_stopped(
     let pool = veza_jobs::db::connect_patiently(&config.database_url, 10, std::time::Duration::from_secs(60))
         .await?;
     let storage = Storage::open(&config.storage)?;
+    let metrics = Arc::new(WorkerMetrics::default());
+    let mailer = Mailer::open(&config.mailer)
+        .map_err(StartError::Mailer)?
+        .with_policy(config.email_policy)
+        .with_metrics(metrics.email.clone());
     let ctx = JobContext {
         pool: pool.clone(),
         storage: storage.clone(),
-        mailer: Mailer::open(&config.mailer).map_err(StartError::Mailer)?,
+        mailer,
         settings: JobSettings {
             email_from: config.email_from.clone(),
             public_url: config.public_url.clone(),
@@ -88,7 +93,6 @@ pub async fn run_until_stopped(
     };
     let stopping = CancellationToken::new();
     let (paused_tx, paused_rx) = watch::channel(Vec::new());
-    let metrics = Arc::new(WorkerMetrics::default());
     let (metrics_addr, metrics_server) =
         crate::metrics::serve(config.metrics_listen, metrics.clone(), pool.clone())
             .await

@@ -1,15 +1,19 @@
-//! `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`.
+//! `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`.
 
 use chrono::{DateTime, Utc};
-use poem::web::Data;
+use poem::{
+    http::StatusCode,
+    web::{Data, RemoteAddr},
+};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 use veza_jobs::email::{self, EmailJob};
 
 use super::ApiTags;
 use crate::{
+    accounts,
     auth::{self, BearerAuth},
-    error::ApiError,
+    error::{ApiError, Problem, problem},
     startup::AppState,
 };
 
@@ -47,6 +51,10 @@ pub struct User {
     pub email: String,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// Whether the address was verified (a verification or reset link reached it).
+    pub email_verified: bool,
+    /// Whether notification emails are on (security emails always are).
+    pub notifications: bool,
 }
 
 /// A created account and its welcome email job.
@@ -56,6 +64,19 @@ pub struct Registered {
     pub user: User,
     /// The job that sends the welcome email.
     pub welcome_email_job_id: Uuid,
+    /// The job that sends the address verification link.
+    pub verification_email_job_id: Uuid,
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
+    /// The new password, 8 to 1024 characters.
+    #[oai(validator(min_length = 8, max_length = 1024))]
+    pub new_password: String,
 }
 
 /// An access token.
@@ -75,18 +96,33 @@ pub enum RegisterResponse {
     /// Created.
     #[oai(status = 201)]
     Created(Json<Registered>),
+    /// Too many registration attempts from this client address; try again later.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Create an account. Enqueues the welcome email in the same transaction.
+    /// Create an account. Enqueues the welcome and the verification emails in the same
+    /// transaction. A taken address is 409; attempts per client address are limited (429).
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         state: Data<&AppState>,
+        remote: &RemoteAddr,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let email = normalize_email(&body.email)?;
+        let client = remote
+            .as_socket_addr()
+            .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string());
+        if !accounts::count_registration_attempt(&state, &client).await? {
+            return Ok(RegisterResponse::TooManyRequests(problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "register-rate-limited",
+                "too many registration attempts from this address; try again later",
+            )));
+        }
         let password_hash = auth::hash_password(body.0.password).await?;
         let id = Uuid::now_v7();
         let mut tx = state.pool.begin().await?;
@@ -112,6 +148,13 @@ impl AuthApi {
         let welcome_email_job_id = email::enqueue(&mut tx, id, &welcome)
             .await
             .map_err(ApiError::from)?;
+        let verify = EmailJob::VerifyEmail {
+            user_id: id,
+            to: email.clone(),
+        };
+        let verification_email_job_id = email::enqueue(&mut tx, id, &verify)
+            .await
+            .map_err(ApiError::from)?;
         tx.commit().await?;
         tracing::info!(user_id = %id, "account created");
         Ok(RegisterResponse::Created(Json(Registered {
@@ -119,8 +162,11 @@ impl AuthApi {
                 id,
                 email,
                 created_at,
+                email_verified: false,
+                notifications: true,
             },
             welcome_email_job_id,
+            verification_email_job_id,
         })))
     }
 
@@ -132,20 +178,20 @@ impl AuthApi {
         body: Json<LoginRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
         let email = body.email.trim().to_lowercase();
-        let row: Option<(Uuid, String)> =
-            sqlx::query_as("select id, password_hash from users where email = $1")
+        let row: Option<(Uuid, String, i32)> =
+            sqlx::query_as("select id, password_hash, token_version from users where email = $1")
                 .bind(&email)
                 .fetch_optional(&state.pool)
                 .await?;
         // An unknown address still costs one hash check, so timing does not reveal accounts.
         let (id, hash) = match row {
-            Some((id, hash)) => (Some(id), hash),
+            Some((id, hash, version)) => (Some((id, version)), hash),
             None => (None, state.dummy_password_hash.clone()),
         };
         let matches = auth::verify_password(body.0.password, hash).await?;
         match id {
-            Some(id) if matches => {
-                let issued = state.keys.issue(id)?;
+            Some((id, version)) if matches => {
+                let issued = state.keys.issue(id, version)?;
                 Ok(Json(AccessToken {
                     access_token: issued.token,
                     token_type: "Bearer".into(),
@@ -162,22 +208,60 @@ impl AuthApi {
     /// The account of the token.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
-        let (email, created_at): (String, DateTime<Utc>) =
-            sqlx::query_as("select email, created_at from users where id = $1")
-                .bind(auth.0.id)
-                .fetch_optional(&state.pool)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
+        let (email, created_at, email_verified, notifications): (String, DateTime<Utc>, bool, bool) =
+            sqlx::query_as(
+                "select email, created_at, email_verified_at is not null, not notifications_opt_out
+                   from users where id = $1",
+            )
+            .bind(auth.0.id)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
         Ok(Json(User {
             id: auth.0.id,
             email,
             created_at,
+            email_verified,
+            notifications,
+        }))
+    }
+
+    /// Change the password. Every session of the account ends, this one included, and every
+    /// outstanding reset link dies; the answer is a fresh token for this client.
+    #[oai(path = "/me/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<Json<AccessToken>, ApiError> {
+        let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
+            .bind(auth.0.id)
+            .fetch_one(&state.pool)
+            .await?;
+        let body = body.0;
+        if !auth::verify_password(body.current_password, hash).await? {
+            return Err(ApiError::bad_request(
+                "invalid-credentials",
+                "the current password is wrong",
+            ));
+        }
+        let new_hash = auth::hash_password(body.new_password).await?;
+        let mut tx = state.pool.begin().await?;
+        let version = accounts::set_password(&mut tx, auth.0.id, &new_hash).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %auth.0.id, "password changed: every session revoked");
+        let issued = state.keys.issue(auth.0.id, version)?;
+        Ok(Json(AccessToken {
+            access_token: issued.token,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
         }))
     }
 }
 
 /// Trims and lower-cases an address and checks its shape (one `@`, a dotted domain, no spaces).
-fn normalize_email(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let valid = match email.split_once('@') {
         Some((local, domain)) => {

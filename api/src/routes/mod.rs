@@ -1,11 +1,13 @@
 //! The API operations, one file per area. `api()` is the whole description; it holds no state
 //! (handlers reach the pool and store through request data), so the spec can be generated offline.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod jobs;
 pub mod media;
+pub mod pages;
 
 use poem_openapi::Tags;
 
@@ -22,24 +24,30 @@ pub enum ApiTags {
     Health,
     /// Operators: queues, jobs and workers (admin role).
     Admin,
+    /// Minimal pages that email links open (until a web front end exists).
+    Pages,
 }
 
 /// Every operation of the API.
 pub type Api = (
     auth::AuthApi,
+    account::AccountApi,
     media::MediaApi,
     jobs::JobsApi,
     admin::AdminApi,
     health::HealthApi,
+    pages::PagesApi,
 );
 
 /// Builds the API description.
 pub fn api() -> Api {
     (
         auth::AuthApi,
+        account::AccountApi,
         media::MediaApi,
         jobs::JobsApi,
         admin::AdminApi,
         health::HealthApi,
+        pages::PagesApi,
     )
 }

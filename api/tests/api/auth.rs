@@ -15,8 +15,10 @@ async fn register_creates_the_account_and_enqueues_its_welcome_email_in_one_go()
     assert_eq!(
         app.count("select count(*) from apalis.jobs where job_type = 'email' and status = 'Pending'")
             .await,
-        1
+        2,
+        "the welcome and the verification emails"
     );
+    assert!(body["verification_email_job_id"].is_string());
     let kind: String = sqlx::query_scalar("select kind from jobs where id = $1::uuid")
         .bind(job_id)
         .fetch_one(&app.pool)
@@ -37,8 +39,8 @@ async fn registering_a_taken_email_is_409_whatever_its_case() {
     .await;
     assert_eq!(
         app.count("select count(*) from apalis.jobs").await,
-        1,
-        "no second welcome email"
+        2,
+        "no second welcome or verification email"
     );
 }
 

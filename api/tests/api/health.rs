@@ -105,7 +105,8 @@ async fn metrics_report_latency_per_operation_and_queue_depth() {
     for line in [
         r#"veza_http_request_duration_seconds_count{method="POST",operation="register",status="201"} 1"#,
         r#"veza_http_request_duration_seconds_count{method="GET",operation="getMe",status="401"} 1"#,
-        r#"veza_queue_jobs{queue="email",state="queued"} 1"#,
+        // The welcome and the verification emails.
+        r#"veza_queue_jobs{queue="email",state="queued"} 2"#,
         r#"veza_queue_jobs{queue="transcode",state="queued"} 0"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");

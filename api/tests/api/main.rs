@@ -2,6 +2,7 @@
 //! gets its own database and folder; the API runs in-process on a random port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod admin;
 mod auth;
 mod health;

@@ -1,15 +1,30 @@
-//! The email job: render a message and deliver it (SMTP when configured, else an outbox folder).
+//! The email job: decide whether to send (delivery log, opt-out, per-recipient rate limit),
+//! render the message from the templates, deliver it (SMTP when configured, else an outbox
+//! folder) and record the delivery.
+//!
+//! - [`render`]: templates (`jobs/templates/email/`), plain text and HTML, escaped by default.
+//! - [`deliver`]: lettre transports and how SMTP failures are classified.
+//! - [`deliveries`]: the delivery log that makes a re-run send nothing.
+//! - [`tokens`]: verification and reset tokens (stored as hashes, single use).
+//! - [`links`]: signed one-click unsubscribe links.
+//! - [`media`]: the media ready / failed emails the worker enqueues when a media job settles.
+//! - [`metrics`]: delivery outcomes and configuration faults.
 
 mod deliver;
+pub mod deliveries;
+pub mod links;
+pub mod media;
+pub mod metrics;
 mod render;
+pub mod tokens;
 
-pub use deliver::{Mailer, MailerConfig};
-pub use render::render;
+pub use deliver::{Mailer, MailerConfig, SmtpCredentials};
+pub use render::{Links, render};
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -18,6 +33,7 @@ use crate::{
     queue::{self, EnqueueError, JobKind, JobOwner, Priority},
     retry::RetryPolicy,
 };
+use tokens::TokenPurpose;
 
 /// The queue name.
 pub const QUEUE: &str = "email";
@@ -39,14 +55,160 @@ pub enum EmailJob {
         /// Where to send it.
         to: String,
     },
+    /// A link that proves the user reads the address (`/verify?token=…`).
+    VerifyEmail {
+        /// The user.
+        user_id: Uuid,
+        /// The address to verify.
+        to: String,
+    },
+    /// A link to choose a new password (`/reset?token=…`).
+    PasswordReset {
+        /// The user.
+        user_id: Uuid,
+        /// The account's address.
+        to: String,
+    },
+    /// An upload finished processing.
+    MediaReady {
+        /// The owner.
+        user_id: Uuid,
+        /// The owner's address.
+        to: String,
+        /// The item.
+        media_id: Uuid,
+        /// Its original file name, if known.
+        name: Option<String>,
+    },
+    /// An upload could not be processed.
+    MediaFailed {
+        /// The owner.
+        user_id: Uuid,
+        /// The owner's address.
+        to: String,
+        /// The item.
+        media_id: Uuid,
+        /// Its original file name, if known.
+        name: Option<String>,
+        /// The readable reason (the job's error message).
+        reason: String,
+    },
+}
+
+/// Security mail is never dropped nor opted out of; notification mail may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// Verification and password reset.
+    Security,
+    /// Welcome and media outcomes.
+    Notification,
+}
+
+impl Category {
+    /// The `email_deliveries.category` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Security => "security",
+            Self::Notification => "notification",
+        }
+    }
 }
 
 impl EmailJob {
-    /// Mail a person is waiting for goes first.
-    fn priority(&self) -> Priority {
+    /// The user the email is for.
+    pub fn user_id(&self) -> Uuid {
         match self {
-            // Read right after signing up.
-            Self::Welcome { .. } => Priority::Interactive,
+            Self::Welcome { user_id, .. }
+            | Self::VerifyEmail { user_id, .. }
+            | Self::PasswordReset { user_id, .. }
+            | Self::MediaReady { user_id, .. }
+            | Self::MediaFailed { user_id, .. } => *user_id,
+        }
+    }
+
+    /// The address it goes to.
+    pub fn recipient(&self) -> &str {
+        match self {
+            Self::Welcome { to, .. }
+            | Self::VerifyEmail { to, .. }
+            | Self::PasswordReset { to, .. }
+            | Self::MediaReady { to, .. }
+            | Self::MediaFailed { to, .. } => to,
+        }
+    }
+
+    /// The template name.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::Welcome { .. } => "welcome",
+            Self::VerifyEmail { .. } => "verify-email",
+            Self::PasswordReset { .. } => "password-reset",
+            Self::MediaReady { .. } => "media-ready",
+            Self::MediaFailed { .. } => "media-failed",
+        }
+    }
+
+    /// The delivery log row of this email as job `job_id`.
+    pub fn log_entry<'a>(
+        &'a self,
+        job_id: Uuid,
+        outcome: deliveries::Outcome,
+        smtp_reply: Option<&'a str>,
+    ) -> deliveries::Entry<'a> {
+        deliveries::Entry {
+            job_id,
+            recipient: self.recipient(),
+            template: self.template(),
+            category: self.category(),
+            outcome,
+            smtp_reply,
+        }
+    }
+
+    /// Security or notification.
+    /// Mail a person is waiting for goes first: security mail (a verification or reset link
+    /// someone just asked for) before notifications.
+    fn priority(&self) -> Priority {
+        match self.category() {
+            Category::Security => Priority::Interactive,
+            Category::Notification => Priority::Normal,
+        }
+    }
+
+    pub fn category(&self) -> Category {
+        match self {
+            Self::VerifyEmail { .. } | Self::PasswordReset { .. } => Category::Security,
+            Self::Welcome { .. } | Self::MediaReady { .. } | Self::MediaFailed { .. } => {
+                Category::Notification
+            }
+        }
+    }
+}
+
+/// How much mail one address may get and how long account links work.
+#[derive(Debug, Clone, Copy)]
+pub struct EmailPolicy {
+    /// Messages one address may get per window (`VEZA_EMAIL_RECIPIENT_LIMIT`, default 20).
+    /// Over it, notifications are dropped (with a log line) and security mail waits.
+    pub recipient_limit: u32,
+    /// The window (`VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS`, default 3600).
+    pub recipient_window: Duration,
+    /// How long a verification link works (`VEZA_VERIFY_TOKEN_TTL_SECONDS`, default 24 h).
+    pub verify_valid_for: Duration,
+    /// How long a reset link works (`VEZA_RESET_TOKEN_TTL_SECONDS`, default 1 h).
+    pub reset_valid_for: Duration,
+    /// Whether settled media jobs mail their owner (`VEZA_MEDIA_EMAILS`, default true).
+    pub media_emails: bool,
+}
+
+impl Default for EmailPolicy {
+    fn default() -> Self {
+        Self {
+            recipient_limit: 20,
+            recipient_window: Duration::from_secs(3600),
+            verify_valid_for: Duration::from_secs(24 * 3600),
+            reset_valid_for: Duration::from_secs(3600),
+            media_emails: true,
         }
     }
 }
@@ -68,9 +230,191 @@ pub async fn enqueue(conn: &mut PgConnection, user_id: Uuid, job: &EmailJob) -> 
     .await
 }
 
-/// Renders and delivers the message. The Message-ID is derived from the job id, and the outbox
-/// file is named by it, so a re-run after a crash rewrites the same file instead of adding one.
+/// Sends the email of job `run` unless the delivery log says it was dealt with already.
+///
+/// Steps: the log (a re-run after a crash stops here) → opt-out (notifications) → the
+/// recipient's rate limit → links (a fresh account token for security mail) → render → deliver →
+/// record in the log right after the server's reply. See [`deliveries`] for the one duplicate window.
 pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(), JobError> {
-    let message = render::render(&ctx.settings.email_from, &ctx.settings.public_url, run.id, &job)?;
-    ctx.mailer.deliver(run.id, message).await
+    let pool = &ctx.pool;
+    let mailer = &ctx.mailer;
+    if let Some(outcome) = deliveries::recorded(pool, run.id).await? {
+        tracing::info!(job_id = %run.id, outcome = %outcome, "email already dealt with: not sending again");
+        return Ok(());
+    }
+    if job.category() == Category::Notification && opted_out(pool, job.user_id()).await? {
+        tracing::info!(job_id = %run.id, template = job.template(), "user opted out of notifications: not sent");
+        deliveries::record(pool, &job.log_entry(run.id, deliveries::Outcome::OptedOut, None)).await?;
+        mailer.metrics().delivery("opted-out");
+        return Ok(());
+    }
+    let policy = *mailer.policy();
+    let sent = deliveries::sent_within(pool, job.recipient(), policy.recipient_window).await?;
+    if sent >= i64::from(policy.recipient_limit) && !send_over_limit(ctx, run, &job).await? {
+        return over_rate_limit(
+            ctx,
+            run,
+            &job,
+            job.log_entry(run.id, deliveries::Outcome::RateLimited, None),
+        )
+        .await;
+    }
+    let links = links_for(ctx, &job).await?;
+    let message = render(&ctx.settings.email_from, run.id, &job, &links)?;
+    match mailer.deliver(run.id, message).await {
+        Ok(reply) => {
+            // Committed at once: from here on a re-run of this job sends nothing.
+            deliveries::record(
+                pool,
+                &job.log_entry(run.id, deliveries::Outcome::Sent, Some(&reply)),
+            )
+            .await?;
+            mailer.metrics().delivery("sent");
+            Ok(())
+        }
+        Err(err) if err.code() == "smtp-rejected" => {
+            let reply = err.to_string();
+            deliveries::record(
+                pool,
+                &job.log_entry(run.id, deliveries::Outcome::Rejected, Some(&reply)),
+            )
+            .await?;
+            mailer.metrics().delivery("rejected");
+            Err(err)
+        }
+        Err(err) => {
+            mailer.metrics().delivery("failed");
+            Err(err)
+        }
+    }
+}
+
+/// Whether a message over the recipient's limit goes out all the same: only security mail on
+/// the job's last attempt, so that waiting out the limit can never make it fail.
+async fn send_over_limit(ctx: &JobContext, run: &JobRun, job: &EmailJob) -> Result<bool, sqlx::Error> {
+    if job.category() != Category::Security {
+        return Ok(false);
+    }
+    let attempt: Option<i32> = sqlx::query_scalar("select attempts from apalis.jobs where id = $1")
+        .bind(queue::task_id(run.id))
+        .fetch_optional(&ctx.pool)
+        .await?;
+    // `attempts` counts the attempts settled before this one (apalis records the count when
+    // it acknowledges an attempt).
+    let last = attempt.is_some_and(|a| usize::try_from(a).unwrap_or(0) + 1 >= RETRY.max_attempts);
+    if last {
+        tracing::warn!(
+            job_id = %run.id, template = job.template(),
+            "recipient over the email rate limit, but security email is never dropped: sending on its last attempt"
+        );
+    }
+    Ok(last)
+}
+
+/// Over the recipient's limit: a notification is dropped (logged), security mail waits. Waiting
+/// is a transient failure, so the runner schedules a retry with backoff (10 s doubling to an
+/// hour: about 20 minutes over the 8 attempts); the last attempt sends regardless.
+async fn over_rate_limit(
+    ctx: &JobContext,
+    run: &JobRun,
+    job: &EmailJob,
+    entry: deliveries::Entry<'_>,
+) -> Result<(), JobError> {
+    match job.category() {
+        Category::Notification => {
+            tracing::warn!(
+                job_id = %run.id, template = job.template(),
+                "recipient over the email rate limit: notification dropped"
+            );
+            deliveries::record(&ctx.pool, &entry).await?;
+            ctx.mailer.metrics().delivery("rate-limited");
+            Ok(())
+        }
+        Category::Security => {
+            tracing::warn!(
+                job_id = %run.id, template = job.template(),
+                "recipient over the email rate limit: security email deferred"
+            );
+            ctx.mailer.metrics().delivery("deferred");
+            Err(JobError::transient(
+                "recipient-rate-limited",
+                "the recipient got too many emails recently; this one waits",
+            ))
+        }
+    }
+}
+
+async fn opted_out(pool: &PgPool, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select notifications_opt_out from users where id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+        // A deleted account gets no notifications.
+        .map(|opt_out| opt_out.unwrap_or(true))
+}
+
+/// The links of `job`'s message. Security mail gets a fresh single-use token (a retry issues
+/// another; unused ones simply expire); notifications get the signed unsubscribe link.
+async fn links_for(ctx: &JobContext, job: &EmailJob) -> Result<Links, JobError> {
+    let public_url = ctx.settings.public_url.trim_end_matches('/').to_owned();
+    let policy = ctx.mailer.policy();
+    let token_link = |path: &str, token: String| format!("{public_url}/{path}?token={token}");
+    let mut links = Links {
+        public_url: public_url.clone(),
+        ..Links::default()
+    };
+    match job {
+        EmailJob::VerifyEmail { user_id, .. } => {
+            let token = tokens::issue(
+                &ctx.pool,
+                *user_id,
+                TokenPurpose::VerifyEmail,
+                policy.verify_valid_for,
+            )
+            .await?;
+            links.action_url = Some(token_link("verify", token));
+            links.valid_for = Some(in_words(policy.verify_valid_for));
+        }
+        EmailJob::PasswordReset { user_id, .. } => {
+            let token = tokens::issue(
+                &ctx.pool,
+                *user_id,
+                TokenPurpose::ResetPassword,
+                policy.reset_valid_for,
+            )
+            .await?;
+            links.action_url = Some(token_link("reset", token));
+            links.valid_for = Some(in_words(policy.reset_valid_for));
+        }
+        EmailJob::Welcome { user_id, .. }
+        | EmailJob::MediaReady { user_id, .. }
+        | EmailJob::MediaFailed { user_id, .. } => {
+            let key = links::LinkKey::load(&ctx.pool).await?;
+            links.unsubscribe_url = Some(token_link("unsubscribe", key.unsubscribe_token(*user_id)));
+        }
+    }
+    Ok(links)
+}
+
+/// `90 minutes`, `24 hours`, `2 days`.
+fn in_words(duration: Duration) -> String {
+    let minutes = duration.as_secs() / 60;
+    match minutes {
+        0..=1 => "1 minute".to_owned(),
+        2..=119 => format!("{minutes} minutes"),
+        _ if minutes < 48 * 60 => format!("{} hours", minutes / 60),
+        _ => format!("{} days", minutes / (24 * 60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(in_words(Duration::from_secs(3600)), "60 minutes");
+        assert_eq!(in_words(Duration::from_secs(24 * 3600)), "24 hours");
+        assert_eq!(in_words(Duration::from_secs(3 * 24 * 3600)), "3 days");
+    }
 }

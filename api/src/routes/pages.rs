@@ -1,0 +1,160 @@
+//! The paths email links point to (under `VEZA_PUBLIC_URL`), answered with minimal HTML pages
+//! until a web front end exists:
+//! - `GET /verify?token=…` shows a button; `POST /verify` (form) verifies the address;
+//! - `GET /reset?token=…` shows a new-password form; `POST /reset` (form) sets it;
+//! - `GET /unsubscribe?token=…` shows a button; `POST /unsubscribe?token=…` unsubscribes (the
+//!   RFC 8058 one-click request mail clients send, body `List-Unsubscribe=One-Click`).
+//!
+//! GET never changes anything: mail scanners fetch links, and a fetched link must not use up a
+//! token or unsubscribe anyone.
+
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::Query,
+    payload::{Form, Html},
+};
+
+use super::ApiTags;
+use crate::{accounts, error::ApiError, startup::AppState};
+
+/// Pages for email links.
+pub struct PagesApi;
+
+/// A page.
+#[derive(Debug, ApiResponse)]
+pub enum Page {
+    /// Done, or a form to do it.
+    #[oai(status = 200)]
+    Ok(Html<String>),
+    /// The link is not valid (used, expired or unknown) or the form is incomplete.
+    #[oai(status = 400)]
+    BadRequest(Html<String>),
+}
+
+/// The verification form.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct VerifyForm {
+    /// The link's token.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub token: String,
+}
+
+/// The reset form (its lengths are checked by the reset itself: a form is not validated as JSON is).
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct ResetForm {
+    /// The link's token.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub token: String,
+    /// The new password, 8 to 1024 characters.
+    #[oai(validator(min_length = 8, max_length = 1024))]
+    pub new_password: String,
+}
+
+#[OpenApi(tag = "ApiTags::Pages")]
+impl PagesApi {
+    /// The verification link: a page with a button that confirms the address.
+    #[oai(path = "/verify", method = "get", operation_id = "verifyPage")]
+    async fn verify_page(&self, token: Query<String>) -> Page {
+        Page::Ok(page(
+            "Confirm your email address",
+            &format!(
+                "<form method=\"post\" action=\"verify\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+                 <button type=\"submit\">Confirm my address</button></form>",
+                escape(&token)
+            ),
+        ))
+    }
+
+    /// Confirms the address (the verification page's form).
+    #[oai(path = "/verify", method = "post", operation_id = "verifyPageSubmit")]
+    async fn verify_submit(&self, state: Data<&AppState>, form: Form<VerifyForm>) -> Result<Page, ApiError> {
+        outcome(
+            accounts::verify_email(&state.pool, &form.0.token).await,
+            "Your email address is verified",
+        )
+    }
+
+    /// The reset link: a page with a new-password form.
+    #[oai(path = "/reset", method = "get", operation_id = "resetPage")]
+    async fn reset_page(&self, token: Query<String>) -> Page {
+        Page::Ok(page(
+            "Choose a new password",
+            &format!(
+                "<form method=\"post\" action=\"reset\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+                 <label>New password <input type=\"password\" name=\"new_password\" minlength=\"8\" required></label> \
+                 <button type=\"submit\">Set password</button></form>",
+                escape(&token)
+            ),
+        ))
+    }
+
+    /// Sets the new password (the reset page's form).
+    #[oai(path = "/reset", method = "post", operation_id = "resetPageSubmit")]
+    async fn reset_submit(&self, state: Data<&AppState>, form: Form<ResetForm>) -> Result<Page, ApiError> {
+        let form = form.0;
+        outcome(
+            accounts::reset_password(&state.pool, &form.token, form.new_password).await,
+            "Your password is changed; log in with it",
+        )
+    }
+
+    /// The unsubscribe link: a page with a button (opening the link changes nothing).
+    #[oai(path = "/unsubscribe", method = "get", operation_id = "unsubscribePage")]
+    async fn unsubscribe_page(&self, token: Query<String>) -> Page {
+        Page::Ok(page(
+            "Unsubscribe from notification emails",
+            &format!(
+                "<form method=\"post\" action=\"unsubscribe?token={}\">\
+                 <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+                 <button type=\"submit\">Unsubscribe</button></form>",
+                escape(&token)
+            ),
+        ))
+    }
+
+    /// One-click unsubscribe (RFC 8058): mail clients POST `List-Unsubscribe=One-Click` here.
+    /// Notification emails stop; security emails (verification, password reset) do not.
+    #[oai(path = "/unsubscribe", method = "post", operation_id = "unsubscribe")]
+    async fn unsubscribe(&self, state: Data<&AppState>, token: Query<String>) -> Result<Page, ApiError> {
+        outcome(
+            accounts::unsubscribe(&state.pool, &token).await,
+            "You will get no more notification emails",
+        )
+    }
+}
+
+/// A link problem becomes a 400 page; anything else (database down) stays a problem+json.
+fn outcome<T>(result: Result<T, ApiError>, done: &str) -> Result<Page, ApiError> {
+    match result {
+        Ok(_) => Ok(Page::Ok(page(done, ""))),
+        Err(ApiError::BadRequest(problem)) => Ok(Page::BadRequest(page(
+            "This link does not work",
+            &format!("<p>{}</p>", escape(&problem.0.detail)),
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — Veza</title></head>\
+         <body><h1>{title}</h1>{body}</body></html>"
+    ))
+}
+
+/// Escapes text for HTML text and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
