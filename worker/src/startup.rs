@@ -150,11 +150,13 @@ pub async fn run_until_stopped(
     let concurrency = config.concurrency;
     // Batch sizes: media jobs are long, so a worker claims no more than it can start (a larger
     // batch would hoard jobs other workers could run); emails and canaries are short, and the
-    // batch size is what sets their throughput (see shared/notes/apalis-1.0.md).
+    // batch size is what sets their throughput (see shared/notes/apalis-1.0.md): one consumer
+    // fetches, hands out and acknowledges a batch per serial cycle. Canaries do nothing, so a
+    // large batch hoards nothing (bench/README.md: 100 → 2,956, 500 → 6,110 jobs/s).
     let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE, 10);
     let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE, concurrency.thumbnail);
     let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE, concurrency.transcode);
-    let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 100);
+    let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 500);
     let (email_ctx, thumbnail_ctx, transcode_ctx, canary_ctx) =
         (runner.clone(), runner.clone(), runner.clone(), runner);
     let consumers = Consumers::new(instance);
