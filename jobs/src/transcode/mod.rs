@@ -119,7 +119,13 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     tokio::fs::create_dir_all(&ctx.settings.scratch_dir)
         .await
         .map_err(|err| JobError::transient("scratch-unwritable", err.to_string()))?;
-    let scratch = ctx.settings.scratch_dir.join(format!("{}.original", run.id));
+    // One copy per attempt: a stale attempt of this job (its consumer restarted after a
+    // database outage and the job was rescued into the new one) may still be running in this
+    // process, and removing a shared copy under it failed it (found by tests/faults.rs).
+    let scratch = ctx
+        .settings
+        .scratch_dir
+        .join(format!("{}-{}.original", run.id, Uuid::now_v7()));
     let result =
         transcode_into_generation(ctx, run, media.id, &media.original_key, &generation, &scratch).await;
     // The scratch copy is ours alone; removing it is best effort (a leftover is only disk).
