@@ -49,18 +49,23 @@ pub struct SourceDecoder {
     total_errors: u32,
 }
 
-/// Probe `source` by content and open a decoder for its default audio track.
-pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeError> {
+/// Probes `source` by content (no hint on purpose: uploads' names and MIME types are untrusted)
+/// and opens its container; every front end (decoders, metadata) starts here.
+pub(super) fn probe(source: Box<dyn MediaSource>) -> Result<Box<dyn FormatReader>, TranscodeError> {
     let mss = MediaSourceStream::new(source, Default::default());
-    // No hint on purpose: uploads' names and MIME types are untrusted, content decides.
-    let reader = symphonia::default::get_probe()
+    symphonia::default::get_probe()
         .probe(
             &Hint::new(),
             mss,
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(probe_error)?;
+        .map_err(probe_error)
+}
+
+/// Probe `source` by content and open a decoder for its default audio track.
+pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeError> {
+    let reader = probe(source)?;
 
     let track = reader
         .default_track(TrackType::Audio)
@@ -100,7 +105,7 @@ pub fn open(source: Box<dyn MediaSource>) -> Result<SourceDecoder, TranscodeErro
 }
 
 /// Maps a probe failure to our error: unknown container, or a damaged/truncated header.
-pub(super) fn probe_error(e: SymError) -> TranscodeError {
+fn probe_error(e: SymError) -> TranscodeError {
     match e {
         SymError::Unsupported(msg) => TranscodeError::UnsupportedFormat(msg.to_string()),
         SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {

@@ -14,10 +14,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_ALAC, CODEC_ID_OPUS};
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
-use symphonia::core::io::{MediaSource, MediaSourceStream};
-use symphonia::core::meta::{MetadataContainer, MetadataOptions, StandardTag, StandardVisualKey, Visual};
+use symphonia::core::formats::{FormatReader, Track, TrackType};
+use symphonia::core::io::MediaSource;
+use symphonia::core::meta::{MetadataContainer, StandardTag, StandardVisualKey, Visual};
 
 use super::error::TranscodeError;
 
@@ -86,15 +85,7 @@ pub struct CoverArt {
 
 /// Probe `source` by content and read its metadata (no decoding).
 pub fn read_metadata(source: Box<dyn MediaSource>) -> Result<AudioMetadata, TranscodeError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(super::decode::probe_error)?;
+    let mut reader = super::decode::probe(source)?;
     from_reader(reader.as_mut())
 }
 

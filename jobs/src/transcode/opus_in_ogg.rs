@@ -14,12 +14,10 @@ use symphonia::core::audio::{Channels, Position};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::{MediaSource, MediaSourceStream};
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::formats::{FormatReader, TrackType};
+use symphonia::core::io::MediaSource;
 
-use super::decode::{MAX_CHANNELS, probe_error};
+use super::decode::MAX_CHANNELS;
 use super::error::TranscodeError;
 
 /// Opus always decodes at 48 kHz here (RFC 7845 recommends it whatever the input rate was).
@@ -152,15 +150,7 @@ pub struct OggOpusDecoder {
 
 /// Probe `source`, check that its audio track is Opus, and prepare a decoder for it.
 pub fn open(source: Box<dyn MediaSource>) -> Result<OggOpusDecoder, TranscodeError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(probe_error)?;
+    let reader = super::decode::probe(source)?;
     let track = reader
         .default_track(TrackType::Audio)
         .ok_or_else(|| TranscodeError::UnsupportedCodec("no audio track found".into()))?;
