@@ -126,26 +126,69 @@ async fn at_the_drain_deadline_a_running_transcode_is_cancelled_released_and_fin
     assert_eq!(media["status"], "ready");
 }
 
+/// Every stored file under `dir` named `name`.
+fn find_files(dir: &std::path::Path, name: &str, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            find_files(&path, name, found);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+}
+
+/// When `name` (a segment of the one transcode) was last written.
+fn written_at(platform: &Platform, name: &str) -> std::time::SystemTime {
+    let mut found = Vec::new();
+    find_files(platform.data_dir(), name, &mut found);
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    std::fs::metadata(&found[0]).unwrap().modified().unwrap()
+}
+
 #[tokio::test]
-async fn a_killed_workers_job_is_rescued_and_finished_by_another_worker() {
+async fn a_killed_workers_transcode_is_rescued_and_resumes_after_its_stored_segments() {
     let mut platform = Platform::start().await;
     let token = platform.register_and_login("ada@example.com").await;
+    let seconds = 300.0;
     let upload = platform
-        .upload(&token, fixtures::wav(120.0, 8_000, 1), "long.wav")
+        .upload(&token, fixtures::wav(seconds, 8_000, 1), "long.wav")
         .await;
     let job_id = upload["job_ids"][0].as_str().unwrap();
-    platform.wait_for_state(&token, job_id, &["running"]).await;
-
+    // Kill the worker once its attempt has stored a few segments of every rendition.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+        if job["progress_percent"].as_i64().unwrap_or(0) >= 10 {
+            assert_eq!(job["state"], "running", "{job}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     platform.kill_worker(0);
     let killed_at = Instant::now();
+    let killed_at_wall = std::time::SystemTime::now();
+    let first_segment = written_at(&platform, "opus-64k-00000.m4s");
+
     platform.add_worker();
     let job = platform.wait_for_job(&token, job_id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["stage"], "done", "{job}");
     // Heartbeat 5 s × 3 missed: the rescue itself takes 15–20 s; the rest is the transcode.
     println!(
         "killed worker's job finished elsewhere {:.1} s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
+    // The rescued attempt took over the stored segments instead of making them again…
+    assert_eq!(written_at(&platform, "opus-64k-00000.m4s"), first_segment);
+    let last = format!("opus-64k-{:05}.m4s", (seconds / 6.0) as u32 - 1);
+    assert!(
+        written_at(&platform, &last) > killed_at_wall,
+        "{last} is the rescued attempt's"
+    );
+
+    // …and the stitched stream is whole: every segment there, durations adding up to the source.
     let media = platform
         .get_json(
             &token,
@@ -153,6 +196,19 @@ async fn a_killed_workers_job_is_rescued_and_finished_by_another_worker() {
         )
         .await;
     assert_eq!(media["status"], "ready");
+    let dir = tempfile::tempdir().unwrap();
+    let playlists = platform
+        .fetch_hls(&token, media["playlist_url"].as_str().unwrap(), dir.path())
+        .await;
+    for name in playlists {
+        let text = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        let total: f64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .map(|l| l.trim_end_matches(',').parse::<f64>().unwrap())
+            .sum();
+        assert!((total - seconds).abs() < 0.001, "{name}: {total} s");
+    }
 }
 
 #[tokio::test]

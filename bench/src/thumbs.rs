@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         pool: pool.clone(),
         storage: storage.clone(),
         mailer: Mailer::open(&MailerConfig::Outbox(dir.path().join("outbox"))).map_err(anyhow::Error::msg)?,
+        cpu: veza_jobs::cpu::CpuPool::per_core(),
         settings: JobSettings {
             email_from: "bench@veza.local".into(),
             public_url: "http://localhost".into(),

@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    email::Mailer, lease::Lease, storage::Storage, thumbnail::ThumbnailSettings, transcode::TranscodeSettings,
+    cpu::CpuPool, email::Mailer, lease::Lease, storage::Storage, thumbnail::ThumbnailSettings,
+    transcode::TranscodeSettings,
 };
 
 /// One attempt of one job: its id, the lease that fences what it publishes, and the token that
@@ -31,6 +32,8 @@ pub struct JobContext {
     pub storage: Storage,
     /// Email transport.
     pub mailer: Mailer,
+    /// Where decoding and encoding run, bounded.
+    pub cpu: CpuPool,
     /// Handler settings.
     pub settings: JobSettings,
 }

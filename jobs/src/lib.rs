@@ -24,6 +24,7 @@
 
 pub mod canary;
 pub mod context;
+pub mod cpu;
 pub mod db;
 pub mod email;
 pub mod error;

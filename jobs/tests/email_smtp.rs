@@ -68,6 +68,7 @@ impl Setup {
             })
             .unwrap(),
             mailer,
+            cpu: veza_jobs::cpu::CpuPool::per_core(),
             settings: JobSettings {
                 email_from: "Veza <noreply@veza.test>".into(),
                 public_url: "https://veza.test".into(),

@@ -106,6 +106,11 @@ impl Platform {
         assert!(status.success(), "veza-api admin grant {email} failed");
     }
 
+    /// The folder every process keeps its data in (local object storage included).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
     /// Starts one more worker process; returns its index.
     pub fn add_worker(&mut self) -> usize {
         let worker = self.command("veza-worker").spawn().unwrap();

@@ -39,6 +39,7 @@ struct RawConfig {
     media_emails: bool,
     outbox_dir: Option<PathBuf>,
     scratch_dir: Option<PathBuf>,
+    cpu_threads: Option<usize>,
     #[serde(default = "defaults::email_from")]
     email_from: String,
     #[serde(default = "defaults::public_url")]
@@ -286,6 +287,8 @@ pub struct WorkerConfig {
     pub public_url: String,
     /// Scratch folder for local copies of originals (`VEZA_SCRATCH_DIR`, default `{data}/scratch`).
     pub scratch_dir: PathBuf,
+    /// Decoding/encoding tasks that run at once (`VEZA_CPU_THREADS`, default one per core).
+    pub cpu_threads: usize,
     /// Per-queue concurrency.
     pub concurrency: Concurrency,
     /// Heartbeat period (`VEZA_HEARTBEAT_SECONDS`, default 5).
@@ -491,6 +494,10 @@ impl RawConfig {
                 email_from: self.email_from,
                 public_url: self.public_url,
                 scratch_dir: self.scratch_dir.unwrap_or_else(|| self.data_dir.join("scratch")),
+                cpu_threads: self
+                    .cpu_threads
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
                 concurrency: Concurrency {
                     email: self.email_concurrency,
                     thumbnail: self.thumbnail_concurrency,

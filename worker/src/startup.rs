@@ -78,6 +78,7 @@ pub async fn run_until_stopped(
         pool: pool.clone(),
         storage: storage.clone(),
         mailer,
+        cpu: veza_jobs::cpu::CpuPool::new(config.cpu_threads),
         settings: JobSettings {
             email_from: config.email_from.clone(),
             public_url: config.public_url.clone(),

@@ -35,6 +35,7 @@ async fn deliver_queued(app: &TestApp, template: &str) -> Vec<String> {
         })
         .unwrap(),
         mailer: Mailer::open(&MailerConfig::smtp(format!("smtp://127.0.0.1:{}", sink.port))).unwrap(),
+        cpu: veza_jobs::cpu::CpuPool::per_core(),
         settings: JobSettings {
             email_from: "Veza <noreply@veza.test>".into(),
             public_url: "https://veza.test".into(),

@@ -95,7 +95,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
             ));
         }
         let bytes = fetch(ctx, &media.original_key, "the uploaded original").await?;
-        render_off_runtime(move || render(&bytes, &settings)).await?
+        render_off_runtime(ctx, move || render(&bytes, &settings)).await?
     };
 
     let generation = run.id.to_string();
@@ -169,11 +169,12 @@ async fn publish(
     Ok(())
 }
 
-/// Renders on the blocking pool (decoding is CPU work).
+/// Renders on the bounded CPU pool.
 async fn render_off_runtime(
+    ctx: &JobContext,
     work: impl FnOnce() -> Result<Rendered, ThumbError> + Send + 'static,
 ) -> Result<Rendered, JobError> {
-    let rendered = tokio::task::spawn_blocking(work).await.map_err(|err| {
+    let rendered = ctx.cpu.run(work).await.map_err(|err| {
         JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
     })??;
     Ok(rendered)
@@ -215,7 +216,7 @@ async fn audio_picture(
     if let Some(cover) = key("cover-art") {
         let bytes = fetch(ctx, &cover, "the cover art").await?;
         let cover_settings = settings.clone();
-        match render_off_runtime(move || render(&bytes, &cover_settings)).await {
+        match render_off_runtime(ctx, move || render(&bytes, &cover_settings)).await {
             Ok(rendered) => return Ok(rendered),
             Err(err) => {
                 tracing::warn!(media_id = %media.id, error = %err, "cover art does not decode; drawing the waveform")
@@ -229,7 +230,7 @@ async fn audio_picture(
         )
     })?;
     let dat = fetch(ctx, &waveform, "the waveform").await?;
-    render_off_runtime(move || render(&waveform_image::draw(&dat)?, &settings)).await
+    render_off_runtime(ctx, move || render(&waveform_image::draw(&dat)?, &settings)).await
 }
 
 async fn collect(

@@ -33,7 +33,7 @@ pub use hls::{
     segment_file_name,
 };
 pub use ladder::{AudioCodec, Rendition};
-pub use pipeline::{HlsPart, RenditionSummary, TranscodeSettings, TranscodeSummary, transcode_audio};
+pub use pipeline::{HlsPart, RenditionSummary, Resume, TranscodeSettings, TranscodeSummary, transcode_audio};
 
 use std::time::Duration;
 
@@ -352,11 +352,12 @@ async fn transcode_into_generation(
         .map_err(|err| JobError::transient("scratch-unreadable", err.to_string()))?;
     let settings = ctx.settings.transcode.clone();
     let names: Vec<String> = settings.ladder.iter().map(Rendition::name).collect();
+    let resume = stored_segments(ctx, media_id, generation, &names).await?;
     let cancel = run.cancel.clone();
 
     // Two parts in flight at most: the encoder waits for storage instead of filling memory.
     let (parts_tx, mut parts_rx) = mpsc::channel::<HlsPart>(2);
-    let encoder = tokio::task::spawn_blocking(move || {
+    let encoder = ctx.cpu.spawn(move || {
         let mut sink = |part: HlsPart| {
             parts_tx
                 .blocking_send(part)
@@ -364,15 +365,23 @@ async fn transcode_into_generation(
         };
         // Cancellation (drain deadline, timeout) stops the encoder at the next segment boundary;
         // so does the receiver going away (storage failed).
-        transcode_audio(file, &settings, &mut sink, &|| cancel.is_cancelled())
+        transcode_audio(file, &settings, &resume, &mut sink, &|| cancel.is_cancelled())
     });
 
     let mut store_error = None;
     let (mut expected, mut done) = (None, 0.0);
     while let Some(part) = parts_rx.recv().await {
         let stored = match &part {
-            HlsPart::Started { expected_seconds } => {
+            HlsPart::Started {
+                expected_seconds,
+                resumed_segments,
+                resumed_seconds,
+            } => {
                 expected = *expected_seconds;
+                done = *resumed_seconds;
+                if *resumed_segments > 0 {
+                    tracing::info!(job = %run.id, segments = resumed_segments, "resuming after the stored segments");
+                }
                 Ok(())
             }
             HlsPart::Segment {
@@ -407,6 +416,37 @@ async fn transcode_into_generation(
         Err(TranscodeError::Cancelled) => Err(JobError::Cancelled),
         other => Ok(other?),
     }
+}
+
+/// The segments earlier attempts of this job stored in its generation, per rendition from index
+/// 0 without gaps (a segment is recorded only after its object is stored).
+async fn stored_segments(
+    ctx: &JobContext,
+    media_id: Uuid,
+    generation: &str,
+    names: &[String],
+) -> Result<Resume, JobError> {
+    let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
+        "select name, size_bytes, duration_seconds from outputs
+          where media_id = $1 and generation = $2 and kind = 'hls-segment'",
+    )
+    .bind(media_id)
+    .bind(generation)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let by_name: std::collections::HashMap<String, (u64, f64)> = rows
+        .into_iter()
+        .filter_map(|(name, size, duration)| Some((name, (u64::try_from(size).ok()?, duration?))))
+        .collect();
+    let stored = names
+        .iter()
+        .map(|name| {
+            (0u32..)
+                .map_while(|index| by_name.get(&segment_file_name(name, index)).copied())
+                .collect()
+        })
+        .collect();
+    Ok(Resume { stored })
 }
 
 /// Records the job's stage and progress.

@@ -2,6 +2,12 @@
 //! streaming every part to a sink. Segment boundaries sit at the same presentation times in
 //! every rendition (multiples of the target length, each to within one packet), so players can
 //! switch renditions at any segment.
+//!
+//! A rescued attempt resumes (see [`Resume`]): it decodes from the start again (loudness and the
+//! waveform need every sample, and decoding is cheap next to encoding), but each encoder starts a
+//! short pre-roll before the first segment still missing and its pre-roll packets are dropped, so
+//! packet `n` covers the same samples, and every `tfdt` and sequence number is the same, as in an
+//! uninterrupted run.
 
 use bytes::Bytes;
 
@@ -50,6 +56,17 @@ impl Default for TranscodeSettings {
     }
 }
 
+/// What an earlier attempt of the same job already stored: per rendition (ladder order), the
+/// `(bytes, #EXTINF seconds)` of its segments 0, 1, 2… in order, without gaps.
+///
+/// Only the leading segments whose durations are exactly what these settings make are reused
+/// (another segment length, say, means starting over), and only as far as every rendition got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resume {
+    /// Per rendition, its stored segments from index 0.
+    pub stored: Vec<Vec<(u64, f64)>>,
+}
+
 /// One piece of HLS output, handed to the sink as soon as it is complete.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HlsPart {
@@ -57,6 +74,10 @@ pub enum HlsPart {
     Started {
         /// Declared duration in seconds.
         expected_seconds: Option<f64>,
+        /// Segments per rendition taken over from [`Resume`]; they are not emitted again.
+        resumed_segments: u32,
+        /// Their duration in seconds.
+        resumed_seconds: f64,
     },
     /// `ftyp`+`moov` of rendition `rendition` (an index into the ladder); emitted once, before
     /// that rendition's first segment.
@@ -122,9 +143,11 @@ type Sink<'a> = &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>;
 ///
 /// Synchronous and CPU-bound by design: run it on a blocking thread. Mono stays mono; anything
 /// with more channels is downmixed to stereo. `cancelled` is polled before every segment.
+/// `resume` names segments an earlier attempt stored; pass `&Resume::default()` to start afresh.
 pub fn transcode_audio(
     source: std::fs::File,
     settings: &TranscodeSettings,
+    resume: &Resume,
     sink: Sink<'_>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<TranscodeSummary, TranscodeError> {
@@ -143,9 +166,6 @@ pub fn transcode_audio(
         });
     }
     let source_codec = source.codec_name().to_string();
-    sink(HlsPart::Started {
-        expected_seconds: metadata.duration_seconds,
-    })?;
 
     let mut stages: Option<Stages> = None;
     let mut mixed: Vec<f32> = Vec::new();
@@ -155,7 +175,14 @@ pub fn transcode_audio(
     while let Some((fmt, pcm)) = source.next_chunk()? {
         let st = match stages.as_mut() {
             Some(st) => st,
-            None => stages.insert(Stages::new(fmt, settings, target, sink)?),
+            None => stages.insert(Stages::new(
+                fmt,
+                settings,
+                target,
+                resume,
+                metadata.duration_seconds,
+                sink,
+            )?),
         };
         let channels = fmt.channel_count().max(1);
         frames_in = frames_in.saturating_add((pcm.len() / channels) as u64);
@@ -243,6 +270,8 @@ impl Stages {
         fmt: &PcmFormat,
         settings: &TranscodeSettings,
         target: u64,
+        resume: &Resume,
+        expected_seconds: Option<f64>,
         sink: Sink<'_>,
     ) -> Result<Self, TranscodeError> {
         let mixer = ChannelMixer::new(&fmt.channels);
@@ -251,15 +280,35 @@ impl Stages {
         let channels_in = u16::try_from(fmt.channel_count())
             .map_err(|_| TranscodeError::CorruptMedia("channel count out of range".into()))?;
         let track_channels = u16::try_from(out_channels).unwrap_or(2);
+        let encoders = settings
+            .ladder
+            .iter()
+            .map(|rendition| RenditionEncoder::new(rendition, out_channels))
+            .collect::<Result<Vec<_>, _>>()?;
+        let grids: Vec<SegmentGrid> = encoders
+            .iter()
+            .map(|encoder| SegmentGrid::new(encoder.frame_samples() as u64, encoder.priming(), target))
+            .collect();
+        let resumed = resumable_segments(resume, &grids);
+        let resumed_seconds = resume.stored.first().map_or(0.0, |stored| {
+            stored.iter().take(resumed as usize).map(|(_, d)| d).sum()
+        });
+        sink(HlsPart::Started {
+            expected_seconds,
+            resumed_segments: resumed,
+            resumed_seconds,
+        })?;
         let mut lanes = Vec::with_capacity(settings.ladder.len());
-        for (index, rendition) in settings.ladder.iter().enumerate() {
-            let encoder = RenditionEncoder::new(rendition, out_channels)?;
+        for (index, ((rendition, encoder), grid)) in
+            settings.ladder.iter().zip(encoders).zip(grids).enumerate()
+        {
             let track = encoder.track(track_channels, fmt.sample_rate, rendition.bitrate_bps);
             sink(HlsPart::Init {
                 rendition: index,
                 bytes: fmp4::init_segment(&track)?,
             })?;
-            lanes.push(Lane::new(index, *rendition, encoder, target));
+            let stored = resume.stored.get(index).map_or(&[][..], Vec::as_slice);
+            lanes.push(Lane::new(index, *rendition, encoder, grid, stored, resumed));
         }
         Ok(Self {
             loudness: LoudnessMeter::new(fmt.sample_rate, out_channels)?,
@@ -285,6 +334,80 @@ impl Stages {
     }
 }
 
+/// Where one rendition's segments start: packet `n` covers media time `[n·F, (n+1)·F)` (F the
+/// frame length, media time = input sample + encoder priming), and a segment ends before the
+/// first packet that starts at or past the next multiple of the target (plus the priming).
+#[derive(Debug, Clone, Copy)]
+struct SegmentGrid {
+    frame_samples: u64,
+    priming: u64,
+    target: u64,
+}
+
+impl SegmentGrid {
+    fn new(frame_samples: u64, priming: u64, target: u64) -> Self {
+        Self {
+            frame_samples: frame_samples.max(1),
+            priming,
+            target,
+        }
+    }
+
+    /// The media time where segment `index + 1` begins, given where segment `index` begins
+    /// (every segment holds at least one packet).
+    fn next_start(&self, index: u32, start: u64) -> u64 {
+        let boundary = self
+            .priming
+            .saturating_add(u64::from(index).saturating_add(1).saturating_mul(self.target));
+        let first_packet = boundary.div_ceil(self.frame_samples);
+        first_packet
+            .max(start / self.frame_samples + 1)
+            .saturating_mul(self.frame_samples)
+    }
+
+    /// The media time where segment `index` begins.
+    fn start_of(&self, index: u32) -> u64 {
+        (0..index).fold(0, |start, i| self.next_start(i, start))
+    }
+
+    /// `#EXTINF` of segment `index` when it is not the last one.
+    fn full_duration_seconds(&self, index: u32, start: u64) -> f64 {
+        let end = self.next_start(index, start);
+        end.saturating_sub(start.max(self.priming)) as f64 / f64::from(TIMESCALE)
+    }
+}
+
+/// How many leading segments every rendition can take over from `resume`: those stored with
+/// exactly the duration these settings give them (the last, shorter segment is made again).
+fn resumable_segments(resume: &Resume, grids: &[SegmentGrid]) -> u32 {
+    if resume.stored.len() != grids.len() {
+        return 0;
+    }
+    grids
+        .iter()
+        .zip(&resume.stored)
+        .map(|(grid, stored)| {
+            let mut start = 0;
+            let mut matching = 0u32;
+            for (index, (_, seconds)) in (0u32..).zip(stored) {
+                if (grid.full_duration_seconds(index, start) - seconds).abs() > 1e-9 {
+                    break;
+                }
+                start = grid.next_start(index, start);
+                matching = index + 1;
+            }
+            matching
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// Frames an encoder resumed mid-stream runs before the packets it keeps: its delay plus two
+/// frames, so that its first kept packet is made with warm state, as in an uninterrupted run.
+fn preroll_frames(grid: &SegmentGrid) -> u64 {
+    grid.priming.div_ceil(grid.frame_samples) + 2
+}
+
 /// One rendition's encoder, its not-yet-encoded samples and its segmenter.
 struct Lane {
     rendition: Rendition,
@@ -292,34 +415,64 @@ struct Lane {
     pending: Vec<f32>,
     encoded: Vec<Vec<u8>>,
     segmenter: Segmenter,
+    /// Input samples (per channel) not to encode: what lies before a resumed encoder's pre-roll.
+    skip_samples: u64,
+    /// Packets to drop: the pre-roll's.
+    skip_packets: u64,
 }
 
 impl Lane {
-    fn new(index: usize, rendition: Rendition, encoder: RenditionEncoder, target: u64) -> Self {
-        let segmenter = Segmenter::new(index, encoder.frame_samples() as u64, encoder.priming(), target);
+    /// A lane that makes segments from `resumed` on; `stored` holds the earlier ones.
+    fn new(
+        index: usize,
+        rendition: Rendition,
+        encoder: RenditionEncoder,
+        grid: SegmentGrid,
+        stored: &[(u64, f64)],
+        resumed: u32,
+    ) -> Self {
+        let first_packet = grid.start_of(resumed) / grid.frame_samples;
+        let encoder_start = first_packet.saturating_sub(preroll_frames(&grid));
+        let mut segmenter = Segmenter::new(index, grid);
+        segmenter.resume_at(resumed, first_packet * grid.frame_samples, stored);
         Self {
             rendition,
             encoder,
             pending: Vec::new(),
             encoded: Vec::new(),
             segmenter,
+            skip_samples: encoder_start * grid.frame_samples,
+            skip_packets: first_packet - encoder_start,
         }
     }
 
     /// Encodes every complete frame of `pending` + `pcm48`, keeping the remainder.
     fn feed(
         &mut self,
-        pcm48: &[f32],
+        mut pcm48: &[f32],
         sink: Sink<'_>,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(), TranscodeError> {
-        self.pending.extend_from_slice(pcm48);
         let frame_len = self.encoder.frame_len();
+        if self.skip_samples > 0 {
+            let channels = (frame_len / self.encoder.frame_samples()).max(1);
+            let skip = usize::try_from(self.skip_samples)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(channels)
+                .min(pcm48.len());
+            pcm48 = &pcm48[skip..];
+            self.skip_samples -= (skip / channels) as u64;
+        }
+        self.pending.extend_from_slice(pcm48);
         let mut consumed = 0;
         for frame in self.pending.chunks_exact(frame_len) {
             self.encoder.encode_frame(frame, &mut self.encoded)?;
             for packet in self.encoded.drain(..) {
-                self.segmenter.push(packet, sink, cancelled)?;
+                if self.skip_packets > 0 {
+                    self.skip_packets -= 1;
+                } else {
+                    self.segmenter.push(packet, sink, cancelled)?;
+                }
             }
             consumed += frame_len;
         }
@@ -335,14 +488,16 @@ impl Lane {
         sink: Sink<'_>,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<RenditionSummary, TranscodeError> {
-        let presentation_end = self.segmenter.priming.saturating_add(frames);
-        let needed = presentation_end.div_ceil(self.segmenter.frame_samples);
+        let grid = self.segmenter.grid;
+        let presentation_end = grid.priming.saturating_add(frames);
+        let needed = presentation_end.div_ceil(grid.frame_samples);
         let frame_len = self.encoder.frame_len();
         // An encoder that buffers (AAC) yields its last packets only as more input arrives;
         // a few frames beyond its delay always suffice, so more means it is broken.
         let mut budget = needed
             .saturating_sub(self.segmenter.packets_out())
-            .saturating_add(self.encoder.priming() / self.segmenter.frame_samples + 8);
+            .saturating_add(self.skip_packets)
+            .saturating_add(grid.priming / grid.frame_samples + 8);
         while self.segmenter.packets_out() < needed {
             if budget == 0 {
                 return Err(TranscodeError::Encoder(format!(
@@ -355,7 +510,9 @@ impl Lane {
             self.encoder.encode_frame(&self.pending, &mut self.encoded)?;
             self.pending.clear();
             for packet in self.encoded.drain(..) {
-                if self.segmenter.packets_out() < needed {
+                if self.skip_packets > 0 {
+                    self.skip_packets -= 1;
+                } else if self.segmenter.packets_out() < needed {
                     self.segmenter.push(packet, sink, cancelled)?;
                 }
             }
@@ -374,9 +531,7 @@ impl Lane {
 /// target length in presentation time, and hands finished fragments to the sink.
 struct Segmenter {
     rendition: usize,
-    frame_samples: u64,
-    priming: u64,
-    target: u64,
+    grid: SegmentGrid,
     packets: Vec<Vec<u8>>,
     index: u32,
     /// Media time of the first packet in `packets`.
@@ -386,12 +541,10 @@ struct Segmenter {
 }
 
 impl Segmenter {
-    fn new(rendition: usize, frame_samples: u64, priming: u64, target: u64) -> Self {
+    fn new(rendition: usize, grid: SegmentGrid) -> Self {
         Self {
             rendition,
-            frame_samples,
-            priming,
-            target,
+            grid,
             packets: Vec::new(),
             index: 0,
             start: 0,
@@ -399,8 +552,16 @@ impl Segmenter {
         }
     }
 
+    /// Continues after `index` segments stored earlier (`stored` holds at least that many);
+    /// the next packet pushed starts at media time `start`.
+    fn resume_at(&mut self, index: u32, start: u64, stored: &[(u64, f64)]) {
+        self.index = index;
+        self.start = start;
+        self.durations = stored.iter().take(index as usize).copied().collect();
+    }
+
     fn packets_out(&self) -> u64 {
-        (self.start / self.frame_samples.max(1)).saturating_add(self.packets.len() as u64)
+        (self.start / self.grid.frame_samples).saturating_add(self.packets.len() as u64)
     }
 
     /// Adds a packet. A segment is emitted only once a packet past its end boundary arrives,
@@ -413,13 +574,8 @@ impl Segmenter {
     ) -> Result<(), TranscodeError> {
         let packet_start = self
             .start
-            .saturating_add((self.packets.len() as u64).saturating_mul(self.frame_samples));
-        let boundary = self.priming.saturating_add(
-            u64::from(self.index)
-                .saturating_add(1)
-                .saturating_mul(self.target),
-        );
-        if !self.packets.is_empty() && packet_start >= boundary {
+            .saturating_add((self.packets.len() as u64).saturating_mul(self.grid.frame_samples));
+        if !self.packets.is_empty() && packet_start >= self.grid.next_start(self.index, self.start) {
             self.emit(None, sink, cancelled)?;
         }
         self.packets.push(packet);
@@ -452,13 +608,13 @@ impl Segmenter {
             .index
             .checked_add(1)
             .ok_or_else(|| TranscodeError::Encoder("too many segments".into()))?;
-        let frame_samples = u32::try_from(self.frame_samples)
+        let frame_samples = u32::try_from(self.grid.frame_samples)
             .map_err(|_| TranscodeError::Encoder("frame size out of range".into()))?;
         let bytes = fmp4::media_segment(sequence, self.start, &self.packets, frame_samples)?;
-        let media_len = (self.packets.len() as u64).saturating_mul(self.frame_samples);
+        let media_len = (self.packets.len() as u64).saturating_mul(self.grid.frame_samples);
         let end = self.start.saturating_add(media_len);
         let visible_end = presentation_end.map_or(end, |p| end.min(p));
-        let visible = visible_end.saturating_sub(self.start.max(self.priming));
+        let visible = visible_end.saturating_sub(self.start.max(self.grid.priming));
         let duration_seconds = visible as f64 / f64::from(TIMESCALE);
         self.durations.push((bytes.len() as u64, duration_seconds));
         sink(HlsPart::Segment {
@@ -477,7 +633,7 @@ impl Segmenter {
     /// between 0.5 and 1.5 times the target duration (a segment's rate is its size over its
     /// `#EXTINF`); the whole rendition's rate when it is shorter than that.
     fn peak_bitrate_bps(&self) -> u64 {
-        let target = self.target as f64 / f64::from(TIMESCALE);
+        let target = self.grid.target as f64 / f64::from(TIMESCALE);
         let mut peak: Option<f64> = None;
         for start in 0..self.durations.len() {
             let (mut bytes, mut seconds) = (0u64, 0.0f64);

@@ -1,0 +1,130 @@
+//! The bounded pool that CPU-heavy work runs on (decoding, encoding, resizing).
+//!
+//! Handlers are async and share the runtime's few threads with heartbeats, claims and storage
+//! I/O; a transcode that encoded on one of them would stall all of that. So CPU work goes to
+//! blocking threads, and at most `threads` such tasks run at once in a worker process
+//! (`VEZA_CPU_THREADS`, default the number of cores): a burst of uploads queues here instead of
+//! oversubscribing the cores, while the job slots stay free to heartbeat and be cancelled.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+/// A cheap-to-clone handle on the pool.
+#[derive(Debug, Clone)]
+pub struct CpuPool {
+    permits: Arc<Semaphore>,
+    threads: usize,
+}
+
+/// The task panicked; the panic is contained and reported as this error.
+#[derive(Debug, thiserror::Error)]
+#[error("the task crashed: {0}")]
+pub struct CpuTaskCrashed(String);
+
+impl CpuPool {
+    /// A pool running at most `threads` tasks at once (at least one).
+    pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            threads,
+        }
+    }
+
+    /// A pool with one thread per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// How many tasks run at once.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `work` on a blocking thread once a slot is free, and returns its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CpuTaskCrashed> {
+        self.spawn(work).await
+    }
+
+    /// Like [`Self::run`], but queued at once: the work starts (when a slot is free) whether or
+    /// not the returned future is polled, so the caller can meanwhile consume what it streams.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = Result<T, CpuTaskCrashed>> + Send + 'static {
+        let permits = Arc::clone(&self.permits);
+        let task = tokio::spawn(async move {
+            let permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| CpuTaskCrashed("the pool is closed".into()))?;
+            tokio::task::spawn_blocking(move || {
+                let _slot = permit;
+                work()
+            })
+            .await
+            .map_err(|err| CpuTaskCrashed(err.to_string()))
+        });
+        async move { task.await.map_err(|err| CpuTaskCrashed(err.to_string()))? }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn never_runs_more_tasks_at_once_than_its_threads() {
+        let pool = CpuPool::new(2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        // A blocking thread of the pool, not the runtime: sleeping is the work.
+                        #[allow(clippy::disallowed_methods)]
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn spawned_work_starts_before_its_result_is_awaited() {
+        let pool = CpuPool::new(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let result = pool.spawn(move || tx.send(1).is_ok());
+        // The work runs although nobody polls `result` yet (a streaming caller reads first).
+        let got = tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert_eq!(got.ok(), Some(1));
+        assert!(result.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_an_error_and_frees_its_slot() {
+        let pool = CpuPool::new(1);
+        let crashed = pool.run(|| panic!("boom")).await;
+        assert!(crashed.is_err());
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+    }
+}
