@@ -1,5 +1,7 @@
 //! Media items: what kind an upload is (from its bytes), the `media` row and its outputs.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -200,12 +202,18 @@ pub async fn list(
     .await
 }
 
-/// Ids of the jobs enqueued for a media item, oldest first.
-pub async fn job_ids(pool: &PgPool, media_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from jobs where media_id = $1 order by id")
-        .bind(media_id)
-        .fetch_all(pool)
-        .await
+/// Ids of the jobs enqueued for each of `media_ids`, oldest first (one query for a whole page).
+pub async fn job_ids(pool: &PgPool, media_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("select media_id, id from jobs where media_id = any($1) order by media_id, id")
+            .bind(media_ids)
+            .fetch_all(pool)
+            .await?;
+    let mut by_media: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (media_id, job_id) in rows {
+        by_media.entry(media_id).or_default().push(job_id);
+    }
+    Ok(by_media)
 }
 
 /// Marks a media item failed with the reason, unless it is already ready (a later failure of
@@ -231,6 +239,8 @@ pub async fn mark_failed(
 /// One stored output file.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Output {
+    /// The media item it belongs to.
+    pub media_id: Uuid,
     /// `hls-playlist`, `hls-init`, `hls-segment` or `thumbnail`.
     pub kind: String,
     /// The generation that produced it.
@@ -307,20 +317,29 @@ pub async fn record_output(conn: &mut PgConnection, output: &NewOutput<'_>) -> R
     Ok(())
 }
 
-/// Outputs of the published generations of a media item, for listing.
-pub async fn published_outputs(pool: &PgPool, media: &Media) -> Result<Vec<Output>, sqlx::Error> {
-    sqlx::query_as(
-        "select o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
+/// Outputs of the published generations of each of `media_ids`, for listing (one query for a
+/// whole page).
+pub async fn published_outputs(
+    pool: &PgPool,
+    media_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Output>>, sqlx::Error> {
+    let rows: Vec<Output> = sqlx::query_as(
+        "select o.media_id, o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
-          where o.media_id = $1
+          where o.media_id = any($1)
             and o.kind in ('hls-playlist', 'thumbnail', 'waveform', 'cover-art')
             and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)
-          order by o.kind, o.width nulls first, o.name",
+          order by o.media_id, o.kind, o.width nulls first, o.name",
     )
-    .bind(media.id)
+    .bind(media_ids)
     .fetch_all(pool)
-    .await
+    .await?;
+    let mut by_media: HashMap<Uuid, Vec<Output>> = HashMap::new();
+    for output in rows {
+        by_media.entry(output.media_id).or_default().push(output);
+    }
+    Ok(by_media)
 }
 
 /// One published output file of `owner`'s media item, for serving.

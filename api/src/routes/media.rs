@@ -345,10 +345,7 @@ impl MediaApi {
         } else {
             None
         };
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            items.push(media_item(&state, row).await?);
-        }
+        let items = media_items(&state, rows).await?;
         Ok(Json(MediaPage { items, next_before }))
     }
 
@@ -363,7 +360,11 @@ impl MediaApi {
         let row = media::find(&state.pool, id.0, auth.0.id)
             .await?
             .ok_or_else(media_not_found)?;
-        Ok(Json(media_item(&state, row).await?))
+        let item = media_items(&state, vec![row])
+            .await?
+            .pop()
+            .ok_or_else(media_not_found)?;
+        Ok(Json(item))
     }
 
     /// Process an item again (a new job and a new generation; the published one stays visible
@@ -497,9 +498,24 @@ fn media_not_found() -> ApiError {
     ApiError::not_found("media-not-found", "no such media item")
 }
 
-async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, ApiError> {
-    let outputs = media::published_outputs(&state.pool, &row).await?;
-    let job_ids = media::job_ids(&state.pool, row.id).await?;
+/// The API view of `rows`, with two queries however many rows there are.
+async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<MediaItem>, ApiError> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut outputs = media::published_outputs(&state.pool, &ids).await?;
+    let mut job_ids = media::job_ids(&state.pool, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (outputs, job_ids) = (
+                outputs.remove(&row.id).unwrap_or_default(),
+                job_ids.remove(&row.id).unwrap_or_default(),
+            );
+            media_item(row, &outputs, job_ids)
+        })
+        .collect())
+}
+
+fn media_item(row: media::Media, outputs: &[media::Output], job_ids: Vec<Uuid>) -> MediaItem {
     let url = |o: &media::Output| format!("/v1/media/{}/outputs/{}/{}", row.id, o.generation, o.name);
     let playlist_url = outputs.iter().find(|o| o.kind == "hls-playlist").map(url);
     let outputs = outputs
@@ -522,7 +538,7 @@ async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, Ap
         }),
         _ => None,
     };
-    Ok(MediaItem {
+    MediaItem {
         id: row.id,
         kind: row.kind,
         status: row.status,
@@ -541,5 +557,5 @@ async fn media_item(state: &AppState, row: media::Media) -> Result<MediaItem, Ap
         dominant_color: row.dominant_color,
         created_at: row.created_at,
         updated_at: row.updated_at,
-    })
+    }
 }

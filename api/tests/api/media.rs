@@ -201,6 +201,7 @@ async fn media_list_is_newest_first_and_pages_with_before() {
     let app = spawn_app().await;
     let token = app.user("ada@example.com").await;
     let mut ids = Vec::new();
+    let mut jobs = Vec::new();
     for size in [8, 9, 10] {
         let body: Value = app
             .upload(&token, fixtures::png(size, size))
@@ -209,8 +210,12 @@ async fn media_list_is_newest_first_and_pages_with_before() {
             .await
             .unwrap();
         ids.push(body["media_id"].as_str().unwrap().to_owned());
+        jobs.push(body["job_ids"].clone());
     }
     let first: Value = app.get(&token, "/v1/media?limit=2").await.json().await.unwrap();
+    // Each listed item carries its own jobs (the page is read with one query per kind of row).
+    assert_eq!(first["items"][0]["job_ids"], jobs[2]);
+    assert_eq!(first["items"][1]["job_ids"], jobs[1]);
     let first_ids: Vec<&str> = first["items"]
         .as_array()
         .unwrap()
@@ -226,6 +231,7 @@ async fn media_list_is_newest_first_and_pages_with_before() {
         .await
         .unwrap();
     assert_eq!(second["items"][0]["id"], ids[0]);
+    assert_eq!(second["items"][0]["job_ids"], jobs[0]);
     assert!(second["next_before"].is_null());
     assert_problem(
         app.get(&token, "/v1/media?limit=0").await,
