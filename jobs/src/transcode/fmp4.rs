@@ -38,8 +38,6 @@ pub enum TrackCodec {
     Opus {
         /// Decoder pre-skip in 48 kHz samples (= encoder lookahead).
         pre_skip: u16,
-        /// Sample rate of the original input, informational per RFC 7845.
-        input_sample_rate: u32,
     },
     /// `mp4a` + `esds`.
     Aac {
@@ -66,10 +64,7 @@ pub fn init_segment(cfg: &TrackConfig) -> Result<Bytes, TranscodeError> {
         sample_rate: u16::try_from(TIMESCALE).unwrap_or(u16::MAX).into(),
     };
     let sample_entry = match &cfg.codec {
-        TrackCodec::Opus {
-            pre_skip,
-            input_sample_rate,
-        } => {
+        TrackCodec::Opus { pre_skip } => {
             compatible_brands.push(FourCC::new(b"Opus"));
             Codec::Opus(Opus {
                 audio,
@@ -78,7 +73,11 @@ pub fn init_segment(cfg: &TrackConfig) -> Result<Bytes, TranscodeError> {
                         TranscodeError::Encoder(format!("{} channels do not fit dOps", cfg.channels))
                     })?,
                     pre_skip: *pre_skip,
-                    input_sample_rate: *input_sample_rate,
+                    // RFC 7845 calls this the original input's rate, informational only, but
+                    // Chromium refuses an Opus sample entry whose rate differs from it ("Opus
+                    // AudioSampleEntry sample rate mismatches OpusSpecificBox"), and the entry
+                    // must say 48 kHz: write the rate the encoder was fed, as ffmpeg does.
+                    input_sample_rate: TIMESCALE,
                     output_gain: 0,
                     channel_mapping: None,
                 },

@@ -54,7 +54,7 @@ use crate::{
 /// The queue name.
 pub const QUEUE: &str = "transcode";
 /// Version of the audio pipeline; raise it when outputs change, and repair redoes older ones.
-pub const PIPELINE_VERSION: i32 = 2;
+pub const PIPELINE_VERSION: i32 = 3;
 
 /// Attempts and backoff.
 pub const RETRY: RetryPolicy = RetryPolicy {

@@ -302,7 +302,7 @@ impl Stages {
         for (index, ((rendition, encoder), grid)) in
             settings.ladder.iter().zip(encoders).zip(grids).enumerate()
         {
-            let track = encoder.track(track_channels, fmt.sample_rate, rendition.bitrate_bps);
+            let track = encoder.track(track_channels, rendition.bitrate_bps);
             sink(HlsPart::Init {
                 rendition: index,
                 bytes: fmp4::init_segment(&track)?,
