@@ -52,9 +52,8 @@ bench-thumbs runs="5":
     cargo build --release --bin bench-thumbs
     DATABASE_URL="$base/postgres" "{{target}}/release/bench-thumbs" {{runs}}
 
-# Audio: a 3-minute 44.1 kHz FLAC through Veza's whole default ladder beside ffmpeg producing the
-# same ladder as HLS fMP4 (Debian ffmpeg, also the inputs' generator); then Veza's peak RSS for
-# 1-minute, 3-minute and 1-hour inputs.
+# Debian's ffmpeg is the reference and generates the inputs (bench/README.md has the command).
+# Audio: a 3-minute FLAC through Veza's default ladder beside ffmpeg's; peak RSS for 1 min to 1 h.
 bench-audio runs="3":
     #!/usr/bin/env bash
     set -euo pipefail
