@@ -21,7 +21,7 @@ use std::{
 use anyhow::{Context, bail};
 use nix::sys::resource::{UsageWho, getrusage};
 use veza_jobs::transcode::{
-    self, HlsPart, MASTER_PLAYLIST, TranscodeSettings, TranscodeSummary, Variant, transcode_audio,
+    self, HlsPart, MASTER_PLAYLIST, Resume, TranscodeSettings, TranscodeSummary, Variant, transcode_audio,
 };
 
 /// Two channels that differ: a chord swelling at 0.5 Hz, a gliding voice, an off-beat pulse.
@@ -178,7 +178,14 @@ fn transcode_to_dir(input: &Path, out: &Path) -> anyhow::Result<TranscodeSummary
         };
         std::fs::write(out.join(name), &bytes).map_err(|err| transcode::TranscodeError::Sink(err.to_string()))
     };
-    Ok(transcode_audio(file, &settings, &mut sink, &|| false)?)
+    // A first attempt: nothing stored before, nothing to resume.
+    Ok(transcode_audio(
+        file,
+        &settings,
+        &Resume::default(),
+        &mut sink,
+        &|| false,
+    )?)
 }
 
 fn write_playlists(summary: &TranscodeSummary, out: &Path) -> anyhow::Result<()> {
