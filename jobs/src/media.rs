@@ -351,7 +351,7 @@ pub async fn find_published_output(
     name: &str,
 ) -> Result<Option<Output>, sqlx::Error> {
     sqlx::query_as(
-        "select o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
+        "select o.media_id, o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
           where o.media_id = $1 and m.owner_id = $2 and o.generation = $3 and o.name = $4
