@@ -40,7 +40,7 @@ test:
     cargo test --workspace --no-fail-fast
 
 # Every benchmark.
-bench: bench-queue bench-thumbs
+bench: bench-queue bench-thumbs bench-audio
 
 # Thumbnails: a 24-megapixel JPEG to the full ladder through Veza's thumbnail job, beside
 # vipsthumbnail (Debian libvips-tools) producing the same sizes and formats.
@@ -51,6 +51,15 @@ bench-thumbs runs="5":
     base=$(scripts/postgres.sh)
     cargo build --release --bin bench-thumbs
     DATABASE_URL="$base/postgres" "{{target}}/release/bench-thumbs" {{runs}}
+
+# Debian's ffmpeg is the reference and generates the inputs (bench/README.md has the command).
+# Audio: a 3-minute FLAC through Veza's default ladder beside ffmpeg's; peak RSS for 1 min to 1 h.
+bench-audio runs="3":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    cargo build --release --bin bench-audio
+    "{{target}}/release/bench-audio" {{runs}}
 
 # The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run.
 bench-queue jobs="20000":

@@ -2,6 +2,10 @@
 # Installs the system packages the build and the tests use, when they are missing:
 #   cmake  — builds libopus (the `opus` crate) from its bundled source;
 #   ffmpeg — ffprobe/ffmpeg check the HLS output in tests (never used by Veza itself);
+#   chromium — the playback test plays the HLS output in headless Chromium with hls.js
+#              (tests/player; its npm packages install from its lock file);
+#              Node.js >= 20 (playwright-core's minimum; Debian 12's nodejs is 18) comes with
+#              this kind of machine and is not installed here;
 #   moto     — an S3-compatible server (Python, from PyPI) for the S3 storage tests;
 #   aiosmtpd — a real SMTP server on loopback (Python, from PyPI) for the SMTP delivery tests.
 set -euo pipefail
@@ -18,6 +22,7 @@ missing=()
 [ "${1:-}" = vips ] && { command -v vipsthumbnail >/dev/null 2>&1 || missing+=(libvips-tools); }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)

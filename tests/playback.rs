@@ -1,0 +1,165 @@
+//! A listener's view: the published master playlist plays in a real browser. Headless Debian
+//! Chromium runs hls.js against the API's own URLs (tests/player/play.mjs, driven by
+//! playwright-core) — once with hls.js's own level choice, then forced onto the AAC rung and onto
+//! an Opus rung — and each run must play the clip to its end with no fatal hls.js error, no
+//! refused segment (even one hls.js recovers from by falling back to another level), no media
+//! element error and no error in Chromium's media log. The source is 44.1 kHz, as most music
+//! is, so every rendition has been resampled.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use veza_e2e::{fixtures, platform::Platform};
+
+/// Long enough for two 6-second segments per rendition, short enough to play quickly.
+const CLIP_SECONDS: f64 = 8.0;
+
+#[tokio::test]
+async fn master_playlist_plays_in_headless_chromium_on_aac_and_opus_rungs() {
+    let player = player_dir();
+    install_player(&player);
+    let platform = Platform::start().await;
+    let token = platform.register_and_login("listener@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(CLIP_SECONDS, 44_100, 2), "tone.wav")
+        .await;
+    let job = platform
+        .wait_for_job(&token, upload["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let media_id = upload["media_id"].as_str().unwrap();
+    let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
+    let master = media["playlist_url"].as_str().expect("a published playlist");
+
+    let report = play_in_chromium(&player, &platform.base_url, master, &token).await;
+
+    let runs = report["runs"].as_array().unwrap();
+    let families: Vec<&str> = runs
+        .iter()
+        .map(|r| r["family"].as_str().unwrap_or("auto"))
+        .collect();
+    assert_eq!(families, ["auto", "mp4a", "opus"], "{report:#}");
+    for run in runs {
+        assert_eq!(run["ok"], true, "{report:#}");
+        let played = run["currentTime"].as_f64().unwrap();
+        assert!(
+            (played - CLIP_SECONDS).abs() < 0.1,
+            "played {played} s: {report:#}"
+        );
+    }
+    assert!(
+        runs[1]["level"]["codecs"]
+            .as_str()
+            .unwrap()
+            .starts_with("mp4a.40.2"),
+        "{report:#}"
+    );
+    assert_eq!(runs[2]["level"]["audioCodec"], "opus", "{report:#}");
+    // Seen in the output of `cargo test -- --nocapture`: what Chromium and hls.js did.
+    for run in runs {
+        println!(
+            "chromium {} hls.js {}: {} played level {} ({}, {} b/s) to {:.3} s",
+            report["chromium"].as_str().unwrap_or("?"),
+            run["hlsVersion"].as_str().unwrap_or("?"),
+            run["family"].as_str().unwrap_or("auto"),
+            run["level"]["index"],
+            run["level"]["codecs"].as_str().unwrap_or("?"),
+            run["level"]["bitrate"],
+            run["currentTime"].as_f64().unwrap_or(0.0),
+        );
+    }
+}
+
+/// tests/player: the Node script and its pinned npm packages.
+fn player_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("player")
+}
+
+/// Installs the player's npm packages from its lock file when they are missing, and checks that
+/// Chromium is there: a missing tool fails the test, it never skips it.
+fn install_player(player: &Path) {
+    assert!(
+        Path::new(&chromium()).exists(),
+        "{} is missing: run scripts/system-deps.sh (installs Debian's chromium)",
+        chromium()
+    );
+    if player.join("node_modules/playwright-core").exists() && player.join("node_modules/hls.js").exists() {
+        return;
+    }
+    let output = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(player)
+        .stdin(Stdio::null())
+        .output()
+        .expect("npm (Node.js) must be installed");
+    assert!(
+        output.status.success(),
+        "npm ci in {} failed:\n{}{}",
+        player.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The browser to drive: `VEZA_CHROMIUM`, or Debian's.
+fn chromium() -> String {
+    std::env::var("VEZA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
+
+/// Runs play.mjs on the master at `master` (a path on `origin`); returns its JSON report, or
+/// fails with everything it printed when it exits non-zero or runs past its deadline.
+async fn play_in_chromium(player: &Path, origin: &str, master: &str, token: &str) -> Value {
+    let child = tokio::process::Command::new("node")
+        .arg(player.join("play.mjs"))
+        .args(["--origin", origin, "--master", master, "--token", token])
+        .args(["--chromium", &chromium(), "--timeout-seconds", "20"])
+        .current_dir(player)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node (Node.js) must be installed");
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the player did not finish within 120 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "playback failed ({}):\n{}\nthe player's report:\n{stdout}\n{}",
+        output.status,
+        problems(&stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}
+
+/// One line per failed run of the player's report, with Chromium's media log: the first thing
+/// to read when playback fails.
+fn problems(report: &str) -> String {
+    let Ok(report) = serde_json::from_str::<Value>(report) else {
+        return "(no report)".to_owned();
+    };
+    let mut lines = vec![format!("error: {}", report["error"].as_str().unwrap_or("none"))];
+    for run in report["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["ok"] != true)
+    {
+        lines.push(format!(
+            "run {} (level {}): {} | Chromium: {}",
+            run["family"].as_str().unwrap_or("auto"),
+            run["forced"],
+            run["problems"],
+            run["mediaLog"]
+        ));
+    }
+    lines.join("\n")
+}
