@@ -172,7 +172,9 @@ impl RenditionEncoder {
     /// What the init segment says about this rendition's track.
     pub fn track(&self, channels: u16, bitrate_bps: u32) -> TrackConfig {
         let codec = match self {
-            Self::Opus(e) => TrackCodec::Opus { pre_skip: e.pre_skip() },
+            Self::Opus(e) => TrackCodec::Opus {
+                pre_skip: e.pre_skip(),
+            },
             Self::Aac(e) => TrackCodec::Aac {
                 audio_specific_config: e.audio_specific_config().to_vec(),
                 bitrate_bps,
