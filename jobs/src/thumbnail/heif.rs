@@ -123,6 +123,8 @@ pub fn decode(original: &[u8], kind: HeifKind, limits: DecodeLimits) -> Result<D
         .interleaved
         .ok_or_else(|| ThumbError::corrupt("libheif returned no interleaved RGB plane"))?;
     let (out_width, out_height) = (plane.width, plane.height);
+    // A coded stream larger than its `ispe` claims is caught here at the latest.
+    check_limits(out_width, out_height, bytes_per_pixel, limits)?;
     let row = super::raster::byte_len(out_width, 1, channels)
         .ok_or_else(|| ThumbError::corrupt("the decoded image is too wide"))?;
     let mut data = Vec::with_capacity(row.saturating_mul(usize::try_from(out_height).unwrap_or(0)));
