@@ -42,6 +42,8 @@ pub struct Decoded {
     pub orientation: Orientation,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
+    /// Wide-gamut primaries named without an ICC profile (HEIF/AVIF `nclx`).
+    pub primaries: Option<super::color::Primaries>,
 }
 
 /// Limits enforced before and during decoding.
@@ -184,6 +186,7 @@ fn decode_jpeg(
         full_height,
         orientation,
         icc: decoder.icc_profile(),
+        primaries: None,
     })
 }
 
@@ -224,5 +227,6 @@ fn decode_other(original: &[u8], format: ImageFormat, limits: DecodeLimits) -> R
         full_height,
         orientation,
         icc,
+        primaries: None,
     })
 }

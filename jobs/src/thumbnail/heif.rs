@@ -3,8 +3,12 @@
 //! limits before anything is decoded, and libheif itself applies the file's rotation, mirroring
 //! and crop (`irot`, `imir`, `clap`), so no EXIF orientation is applied on top.
 
-use libheif_rs::{ColorSpace, HeifContext, HeifError, HeifErrorCode, HeifErrorSubCode, LibHeif, RgbChroma};
+use libheif_rs::{
+    ColorPrimaries, ColorSpace, HeifContext, HeifError, HeifErrorCode, HeifErrorSubCode, LibHeif, RgbChroma,
+    TransferCharacteristics,
+};
 
+use super::color::Primaries;
 use super::decode::{DecodeLimits, Decoded, Pixels, check_limits};
 use super::error::ThumbError;
 use image::metadata::Orientation;
@@ -107,8 +111,15 @@ pub fn decode(original: &[u8], kind: HeifKind, limits: DecodeLimits) -> Result<D
     if u64::from(coded_width) * u64::from(coded_height) > u64::from(width) * u64::from(height) {
         check_limits(coded_width, coded_height, bytes_per_pixel, limits)?;
     }
-    // An ICC profile (`prof`/`rICC`); an `nclx` description is not returned here.
+    // An ICC profile (`prof`/`rICC`), else wide-gamut primaries from an `nclx` box.
     let icc = handle.color_profile_raw().map(|p| p.data);
+    let primaries = if icc.is_none() {
+        handle
+            .color_profile_nclx()
+            .and_then(|nclx| wide_gamut(nclx.color_primaries(), nclx.transfer_characteristics()))
+    } else {
+        None
+    };
 
     // libheif's default options: the transformations are applied, and a 10- or 12-bit image is
     // converted to the 8-bit interleaved RGB(A) asked for here. No options are passed on
@@ -153,7 +164,28 @@ pub fn decode(original: &[u8], kind: HeifKind, limits: DecodeLimits) -> Result<D
         // again in HEIC files and must not be applied a second time.
         orientation: Orientation::NoTransforms,
         icc,
+        primaries,
     })
+}
+
+/// The wide-gamut primaries worth converting from: P3 or BT.2020 with an SDR transfer curve
+/// (taken as sRGB's). PQ and HLG (HDR) are not tone-mapped: those keep their numbers.
+fn wide_gamut(primaries: ColorPrimaries, transfer: TransferCharacteristics) -> Option<Primaries> {
+    use TransferCharacteristics as T;
+    let sdr = matches!(
+        transfer,
+        T::IEC_61966_2_1
+            | T::ITU_R_BT_709_5
+            | T::ITU_R_BT_601_6
+            | T::ITU_R_BT_2020_2_10bit
+            | T::ITU_R_BT_2020_2_12bit
+            | T::Unspecified
+    );
+    match primaries {
+        ColorPrimaries::SMPTE_EG_432_1 if sdr => Some(Primaries::DisplayP3),
+        ColorPrimaries::ITU_R_BT_2020_2_and_2100_0 if sdr => Some(Primaries::Bt2020),
+        _ => None,
+    }
 }
 
 /// Premultiplied RGBA to straight alpha, in place.

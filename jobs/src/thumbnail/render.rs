@@ -173,6 +173,7 @@ fn render_inner(original: &[u8], settings: &ThumbnailSettings) -> Result<Rendere
         decoded.width,
         decoded.height,
         decoded.icc.as_deref(),
+        decoded.primaries,
     )?;
     let sizes = resize::plan_sizes(full_width.max(full_height), &settings.sizes);
 

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_possible_truncation)]
 
 use image::{DynamicImage, Rgb, RgbImage, Rgba, RgbaImage};
-use libheif_rs::{Channel, ColorSpace, CompressionFormat, EncoderQuality, HeifContext, LibHeif, RgbChroma};
+use libheif_rs::{
+    Channel, ColorPrimaries, ColorProfileNCLX, ColorSpace, CompressionFormat, EncoderQuality, HeifContext,
+    LibHeif, RgbChroma,
+};
 use veza_e2e::fixtures;
 
 use super::tests::{
@@ -345,6 +348,36 @@ fn display_p3_heic_is_converted_to_srgb() {
         got[0] > 185 && got[1] < 54,
         "more saturated than the naive reading: {got:?}"
     );
+}
+
+#[test]
+fn display_p3_named_by_nclx_is_converted_to_srgb() {
+    let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 64, Rgb([180, 60, 60])));
+    let library = LibHeif::new();
+    let mut pixels = heif_image(&image);
+    let mut nclx = ColorProfileNCLX::new().unwrap();
+    nclx.set_color_primaries(ColorPrimaries::SMPTE_EG_432_1);
+    pixels.set_color_profile_nclx(&nclx).unwrap();
+    let mut context = HeifContext::new().unwrap();
+    let mut encoder = library.encoder_for_format(CompressionFormat::Av1).unwrap();
+    encoder.set_quality(EncoderQuality::Lossy(92)).unwrap();
+    context.encode_image(&pixels, &mut encoder, None).unwrap();
+    let input = context.write_to_bytes().unwrap();
+    let written = HeifContext::read_from_bytes(&input)
+        .unwrap()
+        .primary_image_handle()
+        .unwrap()
+        .color_profile_nclx()
+        .unwrap()
+        .color_primaries();
+    assert_eq!(
+        written,
+        ColorPrimaries::SMPTE_EG_432_1,
+        "the nclx box was written"
+    );
+    let rendered = render(&input, &ThumbnailSettings::default()).unwrap();
+    let got = pixel(&decode_thumb_any(&rendered.thumbnails[0]), 32, 32);
+    assert!(close(got, [193, 46, 54], 8), "{got:?}");
 }
 
 // ---- AVIF output ----
