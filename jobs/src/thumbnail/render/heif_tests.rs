@@ -11,7 +11,8 @@ use libheif_rs::{
 use veza_e2e::fixtures;
 
 use super::tests::{
-    CORNER, assert_rejected, close, decode_thumb_any, display_p3_icc, gradient, noise, pixel, settings,
+    CORNER, assert_rejected, close, decode_thumb_any, display_p3_icc, gradient, largest_allocation, noise,
+    pixel, settings,
 };
 use super::*;
 use crate::thumbnail::heif::{HeifKind, sniff};
@@ -443,6 +444,31 @@ fn damaged_heic_and_avif_are_corrupt_without_panic() {
     let mut ftyp_only = 20u32.to_be_bytes().to_vec();
     ftyp_only.extend_from_slice(b"ftypheic\0\0\0\0mif1");
     assert_rejected(&ftyp_only, &["corrupt-image"], "ftyp only");
+}
+
+#[test]
+fn huge_declared_heif_dimensions_fail_before_any_large_allocation() {
+    for (what, input) in [
+        ("heic", heic(&gradient(64, 48))),
+        ("avif", avif(&gradient(64, 48))),
+    ] {
+        let ispe: Vec<usize> = (0..input.len() - 4)
+            .filter(|&i| &input[i..i + 4] == b"ispe")
+            .collect();
+        assert!(!ispe.is_empty());
+        // Every ispe (an image may have more than one item): version/flags, width, height.
+        for side in [30_000u32, 60_000, u32::MAX] {
+            let mut bomb = input.clone();
+            for &at in &ispe {
+                bomb[at + 8..at + 12].copy_from_slice(&side.to_be_bytes());
+                bomb[at + 12..at + 16].copy_from_slice(&side.to_be_bytes());
+            }
+            let (result, largest) = largest_allocation(|| render(&bomb, &ThumbnailSettings::default()));
+            let err = result.unwrap_err();
+            assert_eq!(err.code, "image-too-large", "{what} {side}: {err}");
+            assert!(largest < 16 << 20, "{what} {side}: allocated {largest} bytes");
+        }
+    }
 }
 
 #[test]
