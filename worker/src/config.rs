@@ -586,3 +586,24 @@ fn parse_thumbnail_formats(list: &str) -> Option<Vec<veza_jobs::thumbnail::Forma
     }
     (!formats.is_empty()).then_some(formats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_thumbnail_formats;
+    use veza_jobs::thumbnail::Format;
+
+    #[test]
+    fn thumbnail_formats_are_a_list_of_distinct_known_names() {
+        assert_eq!(
+            parse_thumbnail_formats("jpeg,webp"),
+            Some(vec![Format::Jpeg, Format::Webp])
+        );
+        assert_eq!(
+            parse_thumbnail_formats(" AVIF , jpg "),
+            Some(vec![Format::Avif, Format::Jpeg])
+        );
+        assert_eq!(parse_thumbnail_formats("jpeg,jpeg"), None);
+        assert_eq!(parse_thumbnail_formats("png"), None);
+        assert_eq!(parse_thumbnail_formats(""), None);
+    }
+}
