@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the build and the tests use, when they are missing:
 #   cmake  — builds libopus (the `opus` crate) from its bundled source;
+#   libheif-dev, pkg-config — HEIC/HEIF and AVIF decoding (the `libheif-rs` crate links Debian's
+#            libheif 1.15, which brings libde265 for HEVC and dav1d/aom for AV1; the tests make
+#            their HEIC/AVIF inputs with libheif's x265 and aom encoders);
+#   nasm   — assembles rav1e's SIMD kernels (the `ravif` crate, AVIF thumbnails);
 #   ffmpeg — ffprobe/ffmpeg check the HLS output in tests (never used by Veza itself);
 #   chromium — the playback test plays the HLS output in headless Chromium with hls.js
 #              (tests/player; its npm packages install from its lock file);
@@ -21,6 +25,9 @@ missing=()
 # `system-deps.sh vips` also installs libvips-tools, the thumbnail benchmark's reference.
 [ "${1:-}" = vips ] && { command -v vipsthumbnail >/dev/null 2>&1 || missing+=(libvips-tools); }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists 'libheif >= 1.15' 2>/dev/null || missing+=(libheif-dev)
+command -v nasm >/dev/null 2>&1 || missing+=(nasm)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0

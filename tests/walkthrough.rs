@@ -369,3 +369,90 @@ async fn audio_gets_thumbnails_from_its_cover_art_else_from_its_waveform() {
     );
     assert!(sizes.iter().all(|(w, h)| *w == 4 * h), "{sizes:?}");
 }
+
+#[tokio::test]
+async fn heic_upload_gets_upright_jpeg_webp_and_avif_thumbnails() {
+    // AVIF is opt-in; the fastest speed keeps the test quick.
+    let platform = Platform::start_with(&[
+        ("VEZA_THUMBNAIL_FORMATS", "jpeg,webp,avif"),
+        ("VEZA_THUMBNAIL_AVIF_SPEED", "10"),
+    ])
+    .await;
+    let token = platform.register_and_login("hedy@example.com").await;
+    // Stored 800x600, displayed turned 90° (irot): the item is 600x800.
+    let upload = platform
+        .upload(&token, fixtures::heic_rotated(800, 600), "IMG_0001.HEIC")
+        .await;
+    assert_eq!(upload["kind"], "image");
+    let media_id = upload["media_id"].as_str().unwrap();
+    let job = platform
+        .wait_for_job(&token, upload["job_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(media["status"], "ready", "{media}");
+    assert_eq!(media["content_type"], "image/heic", "{media}");
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(600), Some(800))
+    );
+    let mut listed = Vec::new();
+    for thumb in media["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "thumbnail")
+    {
+        let resp = platform
+            .http
+            .get(platform.url(thumb["url"].as_str().unwrap()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(content_type, thumb["content_type"]);
+        let bytes = resp.bytes().await.unwrap();
+        let (width, height) = match content_type.as_str() {
+            "image/avif" => avif_dimensions(&bytes),
+            "image/jpeg" | "image/webp" => {
+                let image = image::load_from_memory(&bytes).unwrap();
+                (image.width(), image.height())
+            }
+            other => panic!("unexpected thumbnail type {other}"),
+        };
+        assert_eq!(
+            (thumb["width"].as_u64(), thumb["height"].as_u64()),
+            (Some(width.into()), Some(height.into()))
+        );
+        listed.push((content_type, width, height));
+    }
+    listed.sort_unstable();
+    let expected: Vec<(String, u32, u32)> = ["image/avif", "image/jpeg", "image/webp"]
+        .iter()
+        .flat_map(|t| {
+            [
+                (t.to_string(), 120, 160),
+                (t.to_string(), 240, 320),
+                (t.to_string(), 480, 640),
+            ]
+        })
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+/// The size of an AVIF's primary image, read with libheif (which also checks it parses).
+fn avif_dimensions(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[4..12], b"ftypavif");
+    let context = libheif_rs::HeifContext::read_from_bytes(bytes).unwrap();
+    let handle = context.primary_image_handle().unwrap();
+    let image = libheif_rs::LibHeif::new()
+        .decode(
+            &handle,
+            libheif_rs::ColorSpace::Rgb(libheif_rs::RgbChroma::Rgb),
+            None,
+        )
+        .unwrap();
+    (image.width(), image.height())
+}

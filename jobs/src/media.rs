@@ -49,6 +49,14 @@ pub enum Sniffed {
 
 /// Detects the kind from the bytes, never from a file name or a client's claim.
 pub fn sniff(head: &[u8]) -> Sniffed {
+    // HEIC/HEIF and AVIF by their `ftyp` brands, the same test the thumbnail job decodes by
+    // (`infer` misses some brand combinations and would call them video).
+    if let Some(kind) = crate::thumbnail::sniff_heif(head) {
+        return Sniffed::Supported {
+            kind: MediaKind::Image,
+            content_type: kind.content_type(),
+        };
+    }
     let Some(found) = infer::get(head) else {
         return Sniffed::Unknown;
     };

@@ -57,3 +57,231 @@ pub fn corrupt_wav() -> Vec<u8> {
     }));
     bytes
 }
+
+/// An HEVC-coded HEIC of the same gradient as [`png`], stored `width` x `height` and marked
+/// (`irot`) to display turned 90° clockwise, as a phone held upright writes it. Made with
+/// libheif's x265 encoder; the `irot` box is added by [`heif_add_properties`] (libheif 1.15
+/// does not write orientation boxes itself).
+pub fn heic_rotated(width: u32, height: u32) -> Vec<u8> {
+    use libheif_rs::{
+        Channel, ColorSpace, CompressionFormat, EncoderQuality, HeifContext, LibHeif, RgbChroma,
+    };
+    let mut image = libheif_rs::Image::new(width, height, ColorSpace::Rgb(RgbChroma::Rgb)).unwrap();
+    image
+        .create_plane(Channel::Interleaved, width, height, 8)
+        .unwrap();
+    let planes = image.planes_mut();
+    let plane = planes.interleaved.unwrap();
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            let at = y * plane.stride + 3 * x;
+            plane.data[at] = (x * 255 / width.max(1) as usize) as u8;
+            plane.data[at + 1] = (y * 255 / height.max(1) as usize) as u8;
+            plane.data[at + 2] = 128;
+        }
+    }
+    let library = LibHeif::new();
+    let mut context = HeifContext::new().unwrap();
+    let mut encoder = library.encoder_for_format(CompressionFormat::Hevc).unwrap();
+    encoder.set_quality(EncoderQuality::Lossy(85)).unwrap();
+    context.encode_image(&image, &mut encoder, None).unwrap();
+    let file = context.write_to_bytes().unwrap();
+    heif_add_properties(&file, &heif_orientation_properties(6))
+}
+
+/// An item property box for [`heif_add_properties`] and whether it is essential.
+pub type HeifProperty = (Vec<u8>, bool);
+
+fn bmff_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(8 + body.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The `irot`/`imir` properties that display a stored image as EXIF orientation `exif` (1–8)
+/// says: rotation first, then mirroring (MIAF's order). `irot` turns counter-clockwise in
+/// quarter turns; `imir` mode 0 exchanges top and bottom, 1 left and right (as libheif and
+/// libavif read ISO/IEC 23008-12).
+pub fn heif_orientation_properties(exif: u8) -> Vec<HeifProperty> {
+    let irot = |quarters: u8| (bmff_box(b"irot", &[quarters]), true);
+    let imir = |mode: u8| (bmff_box(b"imir", &[mode]), true);
+    match exif {
+        2 => vec![imir(1)],
+        3 => vec![irot(2)],
+        4 => vec![imir(0)],
+        5 => vec![irot(1), imir(0)],
+        6 => vec![irot(3)],
+        7 => vec![irot(1), imir(1)],
+        8 => vec![irot(1)],
+        _ => Vec::new(),
+    }
+}
+
+/// A `colr` property carrying an ICC profile (`prof`).
+pub fn heif_icc_property(icc: &[u8]) -> HeifProperty {
+    let mut body = b"prof".to_vec();
+    body.extend_from_slice(icc);
+    (bmff_box(b"colr", &body), false)
+}
+
+/// (start, end, type) of each box laid end to end in `data`.
+fn bmff_children(data: &[u8]) -> Vec<(usize, usize, [u8; 4])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let end = if size == 0 { data.len() } else { at + size };
+        out.push((at, end, data[at + 4..at + 8].try_into().unwrap()));
+        at = end;
+    }
+    out
+}
+
+fn read_be(data: &[u8], at: usize, len: usize) -> u64 {
+    data[at..at + len].iter().fold(0, |v, &b| (v << 8) | u64::from(b))
+}
+
+fn write_be(data: &mut [u8], at: usize, len: usize, value: u64) {
+    for i in 0..len {
+        data[at + i] = (value >> (8 * (len - 1 - i))) as u8;
+    }
+}
+
+/// Adds item properties to the primary item of a HEIF file as libheif writes it (`meta` before
+/// `mdat`): appends them to `ipco`, associates them in `ipma`, and moves the `iloc` offsets by
+/// the bytes added. Test-only box surgery for what libheif 1.15 cannot write.
+pub fn heif_add_properties(file: &[u8], properties: &[HeifProperty]) -> Vec<u8> {
+    if properties.is_empty() {
+        return file.to_vec();
+    }
+    let top = bmff_children(file);
+    let &(meta_start, meta_end, _) = top.iter().find(|b| &b.2 == b"meta").unwrap();
+    let meta = &file[meta_start..meta_end];
+    let meta_body = &meta[12..];
+    let children = bmff_children(meta_body);
+    let child = |kind: &[u8; 4]| {
+        let &(s, e, _) = children.iter().find(|b| &b.2 == kind).unwrap();
+        &meta_body[s..e]
+    };
+    let pitm = child(b"pitm");
+    let primary = if pitm[8] == 0 {
+        read_be(pitm, 12, 2)
+    } else {
+        read_be(pitm, 12, 4)
+    };
+
+    // iprp = ipco + ipma, rebuilt.
+    let iprp = child(b"iprp");
+    let mut new_iprp_body = Vec::new();
+    let iprp_children = bmff_children(&iprp[8..]);
+    let ipco_count = {
+        let &(s, e, _) = iprp_children.iter().find(|b| &b.2 == b"ipco").unwrap();
+        bmff_children(&iprp[8 + s + 8..8 + e]).len()
+    };
+    for &(s, e, kind) in &iprp_children {
+        let old = &iprp[8 + s..8 + e];
+        match &kind {
+            b"ipco" => {
+                let mut body = old[8..].to_vec();
+                for (property, _) in properties {
+                    body.extend_from_slice(property);
+                }
+                new_iprp_body.extend(bmff_box(b"ipco", &body));
+            }
+            b"ipma" => {
+                let (version, flags) = (old[8], old[11]);
+                let id_len = if version < 1 { 2 } else { 4 };
+                let wide = flags & 1 == 1;
+                let mut body = old[8..16].to_vec();
+                let entries = read_be(old, 12, 4);
+                let mut at = 16;
+                for _ in 0..entries {
+                    let id = read_be(old, at, id_len);
+                    let count = old[at + id_len];
+                    let assoc_len = usize::from(count) * if wide { 2 } else { 1 };
+                    let mut entry = old[at..at + id_len].to_vec();
+                    let mut associations = old[at + id_len + 1..at + id_len + 1 + assoc_len].to_vec();
+                    let mut added = 0u8;
+                    if id == primary {
+                        for (i, (_, essential)) in properties.iter().enumerate() {
+                            let index = (ipco_count + i + 1) as u16;
+                            if wide {
+                                let v = index | if *essential { 0x8000 } else { 0 };
+                                associations.extend_from_slice(&v.to_be_bytes());
+                            } else {
+                                associations.push(index as u8 | if *essential { 0x80 } else { 0 });
+                            }
+                            added += 1;
+                        }
+                    }
+                    entry.push(count + added);
+                    entry.extend_from_slice(&associations);
+                    body.extend_from_slice(&entry[..]);
+                    at += id_len + 1 + assoc_len;
+                }
+                // Version, flags and entry count, then the entries.
+                new_iprp_body.extend(bmff_box(b"ipma", &body));
+            }
+            _ => new_iprp_body.extend_from_slice(old),
+        }
+    }
+    let new_iprp = bmff_box(b"iprp", &new_iprp_body);
+    let delta = (new_iprp.len() - iprp.len()) as u64;
+
+    // iloc: every file offset (construction method 0) moves by `delta`.
+    let mut iloc = child(b"iloc").to_vec();
+    let version = iloc[8];
+    let offset_size = usize::from(iloc[12] >> 4);
+    let length_size = usize::from(iloc[12] & 15);
+    let base_offset_size = usize::from(iloc[13] >> 4);
+    let index_size = if version >= 1 {
+        usize::from(iloc[13] & 15)
+    } else {
+        0
+    };
+    let (items, mut at) = if version < 2 {
+        (read_be(&iloc, 14, 2), 16)
+    } else {
+        (read_be(&iloc, 14, 4), 18)
+    };
+    for _ in 0..items {
+        at += if version < 2 { 2 } else { 4 };
+        let method = if version >= 1 {
+            at += 2;
+            read_be(&iloc, at - 2, 2) & 15
+        } else {
+            0
+        };
+        at += 2; // data_reference_index
+        let base_at = at;
+        let base = read_be(&iloc, at, base_offset_size);
+        at += base_offset_size;
+        let extents = read_be(&iloc, at, 2);
+        at += 2;
+        if method == 0 && base != 0 {
+            write_be(&mut iloc, base_at, base_offset_size, base + delta);
+        }
+        for _ in 0..extents {
+            at += index_size;
+            if method == 0 && base == 0 {
+                let offset = read_be(&iloc, at, offset_size);
+                write_be(&mut iloc, at, offset_size, offset + delta);
+            }
+            at += offset_size + length_size;
+        }
+    }
+
+    let mut new_meta_body = meta[8..12].to_vec();
+    for &(s, e, kind) in &children {
+        match &kind {
+            b"iprp" => new_meta_body.extend_from_slice(&new_iprp),
+            b"iloc" => new_meta_body.extend_from_slice(&iloc),
+            _ => new_meta_body.extend_from_slice(&meta_body[s..e]),
+        }
+    }
+    let mut out = file[..meta_start].to_vec();
+    out.extend(bmff_box(b"meta", &new_meta_body));
+    out.extend_from_slice(&file[meta_end..]);
+    out
+}

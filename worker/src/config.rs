@@ -97,6 +97,12 @@ struct RawConfig {
     thumbnail_jpeg_quality: u8,
     #[serde(default = "defaults::thumbnail_webp_quality")]
     thumbnail_webp_quality: f32,
+    #[serde(default = "defaults::thumbnail_formats")]
+    thumbnail_formats: String,
+    #[serde(default = "defaults::thumbnail_avif_quality")]
+    thumbnail_avif_quality: f32,
+    #[serde(default = "defaults::thumbnail_avif_speed")]
+    thumbnail_avif_speed: u8,
     #[serde(default = "defaults::max_image_alloc_bytes")]
     max_image_alloc_bytes: u64,
     #[serde(default = "defaults::max_image_bytes")]
@@ -214,6 +220,16 @@ mod defaults {
     pub fn thumbnail_webp_quality() -> f32 {
         80.0
     }
+    /// AVIF is opt-in: it costs far more CPU per thumbnail than JPEG and WebP together.
+    pub fn thumbnail_formats() -> String {
+        "jpeg,webp".to_owned()
+    }
+    pub fn thumbnail_avif_quality() -> f32 {
+        veza_jobs::thumbnail::ThumbnailSettings::default().avif_quality
+    }
+    pub fn thumbnail_avif_speed() -> u8 {
+        veza_jobs::thumbnail::ThumbnailSettings::default().avif_speed
+    }
     pub fn max_image_alloc_bytes() -> u64 {
         512 * 1024 * 1024
     }
@@ -311,8 +327,8 @@ pub struct WorkerConfig {
     pub metrics_listen: std::net::SocketAddr,
     /// Audio transcoding (`VEZA_AUDIO_LADDER`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
-    /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_JPEG_QUALITY`, `VEZA_MAX_IMAGE_BYTES`,
-    /// `VEZA_MAX_IMAGE_PIXELS`).
+    /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_FORMATS`, `VEZA_THUMBNAIL_*_QUALITY`,
+    /// `VEZA_THUMBNAIL_AVIF_SPEED`, `VEZA_MAX_IMAGE_BYTES`, `VEZA_MAX_IMAGE_PIXELS`).
     pub thumbnail: ThumbnailSettings,
 }
 
@@ -464,6 +480,20 @@ impl RawConfig {
         if !(1..=100).contains(&self.thumbnail_jpeg_quality) {
             problems.push("VEZA_THUMBNAIL_JPEG_QUALITY must be within 1–100".into());
         }
+        if !(1.0..=100.0).contains(&self.thumbnail_avif_quality) {
+            problems.push("VEZA_THUMBNAIL_AVIF_QUALITY must be within 1–100".into());
+        }
+        if !(1..=10).contains(&self.thumbnail_avif_speed) {
+            problems.push("VEZA_THUMBNAIL_AVIF_SPEED must be within 1–10".into());
+        }
+        let formats = parse_thumbnail_formats(&self.thumbnail_formats).unwrap_or_else(|| {
+            problems.push(format!(
+                "VEZA_THUMBNAIL_FORMATS must be a comma-separated list of distinct formats from \
+                 jpeg, webp, avif, not `{}`",
+                self.thumbnail_formats
+            ));
+            Vec::new()
+        });
         let maintenance = match (repair_schedule, prune_schedule, orphans_schedule) {
             (Some(repair_schedule), Some(prune_schedule), Some(orphans_schedule)) => {
                 Some(MaintenanceConfig {
@@ -531,6 +561,9 @@ impl RawConfig {
                     sizes,
                     jpeg_quality: self.thumbnail_jpeg_quality,
                     webp_quality: self.thumbnail_webp_quality,
+                    formats,
+                    avif_quality: self.thumbnail_avif_quality,
+                    avif_speed: self.thumbnail_avif_speed,
                     max_alloc_bytes: self.max_image_alloc_bytes,
                     max_input_bytes: self.max_image_bytes,
                     max_input_pixels: self.max_image_pixels,
@@ -538,5 +571,39 @@ impl RawConfig {
             }),
             _ => Err(problems),
         }
+    }
+}
+
+/// `jpeg,webp,avif` (any order, no repeats, at least one) as formats; `None` when invalid.
+fn parse_thumbnail_formats(list: &str) -> Option<Vec<veza_jobs::thumbnail::Format>> {
+    let mut formats = Vec::new();
+    for name in list.split(',') {
+        let format = veza_jobs::thumbnail::Format::from_name(name)?;
+        if formats.contains(&format) {
+            return None;
+        }
+        formats.push(format);
+    }
+    (!formats.is_empty()).then_some(formats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_thumbnail_formats;
+    use veza_jobs::thumbnail::Format;
+
+    #[test]
+    fn thumbnail_formats_are_a_list_of_distinct_known_names() {
+        assert_eq!(
+            parse_thumbnail_formats("jpeg,webp"),
+            Some(vec![Format::Jpeg, Format::Webp])
+        );
+        assert_eq!(
+            parse_thumbnail_formats(" AVIF , jpg "),
+            Some(vec![Format::Avif, Format::Jpeg])
+        );
+        assert_eq!(parse_thumbnail_formats("jpeg,jpeg"), None);
+        assert_eq!(parse_thumbnail_formats("png"), None);
+        assert_eq!(parse_thumbnail_formats(""), None);
     }
 }

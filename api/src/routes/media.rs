@@ -189,9 +189,9 @@ pub struct MediaItem {
     pub job_ids: Vec<Uuid>,
     /// Why processing failed, when it did.
     pub error: Option<MediaError>,
-    /// Pixel width after EXIF orientation (images, once thumbnailed).
+    /// Pixel width after orientation (EXIF, or HEIF's own `irot`/`imir`), once thumbnailed.
     pub width: Option<i32>,
-    /// Pixel height after EXIF orientation (images, once thumbnailed).
+    /// Pixel height after orientation (EXIF, or HEIF's own `irot`/`imir`), once thumbnailed.
     pub height: Option<i32>,
     /// ThumbHash placeholder (base64) to show while thumbnails load.
     pub thumbhash: Option<String>,

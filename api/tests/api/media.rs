@@ -74,6 +74,39 @@ async fn image_upload_enqueues_a_thumbnail_job() {
 }
 
 #[tokio::test]
+async fn heic_upload_is_an_image_and_an_mp4_is_415() {
+    let app = spawn_app().await;
+    let token = app.user("ada@example.com").await;
+    let body: Value = app
+        .upload(&token, fixtures::heic_rotated(64, 48))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["kind"], "image");
+    let media: Value = app
+        .get(
+            &token,
+            &format!("/v1/media/{}", body["media_id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(media["content_type"], "image/heic");
+    // ISO-BMFF too, but a video: not an image.
+    let mut mp4 = 24u32.to_be_bytes().to_vec();
+    mp4.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
+    mp4.extend_from_slice(&[0, 0, 0, 8, b'f', b'r', b'e', b'e']);
+    assert_problem(
+        app.upload(&token, mp4).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn upload_of_unknown_or_unsupported_type_is_415_and_stores_nothing() {
     let app = spawn_app().await;
     let token = app.user("ada@example.com").await;

@@ -1,5 +1,6 @@
 //! Content sniffing and decoding: limits checked from the header first, JPEG shrink-on-load,
-//! and the ICC profile and EXIF orientation read alongside the pixels.
+//! and the ICC profile and EXIF orientation read alongside the pixels. HEIC/HEIF and AVIF go
+//! to [`super::heif`].
 
 use std::io::Cursor;
 
@@ -41,6 +42,8 @@ pub struct Decoded {
     pub orientation: Orientation,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
+    /// Wide-gamut primaries named without an ICC profile (HEIF/AVIF `nclx`).
+    pub primaries: Option<super::color::Primaries>,
 }
 
 /// Limits enforced before and during decoding.
@@ -60,9 +63,12 @@ pub fn decode(
     limits: DecodeLimits,
     largest_target: impl Fn(u32) -> Option<u32>,
 ) -> Result<Decoded, ThumbError> {
-    if let Some(brand) = heif_brand(original) {
+    if let Some(kind) = super::heif::sniff(original) {
+        return super::heif::decode(original, kind, limits);
+    }
+    if let Some(brand) = iso_bmff_brand(original) {
         return Err(ThumbError::unsupported(format!(
-            "HEIF/AVIF images (brand {brand}) are not supported"
+            "an ISO-BMFF file of brand `{brand}` is not an image Veza reads"
         )));
     }
     let format = image::guess_format(original)
@@ -78,8 +84,8 @@ pub fn decode(
     }
 }
 
-/// The ISO-BMFF major brand of a HEIC/AVIF file (`....ftypheic`), if it is one.
-fn heif_brand(original: &[u8]) -> Option<String> {
+/// The ISO-BMFF major brand of a file that is not HEIF (`....ftypisom`), if it is one.
+fn iso_bmff_brand(original: &[u8]) -> Option<String> {
     let ftyp = original.get(4..12)?;
     if &ftyp[..4] != b"ftyp" {
         return None;
@@ -88,7 +94,7 @@ fn heif_brand(original: &[u8]) -> Option<String> {
 }
 
 /// Rejects dimensions over the pixel limit or a decoded size over the allocation limit.
-fn check_limits(
+pub(super) fn check_limits(
     width: u32,
     height: u32,
     bytes_per_pixel: u64,
@@ -180,6 +186,7 @@ fn decode_jpeg(
         full_height,
         orientation,
         icc: decoder.icc_profile(),
+        primaries: None,
     })
 }
 
@@ -220,5 +227,6 @@ fn decode_other(original: &[u8], format: ImageFormat, limits: DecodeLimits) -> R
         full_height,
         orientation,
         icc,
+        primaries: None,
     })
 }

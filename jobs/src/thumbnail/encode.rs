@@ -1,4 +1,5 @@
-//! JPEG (alpha composited over white) and lossy WebP (alpha kept, libwebp) encoding.
+//! JPEG (alpha composited over white), lossy WebP (alpha kept, libwebp) and AVIF (alpha kept,
+//! ravif/rav1e) encoding.
 
 use bytes::Bytes;
 use image::{ExtendedColorType, codecs::jpeg::JpegEncoder};
@@ -42,6 +43,43 @@ pub fn webp(raster: &Raster, quality: f32) -> Result<Bytes, ThumbError> {
         .encode_simple(false, quality)
         .map_err(|err| failed("WebP", format!("{err:?}")))?;
     Ok(Bytes::copy_from_slice(&memory))
+}
+
+/// Encodes `raster` as AVIF at `quality` (1–100) and rav1e `speed` (1 slow – 10 fast), keeping
+/// alpha. One thread per call: the renderer already runs one encoder per size in parallel.
+pub fn avif(raster: &Raster, quality: f32, speed: u8) -> Result<Bytes, ThumbError> {
+    let quality = if quality.is_finite() {
+        quality.clamp(1.0, 100.0)
+    } else {
+        60.0
+    };
+    // ravif panics outside these ranges; configuration validates them, this keeps it so.
+    let encoder = ravif::Encoder::new()
+        .with_quality(quality)
+        .with_alpha_quality(quality)
+        .with_speed(speed.clamp(1, 10))
+        .with_num_threads(Some(1));
+    let (width, height) = (
+        usize::try_from(raster.width).unwrap_or(0),
+        usize::try_from(raster.height).unwrap_or(0),
+    );
+    let encoded = if raster.alpha {
+        let pixels: Vec<ravif::RGBA8> = raster
+            .data
+            .chunks_exact(4)
+            .map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3]))
+            .collect();
+        encoder.encode_rgba(ravif::Img::new(&pixels[..], width, height))
+    } else {
+        let pixels: Vec<ravif::RGB8> = raster
+            .data
+            .chunks_exact(3)
+            .map(|p| ravif::RGB8::new(p[0], p[1], p[2]))
+            .collect();
+        encoder.encode_rgb(ravif::Img::new(&pixels[..], width, height))
+    };
+    let encoded = encoded.map_err(|err| failed("AVIF", err))?;
+    Ok(Bytes::from(encoded.avif_file))
 }
 
 /// Composites straight-alpha RGBA over white, giving RGB.

@@ -7,6 +7,7 @@ mod decode;
 mod encode;
 mod error;
 mod hash;
+mod heif;
 mod orient;
 mod raster;
 mod render;
@@ -21,6 +22,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use error::ThumbError;
+pub use heif::{HeifKind, sniff as sniff_heif};
 pub use render::{Format, Rendered, Thumbnail, ThumbnailSettings, render};
 
 use crate::{
@@ -101,10 +103,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
     let generation = run.id.to_string();
     let mut stored = Vec::with_capacity(rendered.thumbnails.len());
     for thumb in &rendered.thumbnails {
-        let (extension, content_type) = match thumb.format {
-            Format::Jpeg => ("jpg", "image/jpeg"),
-            Format::Webp => ("webp", "image/webp"),
-        };
+        let (extension, content_type) = (thumb.format.extension(), thumb.format.content_type());
         let name = format!("{}.{extension}", thumb.width.max(thumb.height));
         let key = Storage::output_key(media.id, "thumbnails", &generation, &name);
         ctx.storage.put_bytes(&key, thumb.bytes.clone()).await?;
