@@ -165,16 +165,10 @@ async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
         sizes.push((content_type, decoded.width(), decoded.height()));
     }
     sizes.sort_unstable();
-    let expected: Vec<(String, u32, u32)> = ["image/jpeg", "image/webp"]
-        .iter()
-        .flat_map(|t| {
-            [
-                (t.to_string(), 160, 120),
-                (t.to_string(), 320, 240),
-                (t.to_string(), 640, 480),
-            ]
-        })
-        .collect();
+    let expected = ladder(
+        &["image/jpeg", "image/webp"],
+        &[(160, 120), (320, 240), (640, 480)],
+    );
     assert_eq!(sizes, expected);
     assert_eq!(
         (media["width"].as_u64(), media["height"].as_u64()),
@@ -429,17 +423,19 @@ async fn heic_upload_gets_upright_jpeg_webp_and_avif_thumbnails() {
         listed.push((content_type, width, height));
     }
     listed.sort_unstable();
-    let expected: Vec<(String, u32, u32)> = ["image/avif", "image/jpeg", "image/webp"]
-        .iter()
-        .flat_map(|t| {
-            [
-                (t.to_string(), 120, 160),
-                (t.to_string(), 240, 320),
-                (t.to_string(), 480, 640),
-            ]
-        })
-        .collect();
+    let expected = ladder(
+        &["image/avif", "image/jpeg", "image/webp"],
+        &[(120, 160), (240, 320), (480, 640)],
+    );
     assert_eq!(listed, expected);
+}
+
+/// Every `(content type, width, height)` of a thumbnail ladder, sorted as the tests sort theirs.
+fn ladder(content_types: &[&str], sizes: &[(u32, u32)]) -> Vec<(String, u32, u32)> {
+    content_types
+        .iter()
+        .flat_map(|t| sizes.iter().map(|(w, h)| (t.to_string(), *w, *h)))
+        .collect()
 }
 
 /// The size of an AVIF's primary image, read with libheif (which also checks it parses).

@@ -112,20 +112,16 @@ fn report_speed(veza: &mut [Timing], ffmpeg: &mut [Timing]) {
             .join(" ")
     };
     let (v, f) = (median(veza), median(ffmpeg));
-    println!(
-        "{:<52} {:>8.2} s wall {:>8.2} s CPU   (runs: {})",
-        "Veza transcode_audio (sink writes files)",
-        v.wall.as_secs_f64(),
-        v.cpu.as_secs_f64(),
-        list(veza)
-    );
-    println!(
-        "{:<52} {:>8.2} s wall {:>8.2} s CPU   (runs: {})",
-        "ffmpeg, one command, 4 outputs",
-        f.wall.as_secs_f64(),
-        f.cpu.as_secs_f64(),
-        list(ffmpeg)
-    );
+    let row = |label: &str, median: &Timing, runs: &[Timing]| {
+        println!(
+            "{label:<52} {:>8.2} s wall {:>8.2} s CPU   (runs: {})",
+            median.wall.as_secs_f64(),
+            median.cpu.as_secs_f64(),
+            list(runs)
+        );
+    };
+    row("Veza transcode_audio (sink writes files)", &v, veza);
+    row("ffmpeg, one command, 4 outputs", &f, ffmpeg);
     println!(
         "{:<52} {:>8.2}x (below 1 = Veza faster)",
         "ratio Veza / ffmpeg, wall",

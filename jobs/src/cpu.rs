@@ -14,7 +14,6 @@ use tokio::sync::Semaphore;
 #[derive(Debug, Clone)]
 pub struct CpuPool {
     permits: Arc<Semaphore>,
-    threads: usize,
 }
 
 /// The task panicked; the panic is contained and reported as this error.
@@ -25,10 +24,8 @@ pub struct CpuTaskCrashed(String);
 impl CpuPool {
     /// A pool running at most `threads` tasks at once (at least one).
     pub fn new(threads: usize) -> Self {
-        let threads = threads.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(threads)),
-            threads,
+            permits: Arc::new(Semaphore::new(threads.max(1))),
         }
     }
 
@@ -37,21 +34,9 @@ impl CpuPool {
         Self::new(std::thread::available_parallelism().map_or(1, usize::from))
     }
 
-    /// How many tasks run at once.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
-    /// Runs `work` on a blocking thread once a slot is free, and returns its result.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CpuTaskCrashed> {
-        self.spawn(work).await
-    }
-
-    /// Like [`Self::run`], but queued at once: the work starts (when a slot is free) whether or
-    /// not the returned future is polled, so the caller can meanwhile consume what it streams.
+    /// Runs `work` on a blocking thread once a slot is free; the future resolves to its result.
+    /// The work is queued at once: it starts (when a slot is free) whether or not the future is
+    /// polled, so a caller can meanwhile consume what the work streams to it.
     pub fn spawn<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -89,7 +74,7 @@ mod tests {
             .map(|_| {
                 let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
                 tokio::spawn(async move {
-                    pool.run(move || {
+                    pool.spawn(move || {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         // A blocking thread of the pool, not the runtime: sleeping is the work.
@@ -123,8 +108,8 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_task_is_an_error_and_frees_its_slot() {
         let pool = CpuPool::new(1);
-        let crashed = pool.run(|| panic!("boom")).await;
+        let crashed = pool.spawn(|| panic!("boom")).await;
         assert!(crashed.is_err());
-        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+        assert_eq!(pool.spawn(|| 7).await.unwrap(), 7);
     }
 }

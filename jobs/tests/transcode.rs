@@ -812,6 +812,19 @@ fn run_parts(
     (result, parts)
 }
 
+/// Writes one rendition as the job lays it out: init, segments, media playlist.
+fn write_rendition(dir: &Path, name: &str, init: &[u8], segments: &[(u32, Vec<u8>, f64)], durations: &[f64]) {
+    fs::write(dir.join(init_file_name(name)), init).unwrap();
+    for (index, bytes, _) in segments {
+        fs::write(dir.join(segment_file_name(name, *index)), bytes).unwrap();
+    }
+    fs::write(
+        dir.join(playlist_file_name(name)),
+        media_playlist(name, durations),
+    )
+    .unwrap();
+}
+
 /// A box's payload (after its version and flags) in an fMP4 fragment, found by its type.
 fn full_box<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> (u8, &'a [u8]) {
     let at = bytes.windows(4).position(|w| w == kind).expect("the box");
@@ -932,16 +945,8 @@ fn crash_and_resume_matches_an_uninterrupted_run() {
             whole_summary.renditions[r].segment_durations
         );
         assert_eq!(second.inits[r], whole.inits[r], "{name}: the same init segment");
-        fs::write(out.join(init_file_name(&name)), &second.inits[r]).unwrap();
-        for (index, bytes, _) in &stitched {
-            fs::write(out.join(segment_file_name(&name, *index)), bytes).unwrap();
-        }
         let durations = &resumed_summary.renditions[r].segment_durations;
-        fs::write(
-            out.join(playlist_file_name(&name)),
-            media_playlist(&name, durations),
-        )
-        .unwrap();
+        write_rendition(&out, &name, &second.inits[r], &stitched, durations);
         variants.push(Variant {
             rendition: name,
             bandwidth: resumed_summary.renditions[r].peak_bitrate_bps,
@@ -954,20 +959,12 @@ fn crash_and_resume_matches_an_uninterrupted_run() {
 
     // Across the seam the stitched audio matches the uninterrupted run's: a cold encoder there
     // would start with a glitch.
-    fs::create_dir_all(dir.path().join("whole")).unwrap();
+    let whole_dir = dir.path().join("whole");
+    fs::create_dir_all(&whole_dir).unwrap();
     for (r, rendition) in s.ladder.iter().enumerate() {
         let name = rendition.name();
-        let whole_dir = dir.path().join("whole");
-        fs::write(whole_dir.join(init_file_name(&name)), &whole.inits[r]).unwrap();
-        for (index, bytes, _) in &whole.segments[r] {
-            fs::write(whole_dir.join(segment_file_name(&name, *index)), bytes).unwrap();
-        }
         let durations = &whole_summary.renditions[r].segment_durations;
-        fs::write(
-            whole_dir.join(playlist_file_name(&name)),
-            media_playlist(&name, durations),
-        )
-        .unwrap();
+        write_rendition(&whole_dir, &name, &whole.inits[r], &whole.segments[r], durations);
         let a = ffmpeg_decode(&whole_dir.join(playlist_file_name(&name)));
         let b = ffmpeg_decode(&out.join(playlist_file_name(&name)));
         assert_eq!(a.len(), b.len(), "{name}: decoded lengths");

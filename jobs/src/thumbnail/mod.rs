@@ -173,7 +173,7 @@ async fn render_off_runtime(
     ctx: &JobContext,
     work: impl FnOnce() -> Result<Rendered, ThumbError> + Send + 'static,
 ) -> Result<Rendered, JobError> {
-    let rendered = ctx.cpu.run(work).await.map_err(|err| {
+    let rendered = ctx.cpu.spawn(work).await.map_err(|err| {
         JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
     })??;
     Ok(rendered)
