@@ -62,14 +62,14 @@ bench-audio runs="3":
     "{{target}}/release/bench-audio" {{runs}}
 
 # The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run.
-bench-queue jobs="20000":
+bench-queue jobs="20000" rounds="3":
     #!/usr/bin/env bash
     set -euo pipefail
     base=$(scripts/postgres.sh)
     scripts/postgres.sh drop-test-dbs "$base"
     (cd bench/graphile && npm ci --no-audit --no-fund --loglevel=error)
     cargo build --release --bin veza-worker --bin bench-queue
-    DATABASE_URL="$base/postgres" "{{target}}/release/bench-queue" {{jobs}}
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-queue" {{jobs}} {{rounds}}
 
 # Regenerate openapi/openapi.json from the code.
 openapi:

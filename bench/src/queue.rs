@@ -4,9 +4,10 @@
 //!
 //! Measures: processing rate of a 20,000-job backlog with 1 and 2 worker processes; pickup
 //! latency p50/p99 of single jobs into an idle worker; enqueue rate of batches of 1,000 in one
-//! transaction each. Prints a table with the ratios.
+//! transaction each. Each round measures Veza and then graphile-worker; prints the median of the
+//! rounds with the ratios, and the load average (figures from a busy machine are not comparable).
 //!
-//! Usage: `DATABASE_URL=postgres://…/postgres bench-queue [JOBS]` (the URL names a server where
+//! Usage: `DATABASE_URL=postgres://…/postgres bench-queue [JOBS] [ROUNDS]` (the URL names a server where
 //! it may create databases; the `veza-worker` release binary must sit next to this one).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -184,47 +185,95 @@ impl Bench {
     }
 }
 
+/// One round's figures, in table order: processing with 1 and 2 processes, enqueue, p50, p99.
+type Figures = [f64; 5];
+
+impl Bench {
+    async fn veza_round(&self) -> anyhow::Result<Figures> {
+        let one = self.processing(1).await?;
+        let two = self.processing(2).await?;
+        let (p50, p99) = self.pickup().await?;
+        let enqueue = self.enqueue().await?;
+        Ok([one, two, enqueue, p50, p99])
+    }
+
+    fn graphile_round(&self) -> anyhow::Result<Figures> {
+        let graphile = self.graphile()?;
+        let g = |value: &serde_json::Value| value.as_f64().unwrap_or(f64::NAN);
+        Ok([
+            g(&graphile["processing_1"]),
+            g(&graphile["processing_2"]),
+            g(&graphile["enqueue_per_s"]),
+            g(&graphile["pickup_ms"]["p50"]),
+            g(&graphile["pickup_ms"]["p99"]),
+        ])
+    }
+}
+
+/// The 1-minute load average, to tell a quiet machine from a busy one in the report.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn median(round_figures: &[Figures], index: usize) -> f64 {
+    let mut values: Vec<f64> = round_figures.iter().map(|figures| figures[index]).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn show(figures: &Figures) -> String {
+    format!(
+        "1 process {:.0}/s, 2 processes {:.0}/s, enqueue {:.0}/s, pickup p50 {:.2} ms p99 {:.2} ms",
+        figures[0], figures[1], figures[2], figures[3], figures[4]
+    )
+}
+
+/// `bench-queue [JOBS] [ROUNDS]`: each round measures Veza, then graphile-worker, so both see
+/// the same machine; the table shows the median of the rounds.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let admin_url = std::env::var("DATABASE_URL").context("DATABASE_URL must name a Postgres server")?;
-    let jobs = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(20_000);
+    let mut args = std::env::args().skip(1);
+    let jobs = args.next().map(|n| n.parse()).transpose()?.unwrap_or(20_000);
+    let rounds: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(3);
     let bench = Bench { admin_url, jobs };
 
-    let veza_one = bench.processing(1).await?;
-    eprintln!("veza: {veza_one:.0} jobs/s with 1 worker process");
-    let veza_two = bench.processing(2).await?;
-    eprintln!("veza: {veza_two:.0} jobs/s with 2 worker processes");
-    let (p50, p99) = bench.pickup().await?;
-    eprintln!("veza: pickup p50 {p50:.2} ms, p99 {p99:.2} ms");
-    let enqueue = bench.enqueue().await?;
-    eprintln!("veza: enqueue {enqueue:.0} jobs/s; now graphile-worker");
-    let graphile = tokio::task::block_in_place(|| bench.graphile())?;
-    let g = |key: &str| graphile[key].as_f64().unwrap_or(f64::NAN);
-    let (g_one, g_two, g_enqueue) = (g("processing_1"), g("processing_2"), g("enqueue_per_s"));
-    let (g_p50, g_p99) = (
-        graphile["pickup_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
-        graphile["pickup_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
-    );
+    let load_before = load_average();
+    let (mut veza, mut graphile) = (Vec::new(), Vec::new());
+    for round in 1..=rounds.max(1) {
+        let figures = bench.veza_round().await?;
+        eprintln!("round {round}, veza:            {}", show(&figures));
+        veza.push(figures);
+        let figures = tokio::task::block_in_place(|| bench.graphile_round())?;
+        eprintln!("round {round}, graphile-worker: {}", show(&figures));
+        graphile.push(figures);
+    }
 
-    println!("queue benchmark: {jobs} no-op jobs, same Postgres, same run");
+    println!(
+        "queue benchmark: {jobs} no-op jobs, same Postgres, same run, median of {} rounds; \
+         1-minute load average {load_before} before, {} after",
+        veza.len(),
+        load_average()
+    );
     println!(
         "{:<42} {:>12} {:>16} {:>8}",
         "measure", "Veza", "graphile-worker", "ratio"
     );
-    let row = |name: &str, veza: f64, reference: f64| {
-        println!(
-            "{name:<42} {veza:>12.0} {reference:>16.0} {:>7.2}x",
-            veza / reference
-        );
-    };
-    row("processed jobs/s, 1 worker process", veza_one, g_one);
-    row("processed jobs/s, 2 worker processes", veza_two, g_two);
-    row("enqueue jobs/s (batches of 1,000)", enqueue, g_enqueue);
-    println!("{:<42} {:>9.2} ms {:>13.2} ms", "pickup latency p50", p50, g_p50);
-    println!("{:<42} {:>9.2} ms {:>13.2} ms", "pickup latency p99", p99, g_p99);
+    let rates = [
+        "processed jobs/s, 1 worker process",
+        "processed jobs/s, 2 worker processes",
+        "enqueue jobs/s (batches of 1,000)",
+    ];
+    for (index, name) in rates.iter().enumerate() {
+        let (v, g) = (median(&veza, index), median(&graphile, index));
+        println!("{name:<42} {v:>12.0} {g:>16.0} {:>7.2}x", v / g);
+    }
+    for (index, name) in [(3, "pickup latency p50"), (4, "pickup latency p99")] {
+        let (v, g) = (median(&veza, index), median(&graphile, index));
+        println!("{name:<42} {v:>9.2} ms {g:>13.2} ms");
+    }
     Ok(())
 }

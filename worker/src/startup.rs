@@ -10,9 +10,9 @@ use std::{
     },
 };
 
-use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Monitor, ParallelizeExt, PollWith, WorkerBuilder, WorkerBuilderExt};
 use apalis_cron::CronScheduler;
-use apalis_postgres::{Config, PostgresStorage};
+use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,7 @@ use crate::{
     maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
     metrics::WorkerMetrics,
     queues::{self, KindPolicy, Runner},
+    wakeup::{POLL_FALLBACK, Wakeups},
 };
 
 /// Errors of starting the worker.
@@ -158,6 +159,9 @@ pub async fn run_until_stopped(
     let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE, concurrency.thumbnail);
     let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE, concurrency.transcode);
     let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 500);
+    // `PollWith::clone`, not `.clone()`: `PollWith` derefs to the bare storage, so a method-call
+    // clone of a strategy that is not `Clone` would silently hand out a consumer that never
+    // hears a notification (it happened: pickup fell to the heartbeat).
     let (email_ctx, thumbnail_ctx, transcode_ctx, canary_ctx) =
         (runner.clone(), runner.clone(), runner.clone(), runner);
     let consumers = Consumers::new(instance);
@@ -172,7 +176,7 @@ pub async fn run_until_stopped(
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(email_consumers.context(email::QUEUE, restarts))
-                .backend(email_backend.clone())
+                .backend(PollWith::clone(&email_backend))
                 .data(email_ctx.clone())
                 .concurrency(concurrency.email)
                 .parallelize(tokio::spawn)
@@ -180,7 +184,7 @@ pub async fn run_until_stopped(
         })
         .register(move |restarts| {
             WorkerBuilder::new(thumbnail_consumers.context(thumbnail::QUEUE, restarts))
-                .backend(thumbnail_backend.clone())
+                .backend(PollWith::clone(&thumbnail_backend))
                 .data(thumbnail_ctx.clone())
                 .concurrency(concurrency.thumbnail)
                 .parallelize(tokio::spawn)
@@ -188,7 +192,7 @@ pub async fn run_until_stopped(
         })
         .register(move |restarts| {
             WorkerBuilder::new(transcode_consumers.context(transcode::QUEUE, restarts))
-                .backend(transcode_backend.clone())
+                .backend(PollWith::clone(&transcode_backend))
                 .data(transcode_ctx.clone())
                 .concurrency(concurrency.transcode)
                 .parallelize(tokio::spawn)
@@ -196,7 +200,7 @@ pub async fn run_until_stopped(
         })
         .register(move |restarts| {
             WorkerBuilder::new(canary_consumers.context(canary::QUEUE, restarts))
-                .backend(canary_backend.clone())
+                .backend(PollWith::clone(&canary_backend))
                 .data(canary_ctx.clone())
                 .concurrency(concurrency.canary)
                 .parallelize(tokio::spawn)
@@ -262,26 +266,25 @@ const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Restarts of one queue consumer before the process gives up.
 const MAX_CONSUMER_RESTARTS: usize = 100;
 
-/// A queue consumer: LISTEN/NOTIFY for low pickup latency, a poll as the fallback for missed
-/// notifications, heartbeats so a dead worker's jobs are rescued within
+/// A queue consumer: woken by LISTEN/NOTIFY for low pickup latency and by a poll as the fallback
+/// ([`Wakeups`]), heartbeats so a dead worker's jobs are rescued within
 /// `heartbeat × missed_heartbeats`.
 fn backend<Args>(
     pool: &PgPool,
     config: &WorkerConfig,
     queue: &str,
     batch_size: usize,
-) -> apalis::prelude::PollWith<PostgresStorage<Args>, apalis::prelude::StreamStrategy<apalis_postgres::Pubsub>>
+) -> PollWith<PostgresStorage<Args>, Wakeups<Pubsub>>
 where
     Args: Send + Sync + Unpin + 'static,
 {
-    // `with_config` replaces the whole config (its default queue is "default"), and
-    // `with_pubsub` captures the queue name: set the queue first, subscribe last.
+    // `with_config` replaces the whole config (its default queue is "default").
     let queue_config = Config::default()
         .queue(queue)
         .batch_size(batch_size.max(1))
         .heartbeat_interval(config.heartbeat_interval)
         .missed_heartbeats(config.missed_heartbeats);
-    PostgresStorage::<Args>::new(pool)
-        .with_config(queue_config)
-        .with_pubsub()
+    let storage = PostgresStorage::<Args>::new(pool).with_config(queue_config);
+    let notifications = Pubsub::new(pool.clone(), queue.to_owned());
+    PollWith::new(storage, Wakeups::new(notifications, POLL_FALLBACK))
 }
