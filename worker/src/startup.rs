@@ -154,7 +154,8 @@ pub async fn run_until_stopped(
     // batch would hoard jobs other workers could run); emails and canaries are short, and the
     // batch size is what sets their throughput (see shared/notes/apalis-1.0.md): one consumer
     // fetches, hands out and acknowledges a batch per serial cycle. Canaries do nothing, so a
-    // large batch hoards nothing (bench/README.md: 100 → 2,956, 500 → 6,110 jobs/s).
+    // large batch hoards nothing (bench/README.md, one process on a busy machine: 100 → 2,956,
+    // 500 → 6,110 jobs/s).
     let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE, 10);
     let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE, concurrency.thumbnail);
     let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE, concurrency.transcode);
