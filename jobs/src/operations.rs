@@ -39,10 +39,15 @@ pub struct QueueStats {
 /// Counts per queue and state (every queue listed, empty ones with zeros).
 pub async fn queue_stats(pool: &PgPool) -> Result<Vec<QueueStats>, sqlx::Error> {
     sqlx::query_as(
-        "with states as (
+        // Only cancelled jobs need Veza's row (to tell them from failed ones): the statistics
+        // scan apalis's rows and convert the ids of the cancelled jobs alone.
+        "with cancelled as (
+             select veza_task_id(j.id) as id, j.cancel_requested_at
+               from jobs j where j.cancel_requested_at is not null),
+         states as (
              select q.job_type as queue,
-                    veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) as state
-               from apalis.jobs q left join jobs j on q.id = veza_task_id(j.id))
+                    veza_job_state(q.status, q.attempts, q.max_attempts, c.cancel_requested_at) as state
+               from apalis.jobs q left join cancelled c on c.id = q.id)
          select k.queue,
                 exists (select 1 from queue_pauses p where p.queue = k.queue) as paused,
                 count(*) filter (where s.state = 'queued') as queued,
@@ -86,25 +91,25 @@ pub struct JobSummary {
     pub run_at: DateTime<Utc>,
 }
 
-/// `select <a job summary> from jobs j join apalis.jobs q <rest>` as a static string.
-macro_rules! select_summary {
-    ($rest:literal) => {
-        concat!(
-            "select j.id, j.kind, j.owner_id, j.media_id,
-                    veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) as state,
-                    q.attempts, q.max_attempts, j.error_code, j.error_message, j.created_at, q.run_at
-               from jobs j join apalis.jobs q on q.id = veza_task_id(j.id) ",
-            $rest
-        )
+/// The columns of a [`JobSummary`] of `jobs j` and `apalis.jobs q`, as a static string.
+macro_rules! summary_columns {
+    () => {
+        "j.id, j.kind, j.owner_id, j.media_id,
+         veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) as state,
+         q.attempts, q.max_attempts, j.error_code, j.error_message, j.created_at, q.run_at"
     };
 }
 
 /// One job's summary.
 pub async fn job_summary(pool: &PgPool, id: Uuid) -> Result<Option<JobSummary>, sqlx::Error> {
-    sqlx::query_as(select_summary!("where j.id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(concat!(
+        "select ",
+        summary_columns!(),
+        " from jobs j join apalis.jobs q on q.id = veza_task_id(j.id) where j.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Jobs in `state` (any when `None`) of `queue` (any when `None`), newest first, keyset paged.
@@ -115,10 +120,25 @@ pub async fn list_jobs(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<JobSummary>, sqlx::Error> {
+    // From apalis's side, newest first (a ULID's spelling sorts as its bits do, like the uuid's):
+    // the queue and a necessary status filter are checked on apalis's row before Veza's row is
+    // looked up by primary key, so a rare state costs a scan of cheap comparisons, not an id
+    // conversion per retained job.
     sqlx::query_as(concat!(
-        "select * from (",
-        select_summary!("where ($2::text is null or j.kind = $2) and ($3::uuid is null or j.id < $3)"),
-        ") as listed where $1::text is null or listed.state = $1 order by id desc limit $4"
+        "select ",
+        summary_columns!(),
+        " from apalis.jobs q join jobs j on j.id = veza_job_id(q.id)
+          where ($2::text is null or q.job_type = $2)
+            and ($3::uuid is null or q.id < veza_task_id($3))
+            and ($1::text is null
+                 or (q.status = any(case $1 when 'queued' then array['Pending', 'Queued']
+                                            when 'running' then array['Running']
+                                            when 'retrying' then array['Failed']
+                                            when 'succeeded' then array['Done']
+                                            when 'failed' then array['Failed', 'Killed']
+                                            when 'cancelled' then array['Killed'] end)
+                     and veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) = $1))
+          order by q.id desc limit $4"
     ))
     .bind(state)
     .bind(queue)

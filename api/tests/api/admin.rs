@@ -87,6 +87,110 @@ async fn an_admin_by_configuration_sees_jobs_counted_per_queue_and_state() {
     assert_eq!(queue(&stats, "transcode")["queued"], 0);
 }
 
+/// Every job's state by the plain join from Veza's rows, newest first: the oracle for the
+/// operator list and the statistics, which go from apalis's rows instead.
+async fn states_by_plain_join(app: &TestApp) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "select j.id::text, j.kind,
+                veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at)
+           from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
+          order by j.id desc",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_job_list_pages_newest_first_in_every_state_and_the_counts_agree() {
+    let (app, admin) = admin_app().await;
+    let ada = app.user("ada@example.com").await;
+    let mut thumbnails = Vec::new();
+    for size in 10..16 {
+        let upload: Value = app
+            .upload(&ada, fixtures::png(size, size))
+            .await
+            .json()
+            .await
+            .unwrap();
+        thumbnails.push(upload["job_ids"][0].as_str().unwrap().to_owned());
+    }
+    // Six states among the thumbnail jobs; the four emails stay queued.
+    set_queue(&app, &thumbnails[0], "Done", 1).await;
+    set_queue(&app, &thumbnails[1], "Failed", 3).await;
+    set_queue(&app, &thumbnails[2], "Failed", 1).await;
+    set_queue(&app, &thumbnails[3], "Running", 1).await;
+    set_queue(&app, &thumbnails[4], "Killed", 1).await;
+    sqlx::query("update jobs set cancel_requested_at = now() where id = $1::uuid")
+        .bind(&thumbnails[4])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let expected = states_by_plain_join(&app).await;
+    let states = [
+        "queued",
+        "running",
+        "retrying",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ];
+    for state in states {
+        assert!(
+            expected.iter().any(|(_, _, s)| s == state),
+            "no {state} job set up"
+        );
+    }
+
+    let filters = states.iter().map(|state| (Some(*state), None)).chain([
+        (None, None),
+        (None, Some("thumbnail")),
+        (Some("queued"), Some("email")),
+    ]);
+    for (state, queue) in filters {
+        let mut listed = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let mut path = "/v1/admin/jobs?limit=2".to_owned();
+            for (name, value) in [("state", state), ("queue", queue), ("before", before.as_deref())] {
+                if let Some(value) = value {
+                    path.push_str(&format!("&{name}={value}"));
+                }
+            }
+            let page: Value = app.get(&admin, &path).await.json().await.unwrap();
+            for item in page["items"].as_array().unwrap() {
+                assert!(state.is_none_or(|s| item["state"] == s), "{item}");
+                listed.push(item["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_before"].as_str() {
+                Some(next) => before = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let wanted: Vec<String> = expected
+            .iter()
+            .filter(|(_, kind, s)| state.is_none_or(|state| s == state) && queue.is_none_or(|q| kind == q))
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        assert_eq!(listed, wanted, "state {state:?}, queue {queue:?}");
+    }
+
+    let stats: Value = app.get(&admin, "/v1/admin/queues").await.json().await.unwrap();
+    for queue_name in ["email", "thumbnail", "transcode", "canary"] {
+        for state in states {
+            let count = expected
+                .iter()
+                .filter(|(_, kind, s)| kind == queue_name && s == state)
+                .count();
+            assert_eq!(
+                queue(&stats, queue_name)[state].as_u64(),
+                Some(count as u64),
+                "{queue_name} {state}: {stats}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_admin_role_is_granted_and_revoked_from_the_command_line() {
     let app = spawn_app().await;

@@ -47,6 +47,21 @@ async fn the_sql_spelling_of_a_job_id_matches_apalis_task_ids() {
             .await
             .unwrap();
         assert_eq!(in_sql, veza_jobs::queue::task_id(id));
+        let back: Option<Uuid> = sqlx::query_scalar("select veza_job_id($1)")
+            .bind(&in_sql)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(back, Some(id), "{in_sql}");
+    }
+    // Not a ULID: too short, a letter Crockford leaves out, more than 128 bits.
+    for text in ["7ZZZ", "0000000000000000000000000I", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ"] {
+        let back: Option<Uuid> = sqlx::query_scalar("select veza_job_id($1)")
+            .bind(text)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(back, None, "{text}");
     }
 }
 

@@ -36,7 +36,7 @@ impl Prune {
                   where (q.status in ('Done', 'Killed') or (q.status = 'Failed' and q.attempts >= q.max_attempts))
                     and q.done_at < now() - make_interval(secs => $1)
               returning q.id)
-             delete from jobs j using finished where veza_task_id(j.id) = finished.id",
+             delete from jobs j using finished where j.id = veza_job_id(finished.id)",
         )
         .bind(retention)
         .execute(&mut *tx)
