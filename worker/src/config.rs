@@ -433,6 +433,13 @@ impl RawConfig {
                 "VEZA_EMAIL_RECIPIENT_LIMIT and VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS must be positive".into(),
             );
         }
+        if self.email_recipient_window_seconds > self.job_retention_seconds {
+            problems.push(format!(
+                "VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS ({}) must not exceed VEZA_JOB_RETENTION_SECONDS ({}): \
+                 the delivery log it counts is pruned at the retention",
+                self.email_recipient_window_seconds, self.job_retention_seconds
+            ));
+        }
         if self.verify_token_ttl_seconds == 0 || self.reset_token_ttl_seconds == 0 {
             problems.push(
                 "VEZA_VERIFY_TOKEN_TTL_SECONDS and VEZA_RESET_TOKEN_TTL_SECONDS must be positive".into(),
@@ -589,8 +596,35 @@ fn parse_thumbnail_formats(list: &str) -> Option<Vec<veza_jobs::thumbnail::Forma
 
 #[cfg(test)]
 mod tests {
-    use super::parse_thumbnail_formats;
+    #![allow(clippy::unwrap_used)]
+
+    use super::{RawConfig, parse_thumbnail_formats};
+    use figment::{Figment, providers::Format as _, providers::Toml};
     use veza_jobs::thumbnail::Format;
+
+    fn validate(toml: &str) -> Result<(), Vec<String>> {
+        let raw: RawConfig = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|err| vec![err.to_string()])?;
+        raw.validate().map(|_| ())
+    }
+
+    #[test]
+    fn a_recipient_window_longer_than_the_retention_is_refused() {
+        let url = "database_url = 'postgres://localhost/veza'\n";
+        assert_eq!(validate(url), Ok(()));
+        let longer = format!("{url}email_recipient_window_seconds = 7200\njob_retention_seconds = 3600\n");
+        let problems = validate(&longer).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS (7200)")),
+            "{problems:?}"
+        );
+        let equal = format!("{url}email_recipient_window_seconds = 3600\njob_retention_seconds = 3600\n");
+        assert_eq!(validate(&equal), Ok(()));
+    }
 
     #[test]
     fn thumbnail_formats_are_a_list_of_distinct_known_names() {

@@ -156,7 +156,10 @@ async fn prune_forgets_finished_jobs_past_the_retention_and_keeps_the_rest() {
         pool: pool.clone(),
         retention: Duration::from_secs(3600),
     };
-    assert_eq!(prune.run_once().await.unwrap(), PruneReport { jobs: 2, ticks: 0 });
+    assert_eq!(
+        prune.run_once().await.unwrap(),
+        PruneReport { jobs: 2, ..nothing() }
+    );
     let left: Vec<Uuid> = sqlx::query_scalar("select id from jobs order by id")
         .fetch_all(&pool)
         .await
@@ -167,7 +170,111 @@ async fn prune_forgets_finished_jobs_past_the_retention_and_keeps_the_rest() {
         .await
         .unwrap();
     assert_eq!(queue_rows, 3);
-    assert_eq!(prune.run_once().await.unwrap(), PruneReport { jobs: 0, ticks: 0 });
+    assert_eq!(prune.run_once().await.unwrap(), nothing());
+}
+
+fn nothing() -> PruneReport {
+    PruneReport {
+        jobs: 0,
+        ticks: 0,
+        tokens: 0,
+        attempts: 0,
+        deliveries: 0,
+    }
+}
+
+/// The one text column `sql` selects, in its order.
+async fn left_of(pool: &PgPool, sql: &'static str) -> Vec<String> {
+    sqlx::query_scalar(sql).fetch_all(pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn prune_forgets_spent_tokens_old_attempts_and_the_delivery_log_of_pruned_jobs() {
+    let pool = database().await;
+    let owner = user(&pool).await;
+    // Tokens: (hash, used this long ago, expires in) — negative means in the past.
+    for (hash, used_ago, expires_in) in [
+        ("used-long-ago", Some(7200.0), 3600.0),
+        ("expired-long-ago", None, -7200.0),
+        ("unused", None, 3600.0),
+        ("used-just-now", Some(60.0), 3600.0),
+        ("expired-just-now", None, -60.0),
+    ] {
+        sqlx::query(
+            "insert into account_tokens (token_hash, user_id, purpose, expires_at, used_at)
+             values ($1, $2, 'verify-email', now() + make_interval(secs => $3),
+                     now() - make_interval(secs => $4))",
+        )
+        .bind(hash)
+        .bind(owner)
+        .bind(expires_in)
+        .bind(used_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (subject, ago) in [("old", 7200.0), ("recent", 60.0)] {
+        sqlx::query(
+            "insert into request_attempts (action, subject, attempted_at)
+             values ('register', $1, now() - make_interval(secs => $2))",
+        )
+        .bind(subject)
+        .bind(ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Deliveries: of a pruned job long ago, of a job that still exists, of a pruned job recently.
+    let mut conn = pool.acquire().await.unwrap();
+    let job = EmailJob::Welcome {
+        user_id: owner,
+        to: "a@example.com".into(),
+    };
+    let live_job = email::enqueue(&mut conn, owner, &job).await.unwrap();
+    for (recipient, job_id, ago) in [
+        ("gone-old@example.com", Uuid::now_v7(), 7200.0),
+        ("live@example.com", live_job, 7200.0),
+        ("gone-recent@example.com", Uuid::now_v7(), 60.0),
+    ] {
+        sqlx::query(
+            "insert into email_deliveries (job_id, recipient, template, category, outcome, created_at)
+             values ($1, $2, 'welcome', 'notification', 'sent', now() - make_interval(secs => $3))",
+        )
+        .bind(job_id)
+        .bind(recipient)
+        .bind(ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let prune = Prune {
+        pool: pool.clone(),
+        retention: Duration::from_secs(3600),
+    };
+    let report = prune.run_once().await.unwrap();
+    assert_eq!(
+        report,
+        PruneReport {
+            tokens: 2,
+            attempts: 1,
+            deliveries: 1,
+            ..nothing()
+        }
+    );
+    assert_eq!(
+        left_of(&pool, "select token_hash from account_tokens order by token_hash").await,
+        ["expired-just-now", "unused", "used-just-now"]
+    );
+    assert_eq!(
+        left_of(&pool, "select subject from request_attempts").await,
+        ["recent"]
+    );
+    assert_eq!(
+        left_of(&pool, "select recipient from email_deliveries order by recipient").await,
+        ["gone-recent@example.com", "live@example.com"]
+    );
+    assert_eq!(prune.run_once().await.unwrap(), nothing());
 }
 
 #[tokio::test]

@@ -1,5 +1,12 @@
-//! Prune: forget finished jobs (done, dead, cancelled) and maintenance ticks older than the
-//! retention. Jobs still to run, running or waiting for a retry are never touched.
+//! Prune: forget what is older than the retention and no longer needed — finished jobs (done,
+//! dead, cancelled), maintenance ticks, account tokens spent or expired, rate-limit attempts, and
+//! the delivery log of email jobs that are gone. Jobs still to run, running or waiting for a
+//! retry are never touched, nor is the delivery row of a job that still exists (it is what stops
+//! a re-run from mailing twice).
+//!
+//! Rate limits count these rows within their windows, so a window longer than the retention
+//! would be cut to it: the worker refuses a recipient window longer than the retention, and the
+//! API's registration and reset windows (default 1 h) must stay below it too.
 
 use std::time::Duration;
 
@@ -23,6 +30,12 @@ pub struct PruneReport {
     pub jobs: u64,
     /// Maintenance tick rows deleted.
     pub ticks: u64,
+    /// Account tokens (verification, reset) used or expired before the retention.
+    pub tokens: u64,
+    /// Rate-limit attempts older than the retention.
+    pub attempts: u64,
+    /// Delivery log rows of email jobs already pruned, older than the retention.
+    pub deliveries: u64,
 }
 
 impl Prune {
@@ -30,7 +43,8 @@ impl Prune {
     pub async fn run_once(&self) -> Result<PruneReport, MaintenanceError> {
         let retention = self.retention.as_secs_f64();
         let mut tx = self.pool.begin().await?;
-        let jobs = sqlx::query(
+        let older = |sql: &'static str| sqlx::query(sql).bind(retention);
+        let jobs = older(
             "with finished as (
                  delete from apalis.jobs q
                   where (q.status in ('Done', 'Killed') or (q.status = 'Failed' and q.attempts >= q.max_attempts))
@@ -38,17 +52,40 @@ impl Prune {
               returning q.id)
              delete from jobs j using finished where j.id = veza_job_id(finished.id)",
         )
-        .bind(retention)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let ticks =
-            sqlx::query("delete from maintenance_ticks where tick_at < now() - make_interval(secs => $1)")
-                .bind(retention)
+        let ticks = older("delete from maintenance_ticks where tick_at < now() - make_interval(secs => $1)")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let tokens = older(
+            "delete from account_tokens
+              where least(expires_at, coalesce(used_at, expires_at)) < now() - make_interval(secs => $1)",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let attempts =
+            older("delete from request_attempts where attempted_at < now() - make_interval(secs => $1)")
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        let deliveries = older(
+            "delete from email_deliveries d
+              where d.created_at < now() - make_interval(secs => $1)
+                and not exists (select 1 from jobs j where j.id = d.job_id)",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(PruneReport { jobs, ticks })
+        Ok(PruneReport {
+            jobs,
+            ticks,
+            tokens,
+            attempts,
+            deliveries,
+        })
     }
 }
