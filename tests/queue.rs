@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use veza_e2e::{fixtures, platform::Platform};
 
+/// A scrape token (VEZA_METRICS_TOKEN) for the worker's `/metrics`.
+const METRICS_TOKEN: &str = "a-scrape-token-for-the-queue-test";
+
 #[tokio::test]
 async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_serves_other_jobs() {
     let metrics_listen = format!("127.0.0.1:{}", veza_e2e::servers::free_port());
@@ -13,6 +16,7 @@ async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_se
         ("VEZA_THUMBNAIL_CONCURRENCY", "1"),
         ("VEZA_RETRY_BASE_MS", "8000"),
         ("VEZA_METRICS_LISTEN", &metrics_listen),
+        ("VEZA_METRICS_TOKEN", METRICS_TOKEN),
     ])
     .await;
     let token = platform.register_and_login("ada@example.com").await;
@@ -57,9 +61,16 @@ async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_se
 
     // The worker's metrics saw it all: one retry, two successes, one attempt that retried.
     let metrics_url = format!("http://{metrics_listen}/metrics");
+    let refused = platform.http.get(&metrics_url).send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "no scrape token"
+    );
     let text = platform
         .http
         .get(metrics_url)
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()

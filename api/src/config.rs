@@ -28,6 +28,7 @@ struct RawConfig {
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
     admin_emails: Option<String>,
+    metrics_token: Option<String>,
     #[serde(default = "default_register_limit")]
     register_limit: u32,
     #[serde(default = "default_register_window")]
@@ -84,6 +85,9 @@ pub struct ApiConfig {
     /// Accounts with the admin role by configuration (`VEZA_ADMIN_EMAILS`, comma-separated,
     /// compared case-insensitively); `veza-api admin grant EMAIL` grants it in the database.
     pub admin_emails: Vec<String>,
+    /// The bearer token a scrape of `/metrics` must carry (`VEZA_METRICS_TOKEN`, at least 16
+    /// bytes); unset, anyone who reaches the API may scrape (it listens on loopback by default).
+    pub metrics_token: Option<String>,
     /// Registration attempts one client address may make per window (`VEZA_REGISTER_LIMIT`,
     /// default 10); over it, 429. It keeps "this address is taken" from sweeping addresses.
     pub register_limit: u32,
@@ -132,6 +136,14 @@ impl RawConfig {
         {
             problems.push("VEZA_JWT_SECRET must be at least 32 bytes".into());
         }
+        if let Some(token) = &self.metrics_token
+            && token.len() < veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
+        {
+            problems.push(format!(
+                "VEZA_METRICS_TOKEN must be at least {} bytes",
+                veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
+            ));
+        }
         if self.token_ttl_seconds == 0 {
             problems.push("VEZA_TOKEN_TTL_SECONDS must be positive".into());
         }
@@ -152,6 +164,7 @@ impl RawConfig {
                 listen,
                 storage,
                 jwt_secret: self.jwt_secret,
+                metrics_token: self.metrics_token,
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
                 db_max_connections: self.db_max_connections.max(1),

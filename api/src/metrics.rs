@@ -15,7 +15,7 @@ use prometheus_client::{
 };
 use veza_jobs::metrics::{QueueDepth, render};
 
-use crate::startup::AppState;
+use crate::{error::ApiError, startup::AppState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -74,9 +74,25 @@ impl ApiMetrics {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format; 401 without the scrape token when one is configured.
 #[poem::handler]
-pub async fn metrics(state: Data<&AppState>) -> Response {
+pub async fn metrics(state: Data<&AppState>, req: &Request) -> Response {
+    let authorization = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    if !state.metrics_token.admits(authorization) {
+        let mut response = ApiError::unauthorized(
+            "metrics-token-required",
+            "scraping the metrics needs the metrics token as a bearer token",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            poem::http::header::WWW_AUTHENTICATE,
+            poem::http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
     if let Err(err) = state.metrics.queue.refresh(&state.pool).await {
         tracing::warn!(error = %err, "metrics: queue depth unavailable");
     }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub reset_request_limit: (u32, std::time::Duration),
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<ApiMetrics>,
+    /// What a scrape of `/metrics` must carry.
+    pub metrics_token: veza_jobs::metrics::ScrapeToken,
     /// A real argon2 hash checked when a login names an unknown address, so that answer takes
     /// as long as a wrong password.
     pub dummy_password_hash: String,
@@ -116,6 +118,7 @@ impl Application {
                 std::time::Duration::from_secs(config.reset_request_window_seconds),
             ),
             metrics: std::sync::Arc::new(ApiMetrics::default()),
+            metrics_token: veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
             dummy_password_hash,
         };
         Ok(Self {

@@ -1,12 +1,16 @@
 //! Prometheus metrics shared by both binaries: the registry's text encoding and the queue
 //! depth per kind and state, read from Postgres at scrape time (so every process reports the
 //! same, current numbers). Each binary adds its own metrics to the same registry.
+//!
+//! A scrape may need a credential: with `VEZA_METRICS_TOKEN` set, both binaries answer
+//! `/metrics` only to `Authorization: Bearer <token>` ([`ScrapeToken`]).
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::operations;
@@ -63,4 +67,55 @@ pub fn render(registry: &Registry) -> String {
         tracing::error!(error = %err, "encoding metrics");
     }
     text
+}
+
+/// The credential a scrape of `/metrics` must carry, if any (`VEZA_METRICS_TOKEN`). Only the
+/// token's SHA-256 is kept, and a presented token is compared by digest, so the comparison's
+/// timing says nothing useful about the token.
+#[derive(Debug, Clone, Default)]
+pub struct ScrapeToken(Option<[u8; 32]>);
+
+/// The shortest token accepted at start.
+pub const SCRAPE_TOKEN_MIN_BYTES: usize = 16;
+
+impl ScrapeToken {
+    /// Scrapes need `token` when it is set; anyone may scrape otherwise.
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(|token| Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// Whether a request with this `Authorization` header value may scrape.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        let Some(expected) = &self.0 else {
+            return true;
+        };
+        authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|given| Sha256::digest(given.as_bytes())[..] == expected[..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScrapeToken;
+
+    #[test]
+    fn a_scrape_token_admits_only_its_bearer() {
+        let open = ScrapeToken::new(None);
+        assert!(open.admits(None));
+        assert!(open.admits(Some("Bearer anything")));
+        let token = ScrapeToken::new(Some("a-scrape-token-0123"));
+        assert!(token.admits(Some("Bearer a-scrape-token-0123")));
+        for refused in [
+            None,
+            Some(""),
+            Some("a-scrape-token-0123"),
+            Some("Basic a-scrape-token-0123"),
+            Some("Bearer a-scrape-token-012"),
+            Some("Bearer a-scrape-token-01234"),
+            Some("Bearer "),
+        ] {
+            assert!(!token.admits(refused), "{refused:?}");
+        }
+    }
 }

@@ -67,6 +67,7 @@ struct RawConfig {
     retry_base_ms: Option<u64>,
     #[serde(default = "defaults::metrics_listen")]
     metrics_listen: String,
+    metrics_token: Option<String>,
     #[serde(default = "defaults::repair_schedule")]
     repair_schedule: String,
     #[serde(default = "defaults::prune_schedule")]
@@ -325,6 +326,9 @@ pub struct WorkerConfig {
     /// Where `/metrics` is served (`VEZA_METRICS_LISTEN`; default `127.0.0.1:0`, a free port
     /// that the worker logs at start — set a fixed one for Prometheus).
     pub metrics_listen: std::net::SocketAddr,
+    /// The bearer token a scrape of `/metrics` must carry (`VEZA_METRICS_TOKEN`, at least 16
+    /// bytes); unset, anyone who reaches the listener may scrape.
+    pub metrics_token: Option<String>,
     /// Audio transcoding (`VEZA_AUDIO_LADDER`, `VEZA_SEGMENT_SECONDS`, `VEZA_MAX_AUDIO_SECONDS`).
     pub transcode: TranscodeSettings,
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_FORMATS`, `VEZA_THUMBNAIL_*_QUALITY`,
@@ -428,6 +432,14 @@ impl RawConfig {
             ));
             std::net::SocketAddr::from(([127, 0, 0, 1], 0))
         });
+        if let Some(token) = &self.metrics_token
+            && token.len() < veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
+        {
+            problems.push(format!(
+                "VEZA_METRICS_TOKEN must be at least {} bytes",
+                veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
+            ));
+        }
         if self.email_recipient_limit == 0 || self.email_recipient_window_seconds == 0 {
             problems.push(
                 "VEZA_EMAIL_RECIPIENT_LIMIT and VEZA_EMAIL_RECIPIENT_WINDOW_SECONDS must be positive".into(),
@@ -518,6 +530,7 @@ impl RawConfig {
             (Some(storage), Some(maintenance)) if problems.is_empty() => Ok(WorkerConfig {
                 maintenance,
                 metrics_listen,
+                metrics_token: self.metrics_token,
                 database_url,
                 storage,
                 mailer,

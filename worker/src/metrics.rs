@@ -5,7 +5,8 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, Response, Route, Server, get, handler,
+    EndpointExt, Request, Response, Route, Server, get, handler,
+    http::{StatusCode, header},
     listener::{Acceptor, Listener, TcpListener},
     web::Data,
 };
@@ -21,7 +22,7 @@ use prometheus_client::{
 use sqlx::PgPool;
 use veza_jobs::{
     email::metrics::DeliveryMetrics,
-    metrics::{QueueDepth, render},
+    metrics::{QueueDepth, ScrapeToken, render},
 };
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,7 +100,31 @@ impl WorkerMetrics {
 }
 
 #[handler]
-async fn scrape(metrics: Data<&Arc<WorkerMetrics>>, pool: Data<&PgPool>) -> Response {
+async fn scrape(
+    metrics: Data<&Arc<WorkerMetrics>>,
+    pool: Data<&PgPool>,
+    token: Data<&ScrapeToken>,
+    req: &Request,
+) -> Response {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    if !token.admits(authorization) {
+        // The API's problem document, written out: this listener has no API around it.
+        let problem = serde_json::json!({
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "scraping the metrics needs the metrics token as a bearer token",
+            "code": "metrics-token-required",
+        });
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .content_type("application/problem+json")
+            .header(header::WWW_AUTHENTICATE, "Bearer")
+            .body(problem.to_string());
+    }
     if let Err(err) = metrics.queue.refresh(&pool).await {
         tracing::warn!(error = %err, "metrics: queue depth unavailable");
     }
@@ -111,6 +136,7 @@ async fn scrape(metrics: Data<&Arc<WorkerMetrics>>, pool: Data<&PgPool>) -> Resp
 /// Binds `listen` and serves `/metrics` until the task is aborted; returns the bound address.
 pub async fn serve(
     listen: SocketAddr,
+    token: ScrapeToken,
     metrics: Arc<WorkerMetrics>,
     pool: PgPool,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -120,7 +146,11 @@ pub async fn serve(
         .first()
         .and_then(|addr| addr.as_socket_addr().copied())
         .unwrap_or(listen);
-    let app = Route::new().at("/metrics", get(scrape)).data(metrics).data(pool);
+    let app = Route::new()
+        .at("/metrics", get(scrape))
+        .data(metrics)
+        .data(pool)
+        .data(token);
     let server = tokio::spawn(async move {
         if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {
             tracing::error!(error = %err, "metrics server stopped");

@@ -95,13 +95,17 @@ pub async fn run_until_stopped(
     };
     let stopping = CancellationToken::new();
     let (paused_tx, paused_rx) = watch::channel(Vec::new());
-    let (metrics_addr, metrics_server) =
-        crate::metrics::serve(config.metrics_listen, metrics.clone(), pool.clone())
-            .await
-            .map_err(|source| StartError::Metrics {
-                addr: config.metrics_listen,
-                source,
-            })?;
+    let (metrics_addr, metrics_server) = crate::metrics::serve(
+        config.metrics_listen,
+        veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
+        metrics.clone(),
+        pool.clone(),
+    )
+    .await
+    .map_err(|source| StartError::Metrics {
+        addr: config.metrics_listen,
+        source,
+    })?;
     tracing::info!("metrics at http://{metrics_addr}/metrics");
     let runner = Arc::new(Runner {
         ctx,

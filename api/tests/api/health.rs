@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_when_database_and_storage_are_up() {
@@ -111,4 +111,26 @@ async fn metrics_report_latency_per_operation_and_queue_depth() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_only_its_bearer_may_scrape() {
+    let token = "a-metrics-token-for-the-test";
+    let app = spawn_app_with(|config| config.metrics_token = Some(token.to_owned())).await;
+    let scrape = |authorization: Option<String>| {
+        let mut request = app.http.get(app.url("/metrics"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+    for refused in [None, Some("Bearer not-the-token".to_owned())] {
+        let resp = scrape(refused).await.unwrap();
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        assert_problem(resp, StatusCode::UNAUTHORIZED, "metrics-token-required").await;
+    }
+    let resp = scrape(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("veza_queue_jobs{"), "{text}");
 }

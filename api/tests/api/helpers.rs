@@ -37,6 +37,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         max_upload_bytes: 8 * 1024 * 1024,
         db_max_connections: 5,
         admin_emails: Vec::new(),
+        metrics_token: None,
         register_limit: 100,
         register_window_seconds: 3600,
         reset_request_limit: 3,
