@@ -85,6 +85,32 @@ async fn a_transient_failure_is_retried_later_with_the_same_id_while_the_slot_se
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
+    // Storage traffic: every byte of every stored output, and each original read by each of
+    // the three attempts (the failed one read it before its writes failed).
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url)
+        .await
+        .unwrap();
+    let (written, originals): (i64, i64) = sqlx::query_as(
+        "select (select coalesce(sum(size_bytes), 0)::bigint from outputs),
+                (select coalesce(sum(size_bytes), 0)::bigint from media)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let counted = |direction: &str| {
+        let prefix = format!(r#"veza_storage_bytes_total{{direction="{direction}"}} "#);
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no {direction} bytes in:\n{text}"))
+    };
+    assert!(written > 0);
+    assert_eq!(counted("written"), written);
+    assert_eq!(
+        counted("read"),
+        originals / 2 * 3,
+        "two originals of one size, three attempts"
+    );
 }
 
 #[tokio::test]

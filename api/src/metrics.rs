@@ -13,7 +13,10 @@ use prometheus_client::{
     },
     registry::Registry,
 };
-use veza_jobs::metrics::{QueueDepth, render};
+use veza_jobs::{
+    metrics::{QueueDepth, render},
+    storage::StorageTraffic,
+};
 
 use crate::{error::ApiError, startup::AppState};
 
@@ -29,6 +32,8 @@ pub struct ApiMetrics {
     registry: Registry,
     requests: Family<HttpLabels, Histogram>,
     queue: QueueDepth,
+    /// Bytes of uploads stored and of files served (counted by the storage).
+    pub storage: StorageTraffic,
 }
 
 impl Default for ApiMetrics {
@@ -44,10 +49,12 @@ impl Default for ApiMetrics {
             requests.clone(),
         );
         let queue = QueueDepth::register(&mut registry);
+        let storage = StorageTraffic::register(&mut registry);
         Self {
             registry,
             requests,
             queue,
+            storage,
         }
     }
 }

@@ -86,7 +86,8 @@ impl Application {
     /// Connects, opens storage, makes keys and binds the port (port 0 picks a free one).
     pub async fn build(config: ApiConfig) -> Result<Self, BuildError> {
         let pool = veza_jobs::db::connect(&config.database_url, config.db_max_connections).await?;
-        let storage = Storage::open(&config.storage)?;
+        let metrics = std::sync::Arc::new(ApiMetrics::default());
+        let storage = Storage::open(&config.storage)?.with_traffic(metrics.storage.clone());
         let keys = TokenKeys::new(config.jwt_secret.as_deref(), config.token_ttl_seconds);
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
@@ -117,7 +118,7 @@ impl Application {
                 config.reset_request_limit,
                 std::time::Duration::from_secs(config.reset_request_window_seconds),
             ),
-            metrics: std::sync::Arc::new(ApiMetrics::default()),
+            metrics,
             metrics_token: veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
             dummy_password_hash,
         };

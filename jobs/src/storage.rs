@@ -12,6 +12,11 @@ use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem,
     path::Path,
 };
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -112,6 +117,39 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    traffic: StorageTraffic,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+/// `veza_storage_bytes_total{direction="read"|"written"}`: object bytes this process read from
+/// and wrote to storage — the worker's are the bytes its jobs processed (originals in, outputs
+/// out), the API's the uploads it stored and the files it served.
+#[derive(Debug, Clone, Default)]
+pub struct StorageTraffic {
+    bytes: Family<DirectionLabels, Counter>,
+}
+
+impl StorageTraffic {
+    /// Registers the counter.
+    pub fn register(registry: &mut Registry) -> Self {
+        let bytes = Family::default();
+        registry.register(
+            "veza_storage_bytes",
+            "Object bytes read from and written to storage by this process",
+            bytes.clone(),
+        );
+        Self { bytes }
+    }
+
+    fn count(&self, direction: &'static str, bytes: u64) {
+        self.bytes
+            .get_or_create(&DirectionLabels { direction })
+            .inc_by(bytes);
+    }
 }
 
 /// An object found by [`Storage::list`].
@@ -177,7 +215,16 @@ impl Storage {
                 Arc::new(builder.build()?)
             }
         };
-        Ok(Self { store })
+        Ok(Self {
+            store,
+            traffic: StorageTraffic::default(),
+        })
+    }
+
+    /// Counts the bytes read and written into `traffic` (unregistered by default).
+    pub fn with_traffic(mut self, traffic: StorageTraffic) -> Self {
+        self.traffic = traffic;
+        self
     }
 
     /// Key of a media item's original upload.
@@ -235,6 +282,7 @@ impl Storage {
             }
         }
         writer.finish().await.map_err(StorageError::from)?;
+        self.traffic.count("written", size);
         Ok(StoredUpload {
             size_bytes: size,
             sha256: hex::encode(hasher.finalize()),
@@ -243,9 +291,11 @@ impl Storage {
 
     /// Writes a small object in one request.
     pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let size = bytes.len() as u64;
         self.store
             .put(&Path::from(key), PutPayload::from_bytes(bytes))
             .await?;
+        self.traffic.count("written", size);
         Ok(())
     }
 
@@ -263,7 +313,12 @@ impl Storage {
         match self.store.get(&Path::from(key)).await {
             Ok(result) => {
                 let size = result.meta.size;
-                let stream = result.into_stream().map(|r| r.map_err(StorageError::from));
+                let traffic = self.traffic.clone();
+                let stream = result.into_stream().map(move |chunk| {
+                    let chunk = chunk.map_err(StorageError::from)?;
+                    traffic.count("read", chunk.len() as u64);
+                    Ok(chunk)
+                });
                 Ok(Some((size, stream.boxed())))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -280,6 +335,7 @@ impl Storage {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             size += chunk.len() as u64;
+            self.traffic.count("read", chunk.len() as u64);
             out.write_all(&chunk).await?;
         }
         out.flush().await?;

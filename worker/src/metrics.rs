@@ -23,6 +23,7 @@ use sqlx::PgPool;
 use veza_jobs::{
     email::metrics::DeliveryMetrics,
     metrics::{QueueDepth, ScrapeToken, render},
+    storage::StorageTraffic,
 };
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +46,8 @@ pub struct WorkerMetrics {
     queue: QueueDepth,
     /// Email deliveries and SMTP configuration faults (counted by the email handler).
     pub email: DeliveryMetrics,
+    /// Bytes the jobs read from and wrote to object storage (counted by the storage).
+    pub storage: StorageTraffic,
 }
 
 impl Default for WorkerMetrics {
@@ -69,8 +72,10 @@ impl Default for WorkerMetrics {
         );
         let queue = QueueDepth::register(&mut registry);
         let email = DeliveryMetrics::register(&mut registry);
+        let storage = StorageTraffic::register(&mut registry);
         Self {
             email,
+            storage,
             registry,
             durations,
             retries,

@@ -69,8 +69,8 @@ pub async fn run_until_stopped(
 ) -> Result<(), StartError> {
     let pool = veza_jobs::db::connect_patiently(&config.database_url, 10, std::time::Duration::from_secs(60))
         .await?;
-    let storage = Storage::open(&config.storage)?;
     let metrics = Arc::new(WorkerMetrics::default());
+    let storage = Storage::open(&config.storage)?.with_traffic(metrics.storage.clone());
     let mailer = Mailer::open(&config.mailer)
         .map_err(StartError::Mailer)?
         .with_policy(config.email_policy)

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_when_database_and_storage_are_up() {
@@ -93,6 +93,11 @@ async fn metrics_report_latency_per_operation_and_queue_depth() {
     let app = spawn_app().await;
     app.register("ada@example.com").await;
     app.http.get(app.url("/v1/me")).send().await.unwrap();
+    let body: serde_json::Value = app.login("ada@example.com", PASSWORD).await.json().await.unwrap();
+    let ada = body["access_token"].as_str().unwrap().to_owned();
+    let png = veza_e2e::fixtures::png(40, 30);
+    let stored = format!(r#"veza_storage_bytes_total{{direction="written"}} {}"#, png.len());
+    assert_eq!(app.upload(&ada, png).await.status(), StatusCode::ACCEPTED);
     let text = app
         .http
         .get(app.url("/metrics"))
@@ -108,6 +113,8 @@ async fn metrics_report_latency_per_operation_and_queue_depth() {
         // The welcome and the verification emails.
         r#"veza_queue_jobs{queue="email",state="queued"} 2"#,
         r#"veza_queue_jobs{queue="transcode",state="queued"} 0"#,
+        // The upload, stored.
+        &stored,
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
