@@ -30,6 +30,27 @@ pub async fn reprocess(
     owner: Option<Uuid>,
     priority: Priority,
 ) -> Result<Reprocess, EnqueueError> {
+    enqueue_unless_active(conn, media_id, owner, priority, false).await
+}
+
+/// Like [`reprocess`], but only the thumbnails are made again, whatever the item's kind (an
+/// audio item's come from its published transcode): used when the configured thumbnail formats
+/// changed.
+pub async fn rethumbnail(
+    conn: &mut PgConnection,
+    media_id: Uuid,
+    priority: Priority,
+) -> Result<Reprocess, EnqueueError> {
+    enqueue_unless_active(conn, media_id, None, priority, true).await
+}
+
+async fn enqueue_unless_active(
+    conn: &mut PgConnection,
+    media_id: Uuid,
+    owner: Option<Uuid>,
+    priority: Priority,
+    thumbnails_only: bool,
+) -> Result<Reprocess, EnqueueError> {
     let row: Option<(String, Uuid)> = sqlx::query_as(
         "select kind, owner_id from media
           where id = $1 and ($2::uuid is null or owner_id = $2)
@@ -46,7 +67,7 @@ pub async fn reprocess(
         return Ok(Reprocess::AlreadyActive(active));
     }
     let job_id = match kind.as_str() {
-        "audio" => transcode::enqueue(conn, owner_id, media_id, priority).await?,
+        "audio" if !thumbnails_only => transcode::enqueue(conn, owner_id, media_id, priority).await?,
         _ => thumbnail::enqueue(conn, owner_id, media_id, priority).await?,
     };
     Ok(Reprocess::Queued(job_id))

@@ -132,6 +132,7 @@ pub async fn run_until_stopped(
         pool: pool.clone(),
         storage: storage.clone(),
         batch: maintenance.repair_batch,
+        thumbnail_formats: config.thumbnail.formats.clone(),
     }));
     let prune = scheduled(Task::Prune(Prune {
         pool: pool.clone(),

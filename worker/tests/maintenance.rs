@@ -16,6 +16,7 @@ use veza_jobs::{
     queue::Priority,
     reprocess::{self, Reprocess},
     storage::{Storage, StorageConfig},
+    thumbnail::{self, Format},
     transcode,
 };
 use veza_worker::maintenance::{
@@ -372,6 +373,7 @@ async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
         pool: pool.clone(),
         storage,
         batch: 10,
+        thumbnail_formats: vec![Format::Jpeg, Format::Webp],
     };
     let report = repair.run_once().await.unwrap();
     assert_eq!(
@@ -380,6 +382,7 @@ async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
             checked: 3,
             outdated: 1,
             missing: 1,
+            reformatted: 0,
             enqueued: 2
         }
     );
@@ -394,6 +397,84 @@ async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
 
     // Their reprocesses are still waiting: the next run adds none.
     assert_eq!(repair.run_once().await.unwrap().enqueued, 0);
+}
+
+/// Publishes a thumbnail generation of `media_id` with one stored JPEG and one WebP.
+async fn publish_thumbnails(pool: &PgPool, storage: &Storage, media_id: Uuid) {
+    sqlx::query(
+        "update media set status = 'ready', thumbnail_generation = 't', thumbnail_pipeline_version = $2
+          where id = $1",
+    )
+    .bind(media_id)
+    .bind(thumbnail::PIPELINE_VERSION)
+    .execute(pool)
+    .await
+    .unwrap();
+    for (name, content_type) in [("160.jpg", "image/jpeg"), ("160.webp", "image/webp")] {
+        let key = Storage::output_key(media_id, "thumbnails", "t", name);
+        storage.put_bytes(&key, Bytes::from_static(b"x")).await.unwrap();
+        sqlx::query(
+            "insert into outputs (id, media_id, kind, generation, name, object_key, content_type, size_bytes)
+             values ($1, $2, 'thumbnail', 't', $3, $4, $5, 1)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(media_id)
+        .bind(name)
+        .bind(&key)
+        .bind(content_type)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn repair_gives_items_thumbnails_in_newly_configured_formats_once() {
+    let pool = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::Fs {
+        root: dir.path().join("objects"),
+    })
+    .unwrap();
+    let owner = user(&pool).await;
+    // An audio item, current in every way, with JPEG and WebP thumbnails.
+    let audio = audio_item(&pool, owner).await;
+    publish(&pool, audio, "g", Some(transcode::PIPELINE_VERSION), &[]).await;
+    publish_thumbnails(&pool, &storage, audio).await;
+    // An audio item never thumbnailed: nothing to compare, nothing to do.
+    let bare = audio_item(&pool, owner).await;
+    publish(&pool, bare, "g", Some(transcode::PIPELINE_VERSION), &[]).await;
+
+    let repair = |formats: Vec<Format>| Repair {
+        pool: pool.clone(),
+        storage: storage.clone(),
+        batch: 10,
+        thumbnail_formats: formats,
+    };
+    let same = repair(vec![Format::Webp, Format::Jpeg]).run_once().await.unwrap();
+    assert_eq!((same.checked, same.reformatted, same.enqueued), (2, 0, 0));
+
+    let with_avif = repair(vec![Format::Jpeg, Format::Webp, Format::Avif]);
+    let report = with_avif.run_once().await.unwrap();
+    assert_eq!(
+        report,
+        RepairReport {
+            checked: 2,
+            outdated: 0,
+            missing: 0,
+            reformatted: 1,
+            enqueued: 1
+        }
+    );
+    // Only the thumbnails are made again: a thumbnail job, not a transcode, for the audio item.
+    let queued: Vec<(String, Uuid)> =
+        sqlx::query_as("select kind, media_id from jobs where media_id is not null order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(queued, [("thumbnail".to_owned(), audio)]);
+    // Its job is still waiting: the next run adds none.
+    assert_eq!(with_avif.run_once().await.unwrap().enqueued, 0);
 }
 
 #[tokio::test]

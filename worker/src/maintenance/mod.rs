@@ -1,6 +1,7 @@
 //! Periodic maintenance, each task in its own file with a `run_once` that tests call directly:
 //! [`repair`] (reprocess items whose outputs are missing or outdated), [`prune`] (forget finished
-//! jobs past the retention) and [`orphans`] (delete objects nothing refers to, past a grace).
+//! jobs, spent tokens, old rate-limit attempts and delivery rows past the retention) and
+//! [`orphans`] (delete objects nothing refers to, past a grace).
 //!
 //! Every worker runs the schedules (apalis-cron), but a tick runs once across the fleet: the
 //! first worker to insert the tick's row in `maintenance_ticks` runs it; the others find the row

@@ -1,7 +1,13 @@
 //! Repair: find ready media items whose published outputs are missing from storage or were made
 //! by an older pipeline version, and reprocess them (a new job and generation; the old outputs
-//! stay published until the new ones replace them). Each run looks at the items checked least
-//! recently, a batch at a time, so every item is seen in turn.
+//! stay published until the new ones replace them); and items whose published thumbnails are in
+//! other formats than the configured ones (`VEZA_THUMBNAIL_FORMATS` changed), which get new
+//! thumbnails only. Each run looks at the items checked least recently, a batch at a time, so
+//! every item is seen in turn.
+//!
+//! Every worker of a fleet should be configured with the same formats: during a rolling change
+//! the repair runs of old and new workers disagree, and an item may be re-thumbnailed once more
+//! than needed (at most once per repair cycle, since a job still to run blocks another).
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -10,7 +16,8 @@ use veza_jobs::{
     queue::Priority,
     reprocess::{self, Reprocess},
     storage::Storage,
-    thumbnail, transcode,
+    thumbnail::{self, Format},
+    transcode,
 };
 
 use super::MaintenanceError;
@@ -23,6 +30,8 @@ pub struct Repair {
     pub storage: Storage,
     /// Items looked at per run.
     pub batch: i64,
+    /// The thumbnail formats this worker makes (`VEZA_THUMBNAIL_FORMATS`).
+    pub thumbnail_formats: Vec<Format>,
 }
 
 /// What a repair run did.
@@ -34,6 +43,8 @@ pub struct RepairReport {
     pub outdated: u64,
     /// Items with a published output missing from storage.
     pub missing: u64,
+    /// Items whose published thumbnails are in other formats than the configured ones.
+    pub reformatted: u64,
     /// Reprocess jobs enqueued.
     pub enqueued: u64,
 }
@@ -66,20 +77,42 @@ impl Repair {
             };
             let outdated = version.is_none_or(|v| v < current);
             let missing = !outdated && self.has_missing_output(media_id).await?;
+            let reformat = !outdated && !missing && self.has_other_thumbnail_formats(media_id).await?;
             report.outdated += u64::from(outdated);
             report.missing += u64::from(missing);
-            if outdated || missing {
+            report.reformatted += u64::from(reformat);
+            if outdated || missing || reformat {
                 let mut tx = self.pool.begin().await?;
-                if let Reprocess::Queued(job_id) =
+                let queued = if reformat {
+                    reprocess::rethumbnail(&mut tx, media_id, Priority::Background).await?
+                } else {
                     reprocess::reprocess(&mut tx, media_id, None, Priority::Background).await?
-                {
-                    tracing::info!(%media_id, %job_id, outdated, missing, "repair: reprocess queued");
+                };
+                if let Reprocess::Queued(job_id) = queued {
+                    tracing::info!(%media_id, %job_id, outdated, missing, reformat, "repair: reprocess queued");
                     report.enqueued += 1;
                 }
                 tx.commit().await?;
             }
         }
         Ok(report)
+    }
+
+    /// Whether the item's published thumbnails exist and are not exactly in the configured
+    /// formats. An item without any (never thumbnailed) is not this task's business.
+    async fn has_other_thumbnail_formats(&self, media_id: Uuid) -> Result<bool, MaintenanceError> {
+        let published: Vec<String> = sqlx::query_scalar(
+            "select distinct o.content_type from outputs o join media m on m.id = o.media_id
+              where o.media_id = $1 and o.kind = 'thumbnail' and o.generation = m.thumbnail_generation
+              order by 1",
+        )
+        .bind(media_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut configured: Vec<&str> = self.thumbnail_formats.iter().map(|f| f.content_type()).collect();
+        configured.sort_unstable();
+        configured.dedup();
+        Ok(!published.is_empty() && published != configured)
     }
 
     /// Whether any output of the item's published generations is gone from storage.
