@@ -75,6 +75,10 @@ bench-queue jobs="20000" rounds="3":
 openapi:
     cargo run --quiet --bin veza-api -- openapi > openapi/openapi.json
 
+# Regenerate the TypeScript SDK's types from openapi/openapi.json and build it (Node.js).
+sdk:
+    cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run generate && npm run build
+
 # Fail when openapi/openapi.json differs from what the code generates.
 verify-openapi:
     cargo run --quiet --bin veza-api -- openapi | diff -u openapi/openapi.json -

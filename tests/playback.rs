@@ -114,21 +114,21 @@ fn chromium() -> String {
 /// Runs play.mjs on the master at `master` (a path on `origin`); returns its JSON report, or
 /// fails with everything it printed when it exits non-zero or runs past its deadline.
 async fn play_in_chromium(player: &Path, origin: &str, master: &str, token: &str) -> Value {
-    let child = tokio::process::Command::new("node")
-        .arg(player.join("play.mjs"))
-        .args(["--origin", origin, "--master", master, "--token", token])
-        .args(["--chromium", &chromium(), "--timeout-seconds", "20"])
-        .current_dir(player)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node (Node.js) must be installed");
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("the player did not finish within 120 s")
-        .unwrap();
+    let script = player.join("play.mjs");
+    let args = [
+        script.to_str().unwrap(),
+        "--origin",
+        origin,
+        "--master",
+        master,
+        "--token",
+        token,
+        "--chromium",
+        &chromium(),
+        "--timeout-seconds",
+        "20",
+    ];
+    let output = veza_e2e::node::run(player, &args, Duration::from_secs(120)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod fixtures;
+pub mod node;
 pub mod platform;
 pub mod servers;
 
