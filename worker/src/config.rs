@@ -54,6 +54,8 @@ struct RawConfig {
     canary_concurrency: usize,
     #[serde(default = "defaults::heartbeat_seconds")]
     heartbeat_seconds: u64,
+    #[serde(default = "defaults::poll_interval_ms")]
+    poll_interval_ms: u64,
     #[serde(default = "defaults::missed_heartbeats")]
     missed_heartbeats: usize,
     #[serde(default = "defaults::shutdown_timeout_seconds")]
@@ -154,6 +156,9 @@ mod defaults {
     }
     pub fn canary_concurrency() -> usize {
         32
+    }
+    pub fn poll_interval_ms() -> u64 {
+        1000
     }
     pub fn heartbeat_seconds() -> u64 {
         5
@@ -310,6 +315,10 @@ pub struct WorkerConfig {
     pub concurrency: Concurrency,
     /// Heartbeat period (`VEZA_HEARTBEAT_SECONDS`, default 5).
     pub heartbeat_interval: Duration,
+    /// How often an idle consumer looks for work no notification announced
+    /// (`VEZA_POLL_INTERVAL_MS`, default 1000, at least 10): a retry whose run-at came, and an
+    /// acknowledgement apalis left buffered (see `wakeup`).
+    pub poll_interval: Duration,
     /// Heartbeats missed before a worker's jobs are rescued (`VEZA_MISSED_HEARTBEATS`, default 3:
     /// a dead worker's jobs run elsewhere after about 15 s).
     pub missed_heartbeats: usize,
@@ -460,6 +469,12 @@ impl RawConfig {
         if self.repair_batch < 1 {
             problems.push("VEZA_REPAIR_BATCH must be at least 1".into());
         }
+        if self.poll_interval_ms < 10 {
+            problems.push(format!(
+                "VEZA_POLL_INTERVAL_MS must be at least 10, not {}",
+                self.poll_interval_ms
+            ));
+        }
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
@@ -555,6 +570,7 @@ impl RawConfig {
                     canary: self.canary_concurrency,
                 },
                 heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
+                poll_interval: Duration::from_millis(self.poll_interval_ms),
                 missed_heartbeats: self.missed_heartbeats,
                 shutdown_timeout: Duration::from_secs(self.shutdown_timeout_seconds),
                 timeouts: Timeouts {
@@ -637,6 +653,19 @@ mod tests {
         );
         let equal = format!("{url}email_recipient_window_seconds = 3600\njob_retention_seconds = 3600\n");
         assert_eq!(validate(&equal), Ok(()));
+    }
+
+    #[test]
+    fn a_poll_interval_under_10_ms_is_refused() {
+        let url = "database_url = 'postgres://localhost/veza'\n";
+        let problems = validate(&format!("{url}poll_interval_ms = 5\n")).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("VEZA_POLL_INTERVAL_MS must be at least 10")),
+            "{problems:?}"
+        );
+        assert_eq!(validate(&format!("{url}poll_interval_ms = 10\n")), Ok(()));
     }
 
     #[test]

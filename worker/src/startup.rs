@@ -33,7 +33,7 @@ use crate::{
     maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
     metrics::WorkerMetrics,
     queues::{self, KindPolicy, Runner},
-    wakeup::{POLL_FALLBACK, Wakeups},
+    wakeup::Wakeups,
 };
 
 /// Errors of starting the worker.
@@ -292,5 +292,5 @@ where
         .missed_heartbeats(config.missed_heartbeats);
     let storage = PostgresStorage::<Args>::new(pool).with_config(queue_config);
     let notifications = Pubsub::new(pool.clone(), queue.to_owned());
-    PollWith::new(storage, Wakeups::new(notifications, POLL_FALLBACK))
+    PollWith::new(storage, Wakeups::new(notifications, config.poll_interval))
 }

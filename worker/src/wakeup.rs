@@ -11,8 +11,16 @@
 //! registered, and asks for one more poll after taking any, so that a fetch which began before
 //! the announced commit is followed by one that sees it.
 //!
-//! The interval wakes a consumer for what no notification announces: a retry whose run-at has
-//! come, and inserts made while the listener was reconnecting.
+//! The interval (`VEZA_POLL_INTERVAL_MS`, default 1 s) wakes a consumer for what no notification
+//! announces: a retry whose run-at has come, inserts made while the listener was reconnecting,
+//! and acknowledgements apalis left buffered. The last is another race inside apalis-core's
+//! `Persisted`: it flushes finished jobs' acknowledgements only when polled in its ready state,
+//! and after an empty fetch it parks without looking at them; a job that finishes while such a
+//! fetch is in flight stays `Running` in the database until the consumer's next wake-up. Seen
+//! here (debug build, one worker, 10 PNG uploads each polled every 5 ms, 2026-11-26): upload to
+//! `succeeded` took 48–105 ms for 7 of them and 574–746 ms for 3 with the default 1 s interval;
+//! 58–111 ms for all 10 with `VEZA_POLL_INTERVAL_MS=100`. Before this strategy the next wake-up
+//! was the heartbeat, 5 s.
 
 use std::{
     task::{Context, Poll},
@@ -21,9 +29,6 @@ use std::{
 
 use apalis::prelude::{IntervalStrategy, PollSnapshot, PollStrategy};
 use futures::{Stream, StreamExt};
-
-/// How often an idle consumer looks for work that no notification announced.
-pub const POLL_FALLBACK: Duration = Duration::from_secs(1);
 
 /// A consumer's wake-up strategy: insert notifications, drained, and a fallback interval.
 /// A clone (a restarted consumer's) starts its own listener and timer.
