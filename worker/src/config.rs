@@ -316,8 +316,8 @@ pub struct WorkerConfig {
     /// Heartbeat period (`VEZA_HEARTBEAT_SECONDS`, default 5).
     pub heartbeat_interval: Duration,
     /// How often an idle consumer looks for work no notification announced
-    /// (`VEZA_POLL_INTERVAL_MS`, default 1000, at least 10): a retry whose run-at came, and an
-    /// acknowledgement apalis left buffered (see `wakeup`).
+    /// (`VEZA_POLL_INTERVAL_MS`, default 1000, at least 10): a retry whose run-at came, inserts
+    /// made while its listener reconnected (see `wakeup`).
     pub poll_interval: Duration,
     /// Heartbeats missed before a worker's jobs are rescued (`VEZA_MISSED_HEARTBEATS`, default 3:
     /// a dead worker's jobs run elsewhere after about 15 s).

@@ -5,7 +5,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use crate::metrics::WorkerMetrics;
+use crate::{metrics::WorkerMetrics, wakeup::Finishes};
 use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId, WorkerContext};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -51,6 +51,8 @@ pub struct Runner {
     pub paused: tokio::sync::watch::Receiver<Vec<String>>,
     /// Prometheus metrics.
     pub metrics: Arc<WorkerMetrics>,
+    /// When each queue's jobs last finished, for its consumer's wake-ups (see `wakeup`).
+    pub finishes: std::collections::HashMap<&'static str, Finishes>,
 }
 
 /// How an attempt ended, before settling.
@@ -144,6 +146,9 @@ impl Runner {
         let ending = self.execute(policy, run, attempt, work, span).await;
         let (result, outcome) = self.settle(run, media_id, attempt, policy, ending).await;
         self.metrics.attempt(policy.queue, outcome, started.elapsed());
+        if let Some(finishes) = self.finishes.get(policy.queue) {
+            finishes.record();
+        }
         result
     }
 

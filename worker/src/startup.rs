@@ -33,7 +33,7 @@ use crate::{
     maintenance::{self, Scheduled, Task, orphans::Orphans, prune::Prune, repair::Repair},
     metrics::WorkerMetrics,
     queues::{self, KindPolicy, Runner},
-    wakeup::Wakeups,
+    wakeup::{Finishes, Wakeups},
 };
 
 /// Errors of starting the worker.
@@ -107,6 +107,18 @@ pub async fn run_until_stopped(
         source,
     })?;
     tracing::info!("metrics at http://{metrics_addr}/metrics");
+    let finishes: std::collections::HashMap<&'static str, Finishes> =
+        [email::QUEUE, thumbnail::QUEUE, transcode::QUEUE, canary::QUEUE]
+            .into_iter()
+            .map(|queue| (queue, Finishes::default()))
+            .collect();
+    let finishes_of = |queue: &str| finishes.get(queue).cloned().unwrap_or_default();
+    let (email_finishes, thumbnail_finishes, transcode_finishes, canary_finishes) = (
+        finishes_of(email::QUEUE),
+        finishes_of(thumbnail::QUEUE),
+        finishes_of(transcode::QUEUE),
+        finishes_of(canary::QUEUE),
+    );
     let runner = Arc::new(Runner {
         ctx,
         email: policy(email::QUEUE, email::RETRY, config.timeouts.email),
@@ -116,6 +128,7 @@ pub async fn run_until_stopped(
         stopping: stopping.clone(),
         paused: paused_rx,
         metrics: metrics.clone(),
+        finishes,
     });
     // Unique per process, so many workers on many machines never share a lock identity.
     let instance = Uuid::now_v7().simple().to_string();
@@ -161,10 +174,22 @@ pub async fn run_until_stopped(
     // fetches, hands out and acknowledges a batch per serial cycle. Canaries do nothing, so a
     // large batch hoards nothing (bench/README.md, one process on a busy machine: 100 → 2,956,
     // 500 → 6,110 jobs/s).
-    let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE, 10);
-    let thumbnail_backend = backend::<ThumbnailJob>(&pool, &config, thumbnail::QUEUE, concurrency.thumbnail);
-    let transcode_backend = backend::<TranscodeJob>(&pool, &config, transcode::QUEUE, concurrency.transcode);
-    let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 500);
+    let email_backend = backend::<EmailJob>(&pool, &config, email::QUEUE, 10, email_finishes);
+    let thumbnail_backend = backend::<ThumbnailJob>(
+        &pool,
+        &config,
+        thumbnail::QUEUE,
+        concurrency.thumbnail,
+        thumbnail_finishes,
+    );
+    let transcode_backend = backend::<TranscodeJob>(
+        &pool,
+        &config,
+        transcode::QUEUE,
+        concurrency.transcode,
+        transcode_finishes,
+    );
+    let canary_backend = backend::<CanaryJob>(&pool, &config, canary::QUEUE, 500, canary_finishes);
     // `PollWith::clone`, not `.clone()`: `PollWith` derefs to the bare storage, so a method-call
     // clone of a strategy that is not `Clone` would silently hand out a consumer that never
     // hears a notification (it happened: pickup fell to the heartbeat).
@@ -280,6 +305,7 @@ fn backend<Args>(
     config: &WorkerConfig,
     queue: &str,
     batch_size: usize,
+    finishes: Finishes,
 ) -> PollWith<PostgresStorage<Args>, Wakeups<Pubsub>>
 where
     Args: Send + Sync + Unpin + 'static,
@@ -292,5 +318,8 @@ where
         .missed_heartbeats(config.missed_heartbeats);
     let storage = PostgresStorage::<Args>::new(pool).with_config(queue_config);
     let notifications = Pubsub::new(pool.clone(), queue.to_owned());
-    PollWith::new(storage, Wakeups::new(notifications, config.poll_interval))
+    PollWith::new(
+        storage,
+        Wakeups::new(notifications, config.poll_interval, finishes),
+    )
 }
