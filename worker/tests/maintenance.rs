@@ -33,6 +33,14 @@ async fn database() -> PgPool {
     pool
 }
 
+/// Object storage in the folder `root`.
+fn fs_storage(root: &Path) -> Storage {
+    Storage::open(&StorageConfig::Fs {
+        root: root.to_path_buf(),
+    })
+    .unwrap()
+}
+
 async fn user(pool: &PgPool) -> Uuid {
     let id = Uuid::now_v7();
     sqlx::query("insert into users (id, email, password_hash) values ($1, $2, 'x')")
@@ -283,7 +291,7 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
     let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("objects");
-    let storage = Storage::open(&StorageConfig::Fs { root: root.clone() }).unwrap();
+    let storage = fs_storage(&root);
     let owner = user(&pool).await;
     let item = audio_item(&pool, owner).await;
     publish(&pool, item, "published-gen", Some(1), &[]).await;
@@ -339,10 +347,7 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
 async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
     let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(&StorageConfig::Fs {
-        root: dir.path().join("objects"),
-    })
-    .unwrap();
+    let storage = fs_storage(&dir.path().join("objects"));
     let owner = user(&pool).await;
     let healthy = audio_item(&pool, owner).await;
     let missing = audio_item(&pool, owner).await;
@@ -432,10 +437,7 @@ async fn publish_thumbnails(pool: &PgPool, storage: &Storage, media_id: Uuid) {
 async fn repair_gives_items_thumbnails_in_newly_configured_formats_once() {
     let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(&StorageConfig::Fs {
-        root: dir.path().join("objects"),
-    })
-    .unwrap();
+    let storage = fs_storage(&dir.path().join("objects"));
     let owner = user(&pool).await;
     // An audio item, current in every way, with JPEG and WebP thumbnails.
     let audio = audio_item(&pool, owner).await;
