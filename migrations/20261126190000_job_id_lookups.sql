@@ -43,5 +43,20 @@ begin
 end
 $$;
 
+-- The apalis statuses a job in `state` (an answer of veza_job_state) can have, so that a
+-- listing by state filters apalis's rows cheaply before computing the exact state. Keep it in
+-- step with veza_job_state.
+create function veza_job_statuses(state text) returns text[]
+language sql immutable parallel safe as $$
+    select case state
+        when 'queued' then array['Pending', 'Queued']
+        when 'running' then array['Running']
+        when 'retrying' then array['Failed']
+        when 'succeeded' then array['Done']
+        when 'failed' then array['Failed', 'Killed']
+        when 'cancelled' then array['Killed']
+    end
+$$;
+
 -- The few jobs whose owners asked to cancel them (the statistics tell cancelled from failed).
 create index jobs_cancel_requested on jobs (id) where cancel_requested_at is not null;

@@ -9,7 +9,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -91,19 +90,7 @@ fn install_player(player: &Path) {
     if player.join("node_modules/playwright-core").exists() && player.join("node_modules/hls.js").exists() {
         return;
     }
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(player)
-        .stdin(Stdio::null())
-        .output()
-        .expect("npm (Node.js) must be installed");
-    assert!(
-        output.status.success(),
-        "npm ci in {} failed:\n{}{}",
-        player.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    veza_e2e::node::npm_ci(player);
 }
 
 /// The browser to drive: `VEZA_CHROMIUM`, or Debian's.

@@ -4,28 +4,24 @@
 //! generated types (sdk/typescript/test/e2e.ts).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::Value;
-use veza_e2e::{fixtures, platform::Platform};
+use veza_e2e::{
+    fixtures,
+    node::{npm_ci, run_checked},
+    platform::Platform,
+};
 
 #[tokio::test]
 async fn the_typescript_sdk_is_current_compiles_and_drives_the_platform() {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/typescript");
-    run(
-        &sdk,
-        "npm",
-        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
-    );
+    npm_ci(&sdk);
 
     // Current: generated again from openapi/openapi.json, the schema is the checked-in one.
     let scratch = tempfile::tempdir().unwrap();
     let regenerated = scratch.path().join("schema.ts");
-    run(
+    run_checked(
         &sdk,
         "node_modules/.bin/openapi-typescript",
         &[
@@ -40,7 +36,7 @@ async fn the_typescript_sdk_is_current_compiles_and_drives_the_platform() {
         "sdk/typescript/src/schema.ts is out of date: run `just sdk` and commit the result"
     );
     // Compiles, the end-to-end client included (its calls are checked against the spec's types).
-    run(&sdk, "node_modules/.bin/tsc", &["-p", "."]);
+    run_checked(&sdk, "node_modules/.bin/tsc", &["-p", "."]);
 
     let platform = Platform::start().await;
     let image = scratch.path().join("picture.png");
@@ -64,29 +60,6 @@ async fn the_typescript_sdk_is_current_compiles_and_drives_the_platform() {
     assert!(report["thumbnail"]["bytes"].as_u64().unwrap() > 100, "{report:#}");
     assert_eq!(report["missing"]["status"], 404, "{report:#}");
     assert_eq!(report["missing"]["code"], "media-not-found", "{report:#}");
-}
-
-/// Runs `program` (on the PATH, or a path inside `dir`) in `dir`; fails with its output when it
-/// fails.
-fn run(dir: &Path, program: &str, args: &[&str]) {
-    let program_path = if program.contains('/') {
-        dir.join(program)
-    } else {
-        PathBuf::from(program)
-    };
-    let output = Command::new(program_path)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|err| panic!("{program} (Node.js and npm must be installed): {err}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} in {} failed:\n{}{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Runs the SDK's end-to-end client; returns its JSON report.

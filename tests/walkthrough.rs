@@ -125,18 +125,17 @@ fn probe_rendition(playlist: &std::path::Path, codec: &str) {
     assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
 }
 
-/// Every thumbnail listed is fetched and decoded; sizes keep the 4:3 aspect ratio.
-async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
-    let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
-    assert_eq!(media["status"], "ready", "{media}");
-    let thumbnails: Vec<&Value> = media["outputs"]
+/// Every thumbnail `media` lists, fetched through the API: served with its listed content type
+/// and the immutable cache header, bytes of that type, decoded at the listed size. Returns
+/// `(content type, width, height)` of each, sorted.
+async fn fetch_thumbnails(platform: &Platform, token: &str, media: &Value) -> Vec<(String, u32, u32)> {
+    let mut fetched = Vec::new();
+    for thumb in media["outputs"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|o| o["kind"] == "thumbnail")
-        .collect();
-    let mut sizes = Vec::new();
-    for thumb in thumbnails {
+    {
         let resp = platform
             .http
             .get(platform.url(thumb["url"].as_str().unwrap()))
@@ -152,24 +151,40 @@ async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
             "private, max-age=31536000, immutable"
         );
         let bytes = resp.bytes().await.unwrap();
-        let format = match content_type.as_str() {
-            "image/jpeg" => image::ImageFormat::Jpeg,
-            "image/webp" => image::ImageFormat::WebP,
+        let (width, height) = match content_type.as_str() {
+            "image/avif" => avif_dimensions(&bytes),
+            "image/jpeg" | "image/webp" => {
+                let format = if content_type == "image/jpeg" {
+                    image::ImageFormat::Jpeg
+                } else {
+                    image::ImageFormat::WebP
+                };
+                // The bytes are what the content type says.
+                assert_eq!(image::guess_format(&bytes).unwrap(), format);
+                let decoded = image::load_from_memory_with_format(&bytes, format).unwrap();
+                (decoded.width(), decoded.height())
+            }
             other => panic!("unexpected thumbnail type {other}"),
         };
-        // The bytes are what the content type says.
-        assert_eq!(image::guess_format(&bytes).unwrap(), format);
-        let decoded = image::load_from_memory_with_format(&bytes, format).unwrap();
-        assert_eq!(thumb["width"], decoded.width());
-        assert_eq!(thumb["height"], decoded.height());
-        sizes.push((content_type, decoded.width(), decoded.height()));
+        assert_eq!(
+            (thumb["width"].as_u64(), thumb["height"].as_u64()),
+            (Some(width.into()), Some(height.into()))
+        );
+        fetched.push((content_type, width, height));
     }
-    sizes.sort_unstable();
+    fetched.sort_unstable();
+    fetched
+}
+
+/// Every thumbnail listed is fetched and decoded; sizes keep the 4:3 aspect ratio.
+async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
+    let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(media["status"], "ready", "{media}");
     let expected = ladder(
         &["image/jpeg", "image/webp"],
         &[(160, 120), (320, 240), (640, 480)],
     );
-    assert_eq!(sizes, expected);
+    assert_eq!(fetch_thumbnails(platform, token, &media).await, expected);
     assert_eq!(
         (media["width"].as_u64(), media["height"].as_u64()),
         (Some(800), Some(600))
@@ -390,44 +405,11 @@ async fn heic_upload_gets_upright_jpeg_webp_and_avif_thumbnails() {
         (media["width"].as_u64(), media["height"].as_u64()),
         (Some(600), Some(800))
     );
-    let mut listed = Vec::new();
-    for thumb in media["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["kind"] == "thumbnail")
-    {
-        let resp = platform
-            .http
-            .get(platform.url(thumb["url"].as_str().unwrap()))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
-        assert_eq!(content_type, thumb["content_type"]);
-        let bytes = resp.bytes().await.unwrap();
-        let (width, height) = match content_type.as_str() {
-            "image/avif" => avif_dimensions(&bytes),
-            "image/jpeg" | "image/webp" => {
-                let image = image::load_from_memory(&bytes).unwrap();
-                (image.width(), image.height())
-            }
-            other => panic!("unexpected thumbnail type {other}"),
-        };
-        assert_eq!(
-            (thumb["width"].as_u64(), thumb["height"].as_u64()),
-            (Some(width.into()), Some(height.into()))
-        );
-        listed.push((content_type, width, height));
-    }
-    listed.sort_unstable();
     let expected = ladder(
         &["image/avif", "image/jpeg", "image/webp"],
         &[(120, 160), (240, 320), (480, 640)],
     );
-    assert_eq!(listed, expected);
+    assert_eq!(fetch_thumbnails(&platform, &token, &media).await, expected);
 }
 
 /// Every `(content type, width, height)` of a thumbnail ladder, sorted as the tests sort theirs.

@@ -131,12 +131,7 @@ pub async fn list_jobs(
           where ($2::text is null or q.job_type = $2)
             and ($3::uuid is null or q.id < veza_task_id($3))
             and ($1::text is null
-                 or (q.status = any(case $1 when 'queued' then array['Pending', 'Queued']
-                                            when 'running' then array['Running']
-                                            when 'retrying' then array['Failed']
-                                            when 'succeeded' then array['Done']
-                                            when 'failed' then array['Failed', 'Killed']
-                                            when 'cancelled' then array['Killed'] end)
+                 or (q.status = any(veza_job_statuses($1))
                      and veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at) = $1))
           order by q.id desc limit $4"
     ))

@@ -1,7 +1,11 @@
-//! Node.js scripts the tests drive (the browser player, the TypeScript SDK's client): run one,
-//! bounded in time, and read the JSON report it prints.
+//! Node.js scripts the tests drive (the browser player, the TypeScript SDK's client): install
+//! their packages, run one bounded in time, and read the JSON report it prints.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
 
 /// Runs `node SCRIPT ARGS…` in `dir` and waits at most `within`; returns its exit status,
 /// standard output and standard error. Panics when node is missing or the script overruns.
@@ -19,4 +23,32 @@ pub async fn run(dir: &Path, script_and_args: &[&str], within: Duration) -> std:
         .await
         .unwrap_or_else(|_| panic!("{script_and_args:?} did not finish within {within:?}"))
         .unwrap()
+}
+
+/// Runs `program` (on the PATH, or a path inside `dir` such as `node_modules/.bin/tsc`) in `dir`
+/// and panics with its output when it fails.
+pub fn run_checked(dir: &Path, program: &str, args: &[&str]) {
+    let program_path = if program.contains('/') {
+        dir.join(program)
+    } else {
+        PathBuf::from(program)
+    };
+    let output = Command::new(program_path)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("{program} (Node.js and npm must be installed): {err}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} in {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `npm ci` in `dir`: its packages exactly as its lock file pins them.
+pub fn npm_ci(dir: &Path) {
+    run_checked(dir, "npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
 }

@@ -107,18 +107,19 @@ pub async fn run_until_stopped(
         source,
     })?;
     tracing::info!("metrics at http://{metrics_addr}/metrics");
-    let finishes: std::collections::HashMap<&'static str, Finishes> =
-        [email::QUEUE, thumbnail::QUEUE, transcode::QUEUE, canary::QUEUE]
-            .into_iter()
-            .map(|queue| (queue, Finishes::default()))
-            .collect();
-    let finishes_of = |queue: &str| finishes.get(queue).cloned().unwrap_or_default();
-    let (email_finishes, thumbnail_finishes, transcode_finishes, canary_finishes) = (
-        finishes_of(email::QUEUE),
-        finishes_of(thumbnail::QUEUE),
-        finishes_of(transcode::QUEUE),
-        finishes_of(canary::QUEUE),
-    );
+    // Each queue's consumer watches the finishes its jobs record (see `wakeup`).
+    let (email_finishes, thumbnail_finishes, transcode_finishes, canary_finishes): (
+        Finishes,
+        Finishes,
+        Finishes,
+        Finishes,
+    ) = Default::default();
+    let finishes = std::collections::HashMap::from([
+        (email::QUEUE, email_finishes.clone()),
+        (thumbnail::QUEUE, thumbnail_finishes.clone()),
+        (transcode::QUEUE, transcode_finishes.clone()),
+        (canary::QUEUE, canary_finishes.clone()),
+    ]);
     let runner = Arc::new(Runner {
         ctx,
         email: policy(email::QUEUE, email::RETRY, config.timeouts.email),

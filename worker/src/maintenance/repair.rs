@@ -62,6 +62,9 @@ impl Repair {
         .bind(self.batch)
         .fetch_all(&self.pool)
         .await?;
+        let mut configured: Vec<&str> = self.thumbnail_formats.iter().map(|f| f.content_type()).collect();
+        configured.sort_unstable();
+        configured.dedup();
         let mut report = RepairReport::default();
         for (media_id, kind, playback_version, thumbnail_version) in items {
             report.checked += 1;
@@ -77,7 +80,8 @@ impl Repair {
             };
             let outdated = version.is_none_or(|v| v < current);
             let missing = !outdated && self.has_missing_output(media_id).await?;
-            let reformat = !outdated && !missing && self.has_other_thumbnail_formats(media_id).await?;
+            let reformat =
+                !outdated && !missing && self.has_other_thumbnail_formats(media_id, &configured).await?;
             report.outdated += u64::from(outdated);
             report.missing += u64::from(missing);
             report.reformatted += u64::from(reformat);
@@ -98,9 +102,13 @@ impl Repair {
         Ok(report)
     }
 
-    /// Whether the item's published thumbnails exist and are not exactly in the configured
-    /// formats. An item without any (never thumbnailed) is not this task's business.
-    async fn has_other_thumbnail_formats(&self, media_id: Uuid) -> Result<bool, MaintenanceError> {
+    /// Whether the item's published thumbnails exist and are not exactly in the `configured`
+    /// content types (sorted, distinct). An item without any (never thumbnailed) is not this task's business.
+    async fn has_other_thumbnail_formats(
+        &self,
+        media_id: Uuid,
+        configured: &[&str],
+    ) -> Result<bool, MaintenanceError> {
         let published: Vec<String> = sqlx::query_scalar(
             "select distinct o.content_type from outputs o join media m on m.id = o.media_id
               where o.media_id = $1 and o.kind = 'thumbnail' and o.generation = m.thumbnail_generation
@@ -109,9 +117,6 @@ impl Repair {
         .bind(media_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut configured: Vec<&str> = self.thumbnail_formats.iter().map(|f| f.content_type()).collect();
-        configured.sort_unstable();
-        configured.dedup();
         Ok(!published.is_empty() && published != configured)
     }
 
