@@ -226,8 +226,9 @@ async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_
                 .unwrap_or_else(|| panic!("no To: in {}", path.display()))
                 .trim()
                 .to_owned();
-            // The welcome email, not the verification email every account also gets.
-            if mail.contains("Subject: Welcome to Veza") {
+            // The verification email: every account gets exactly one (the welcome waits for
+            // the address to be verified).
+            if mail.contains("Subject: Confirm your email address") {
                 *mail_per_user.entry(to).or_default() += 1;
             }
         }
@@ -236,7 +237,7 @@ async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_
     assert_eq!(
         mail_per_user,
         expected,
-        "one welcome email per account in {}",
+        "one verification email per account in {}",
         outbox.display()
     );
     assert_eq!(
@@ -423,7 +424,10 @@ async fn register(platform: &Platform, email: &str) -> (String, String) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let registered: Value = resp.json().await.unwrap();
-    let email_job = registered["welcome_email_job_id"].as_str().unwrap().to_owned();
+    let email_job = registered["verification_email_job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let resp = platform
         .http
         .post(platform.url("/v1/auth/login"))

@@ -7,12 +7,12 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use veza_e2e::{fixtures, platform::Platform};
+use veza_e2e::{fixtures, platform::Platform, servers::decoded_body};
 
 #[tokio::test]
 async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_emails() {
     let platform = Platform::start().await;
-    let token = platform.register_and_login("ada@example.com").await;
+    let token = platform.register_verified_and_login("ada@example.com").await;
 
     let audio = platform
         .upload(&token, fixtures::wav(3.0, 44_100, 2), "tone.wav")
@@ -193,8 +193,8 @@ async fn check_thumbnails(platform: &Platform, token: &str, media_id: &str) {
     assert!(media["dominant_color"].as_str().unwrap().starts_with('#'));
 }
 
-/// The outbox ends up with the welcome, the verification and one "is ready" email per upload,
-/// each once, all to `to`.
+/// The outbox ends up with the verification, the welcome (once verified) and one "is ready"
+/// email per upload, each once, all to `to`.
 async fn check_emails(platform: &Platform, to: &str) {
     let outbox = platform.data_dir.path().join("outbox");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -222,8 +222,16 @@ async fn check_emails(platform: &Platform, to: &str) {
             );
             assert_eq!(subjects("Welcome to Veza"), 1);
             assert_eq!(subjects("Confirm your email address"), 1);
-            assert_eq!(subjects("tone.wav is ready"), 1);
-            assert_eq!(subjects("gradient.png is ready"), 1);
+            assert_eq!(subjects("Your upload is ready"), 2);
+            let ready = |name: &str| {
+                mails
+                    .iter()
+                    .any(|m| m.contains("Your upload is ready") && decoded_body(m).contains(name))
+            };
+            assert!(
+                ready("tone.wav") && ready("gradient.png"),
+                "each named in its body"
+            );
             assert_eq!(mails.len(), 4, "exactly these emails");
             return;
         }

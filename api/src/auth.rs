@@ -1,9 +1,5 @@
-//! Passwords (argon2) and access tokens (HS256 JWTs): hashing, issuing and checking.
+//! Access tokens (HS256 JWTs): issuing and checking; the bearer security scheme and who is admin.
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
-};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -108,34 +104,6 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Hashes a password with argon2id on a blocking thread (it is deliberately slow).
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)
-}
-
-/// Checks a password against a stored hash on a blocking thread.
-pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|err| err.to_string())?;
-        Ok::<bool, String>(
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)
-}
-
 /// Sets the role (`user` or `admin`) of the account with `email`; false when there is none.
 pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query("update users set role = $2 where email = $1")
@@ -151,7 +119,8 @@ pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bo
 pub struct AuthUser {
     /// User id.
     pub id: Uuid,
-    /// Whether the account has the admin role (in the database or by `VEZA_ADMIN_EMAILS`).
+    /// Whether the account has the admin role: in the database, or by `VEZA_ADMIN_EMAILS` for
+    /// a verified address (whoever registers a listed address first must not become admin).
     pub is_admin: bool,
 }
 
@@ -181,13 +150,14 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let (id, version) = state.keys.verify(&bearer.token)?;
     // A token of a deleted account is no longer valid, nor one issued before the last password
     // change or reset (the account's token version moved past it).
-    let account: Option<(String, String, i32)> =
-        sqlx::query_as("select email, role, token_version from users where id = $1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(ApiError::from)?;
-    let Some((email, role, current_version)) = account else {
+    let account: Option<(String, String, i32, bool)> = sqlx::query_as(
+        "select email, role, token_version, email_verified_at is not null from users where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(ApiError::from)?;
+    let Some((email, role, current_version, verified)) = account else {
         return Err(
             ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
         );
@@ -199,6 +169,6 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
         )
         .into());
     }
-    let is_admin = role == "admin" || state.admin_emails.contains(&email);
+    let is_admin = role == "admin" || (verified && state.admin_emails.contains(&email));
     Ok(AuthUser { id, is_admin })
 }

@@ -37,6 +37,8 @@ struct RawConfig {
     reset_request_limit: u32,
     #[serde(default = "default_register_window")]
     reset_request_window_seconds: u64,
+    #[serde(flatten)]
+    limits: RequestLimits,
 }
 
 fn default_listen() -> String {
@@ -62,6 +64,79 @@ fn default_register_window() -> u64 {
 }
 fn default_reset_request_limit() -> u32 {
     3
+}
+
+/// What keeps one client from exhausting the API or using it against others: body sizes,
+/// password hashing, login attempts, verification mail. Each field's variable is its name in
+/// upper case with `VEZA_` in front.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RequestLimits {
+    /// Largest request body outside the upload route (`VEZA_MAX_REQUEST_BODY_BYTES`, default
+    /// 64 KiB); larger, chunked or not, is 413 before any of it is parsed.
+    pub max_request_body_bytes: u64,
+    /// Password hashes computed at once (`VEZA_PASSWORD_HASH_CONCURRENCY`, default: the number
+    /// of CPUs). Each argon2 hash takes 19 MiB and a core for tens of milliseconds.
+    pub password_hash_concurrency: u32,
+    /// How long a request waits for a hashing slot before it is answered 503 with
+    /// `Retry-After` (`VEZA_PASSWORD_HASH_WAIT_MS`, default 5000).
+    pub password_hash_wait_ms: u64,
+    /// Login attempts per account and window that did not succeed (`VEZA_LOGIN_ACCOUNT_LIMIT`,
+    /// default 10); more is 429 with `Retry-After`, whatever the password.
+    pub login_account_limit: u32,
+    /// Login attempts per client address and window (`VEZA_LOGIN_CLIENT_LIMIT`, default 30).
+    pub login_client_limit: u32,
+    /// The window of both login limits (`VEZA_LOGIN_WINDOW_SECONDS`, default 900).
+    pub login_window_seconds: u64,
+    /// Verification emails one account may ask for again per window
+    /// (`VEZA_VERIFICATION_RESEND_LIMIT`, default 3); more is 429 with `Retry-After`.
+    pub verification_resend_limit: u32,
+    /// The window of the resend limit (`VEZA_VERIFICATION_RESEND_WINDOW_SECONDS`, default 3600).
+    pub verification_resend_window_seconds: u64,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: 64 * 1024,
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
+            password_hash_wait_ms: 5000,
+            login_account_limit: 10,
+            login_client_limit: 30,
+            login_window_seconds: 900,
+            verification_resend_limit: 3,
+            verification_resend_window_seconds: 3600,
+        }
+    }
+}
+
+impl RequestLimits {
+    fn validate(&self, problems: &mut Vec<String>) {
+        let positive = [
+            ("VEZA_MAX_REQUEST_BODY_BYTES", self.max_request_body_bytes),
+            (
+                "VEZA_PASSWORD_HASH_CONCURRENCY",
+                u64::from(self.password_hash_concurrency),
+            ),
+            ("VEZA_LOGIN_ACCOUNT_LIMIT", u64::from(self.login_account_limit)),
+            ("VEZA_LOGIN_CLIENT_LIMIT", u64::from(self.login_client_limit)),
+            ("VEZA_LOGIN_WINDOW_SECONDS", self.login_window_seconds),
+            (
+                "VEZA_VERIFICATION_RESEND_LIMIT",
+                u64::from(self.verification_resend_limit),
+            ),
+            (
+                "VEZA_VERIFICATION_RESEND_WINDOW_SECONDS",
+                self.verification_resend_window_seconds,
+            ),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
+    }
 }
 
 /// Validated configuration of `veza-api`.
@@ -98,6 +173,8 @@ pub struct ApiConfig {
     pub reset_request_limit: u32,
     /// The window of the reset request limit (`VEZA_RESET_REQUEST_WINDOW_SECONDS`, default 3600).
     pub reset_request_window_seconds: u64,
+    /// Body, hashing, login and mail limits.
+    pub limits: RequestLimits,
 }
 
 impl ApiConfig {
@@ -155,6 +232,7 @@ impl RawConfig {
                 "VEZA_RESET_REQUEST_LIMIT and VEZA_RESET_REQUEST_WINDOW_SECONDS must be positive".into(),
             );
         }
+        self.limits.validate(&mut problems);
         if self.max_upload_bytes == 0 {
             problems.push("VEZA_MAX_UPLOAD_BYTES must be positive".into());
         }
@@ -172,6 +250,7 @@ impl RawConfig {
                 register_window_seconds: self.register_window_seconds,
                 reset_request_limit: self.reset_request_limit,
                 reset_request_window_seconds: self.reset_request_window_seconds,
+                limits: self.limits,
                 admin_emails: self
                     .admin_emails
                     .unwrap_or_default()

@@ -42,18 +42,33 @@ pub enum ApiError {
     /// The resource already exists.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// The upload is over the size limit.
+    /// The upload or request body is over its size limit.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
     /// The upload is not a kind of media Veza processes.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// Too many attempts (logins, registrations, verification emails); `Retry-After` says
+    /// in how many seconds the next one is accepted.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds until the next attempt is accepted.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// Our fault; the detail says no more than that.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency (database, storage) is unavailable.
+    /// A dependency (database, storage) is unavailable, or the API is too busy to hash a
+    /// password now (then `Retry-After` says when to try again).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before trying again, when known.
+        #[oai(header = "Retry-After")]
+        Option<u64>,
+    ),
 }
 
 /// A problem document (for operations with an answer of their own, e.g. register's 429).
@@ -103,6 +118,20 @@ impl ApiError {
     pub fn unsupported(code: &str, detail: impl Into<String>) -> Self {
         Self::UnsupportedMediaType(problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, detail))
     }
+    /// 429 with the seconds until the next attempt is accepted.
+    pub fn too_many(code: &str, detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::TooManyRequests(
+            problem(StatusCode::TOO_MANY_REQUESTS, code, detail),
+            retry_after_seconds.max(1),
+        )
+    }
+    /// 503 because the API itself is saturated: try again in `retry_after_seconds`.
+    pub fn busy(code: &str, detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::Unavailable(
+            problem(StatusCode::SERVICE_UNAVAILABLE, code, detail),
+            Some(retry_after_seconds),
+        )
+    }
     /// 500: logs the cause, tells the client only that it was our fault.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -115,11 +144,14 @@ impl ApiError {
     /// 503: logs the cause.
     pub fn unavailable(code: &str, cause: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, code, "dependency unavailable");
-        Self::Unavailable(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            "a service Veza depends on is unavailable; try again shortly",
-        ))
+        Self::Unavailable(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "a service Veza depends on is unavailable; try again shortly",
+            ),
+            None,
+        )
     }
 }
 

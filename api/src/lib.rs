@@ -5,7 +5,10 @@
 //! - [`routes`]: the poem-openapi operations — auth, media, jobs, health.
 //! - [`accounts`]: email verification, password reset and change, unsubscribe, the
 //!   registration rate limit (the JSON operations and the link pages share them).
-//! - [`auth`]: passwords and access tokens; the bearer security scheme.
+//! - [`auth`]: access tokens; the bearer security scheme; who is admin.
+//! - [`passwords`]: argon2 hashing, a bounded number at once.
+//! - [`middleware`]: what wraps every request: the body limit, the request log (no query
+//!   strings: they carry account tokens) and the security headers.
 //! - [`error`]: every error as problem+json with a stable code.
 //! - [`metrics`]: Prometheus metrics at `/metrics` (request latency, queue depth).
 //!
@@ -17,5 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod middleware;
+pub mod passwords;
 pub mod routes;
 pub mod startup;

@@ -13,6 +13,7 @@ use crate::{
     config::ApiConfig,
     error::problem_for_poem_error,
     metrics::ApiMetrics,
+    middleware,
     routes::{self, Api},
 };
 
@@ -37,9 +38,10 @@ pub struct AppState {
     pub metrics: std::sync::Arc<ApiMetrics>,
     /// What a scrape of `/metrics` must carry.
     pub metrics_token: veza_jobs::metrics::ScrapeToken,
-    /// A real argon2 hash checked when a login names an unknown address, so that answer takes
-    /// as long as a wrong password.
-    pub dummy_password_hash: String,
+    /// Password hashing, bounded.
+    pub passwords: crate::passwords::Passwords,
+    /// Body, login and mail limits.
+    pub limits: crate::config::RequestLimits,
 }
 
 /// The OpenAPI service description; needs no state, so `veza-api openapi` runs without a database.
@@ -101,9 +103,12 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .unwrap_or(config.listen.port());
-        let dummy_password_hash = crate::auth::hash_password("not a real password".to_owned())
-            .await
-            .map_err(|_| BuildError::Hash)?;
+        let passwords = crate::passwords::Passwords::new(
+            config.limits.password_hash_concurrency,
+            std::time::Duration::from_millis(config.limits.password_hash_wait_ms),
+        )
+        .await
+        .map_err(|_| BuildError::Hash)?;
         let state = AppState {
             pool,
             storage,
@@ -120,7 +125,8 @@ impl Application {
             ),
             metrics,
             metrics_token: veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
-            dummy_password_hash,
+            passwords,
+            limits: config.limits.clone(),
         };
         Ok(Self {
             port,
@@ -143,6 +149,7 @@ impl Application {
         let docs = service.swagger_ui();
         let spec = service.spec_endpoint();
         let metrics = self.state.metrics.clone();
+        let body_limit = self.state.limits.max_request_body_bytes;
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)
@@ -152,9 +159,12 @@ impl Application {
                 let metrics = metrics.clone();
                 async move { metrics.time(&endpoint, req).await }
             })
+            .around(move |endpoint, req| middleware::body_limit::bound_body(endpoint, req, body_limit))
             .data(self.state)
-            .with(poem::middleware::Tracing)
-            .catch_all_error(problem_for_poem_error);
+            .catch_all_error(problem_for_poem_error)
+            // Outside the problem conversion, so that every answer (errors too) gets them.
+            .around(middleware::headers::add_security_headers)
+            .around(middleware::request_log::log_request);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
             .await

@@ -1,5 +1,9 @@
 //! How a job attempt fails: permanently (bad input — retrying cannot help) or transiently
 //! (storage, network, database hiccups — a later attempt may succeed).
+//!
+//! The message of a failure is public: it is stored on the job and shown to the item's owner.
+//! What went wrong inside (a driver's error text naming hosts, buckets, paths or a relay's
+//! reply) is the failure's `cause`, which only the worker's log sees.
 
 use crate::storage::StorageError;
 
@@ -11,16 +15,20 @@ pub enum JobError {
     Permanent {
         /// Stable kebab-case code, e.g. `unsupported-codec`.
         code: &'static str,
-        /// Readable reason.
+        /// Readable reason, safe to show the owner.
         message: String,
+        /// The internal cause, for the log only.
+        cause: Option<String>,
     },
     /// A later attempt may succeed.
     #[error("{message}")]
     Transient {
         /// Stable kebab-case code, e.g. `storage-unavailable`.
         code: &'static str,
-        /// Readable reason.
+        /// Readable reason, safe to show the owner.
         message: String,
+        /// The internal cause, for the log only.
+        cause: Option<String>,
     },
     /// Another worker holds the job now (this one stalled and was rescued): stop without
     /// storing or publishing anything; the job is in the other worker's hands.
@@ -37,6 +45,7 @@ impl JobError {
         Self::Permanent {
             code,
             message: message.into(),
+            cause: None,
         }
     }
 
@@ -45,6 +54,24 @@ impl JobError {
         Self::Transient {
             code,
             message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// The same failure with the internal `cause` attached: the log shows it, the owner never.
+    #[must_use]
+    pub fn with_cause(mut self, err: impl std::fmt::Display) -> Self {
+        if let Self::Permanent { cause, .. } | Self::Transient { cause, .. } = &mut self {
+            *cause = Some(err.to_string());
+        }
+        self
+    }
+
+    /// The internal cause, when there is one (for the log).
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Permanent { cause, .. } | Self::Transient { cause, .. } => cause.as_deref(),
+            Self::LeaseLost | Self::Cancelled => None,
         }
     }
 
@@ -66,24 +93,48 @@ impl JobError {
 
 impl From<StorageError> for JobError {
     fn from(err: StorageError) -> Self {
-        Self::transient("storage-unavailable", err.to_string())
+        Self::transient("storage-unavailable", "object storage could not be reached").with_cause(err)
     }
 }
 
 impl From<sqlx::Error> for JobError {
     fn from(err: sqlx::Error) -> Self {
-        Self::transient("database-unavailable", err.to_string())
+        Self::transient("database-unavailable", "the database could not be reached").with_cause(err)
     }
 }
 
 impl From<crate::queue::EnqueueError> for JobError {
     fn from(err: crate::queue::EnqueueError) -> Self {
-        Self::transient("enqueue-failed", err.to_string())
+        Self::transient("enqueue-failed", "a follow-up job could not be queued").with_cause(err)
     }
 }
 
 impl From<tokio::task::JoinError> for JobError {
     fn from(err: tokio::task::JoinError) -> Self {
-        Self::transient("worker-task-failed", err.to_string())
+        Self::transient("worker-task-failed", "the worker's task stopped unexpectedly").with_cause(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_failure_tells_the_owner_nothing_of_the_database() {
+        let raw = sqlx::Error::Configuration("password authentication failed for host db-7.internal".into());
+        let err = JobError::from(raw);
+        assert_eq!(err.code(), "database-unavailable");
+        assert!(!err.to_string().contains("db-7.internal"), "{err}");
+        assert!(err.cause().is_some_and(|c| c.contains("db-7.internal")));
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn a_failure_made_with_a_cause_keeps_its_public_message() {
+        let err = JobError::permanent("smtp-rejected", "the mail server refused the message")
+            .with_cause("550 5.1.1 <ada@relay.internal>: user unknown");
+        assert_eq!(err.to_string(), "the mail server refused the message");
+        assert!(err.cause().is_some_and(|c| c.contains("relay.internal")));
+        assert!(!err.is_retryable());
     }
 }

@@ -51,12 +51,15 @@ impl Setup {
         let pool = veza_jobs::db::connect(&db.url, 4).await.unwrap();
         veza_jobs::db::migrate(&pool).await.unwrap();
         let user_id = Uuid::now_v7();
-        sqlx::query("insert into users (id, email, password_hash) values ($1, $2, 'x')")
-            .bind(user_id)
-            .bind(ADA)
-            .execute(&pool)
-            .await
-            .unwrap();
+        // Verified: notifications go only to verified addresses (see the test of that below).
+        sqlx::query(
+            "insert into users (id, email, password_hash, email_verified_at) values ($1, $2, 'x', now())",
+        )
+        .bind(user_id)
+        .bind(ADA)
+        .execute(&pool)
+        .await
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("maildir");
         let sink = SmtpSink::start_scripted(&maildir, mode).await;
@@ -252,7 +255,9 @@ async fn a_550_to_rcpt_fails_permanently_with_the_servers_reply_recorded() {
     let err = setup.run(&run, &job).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert_eq!(err.code(), "smtp-rejected");
-    assert!(err.to_string().contains("mailbox unavailable"), "{err}");
+    // The relay's reply is for operators (the delivery log, the worker's log), not the owner.
+    assert!(!err.to_string().contains("mailbox unavailable"), "{err}");
+    assert!(err.cause().unwrap().contains("mailbox unavailable"), "{err:?}");
     let (outcome, reply) = setup.logged(&run).await.unwrap();
     assert_eq!(outcome, "rejected");
     assert!(reply.unwrap().contains("mailbox unavailable"));
@@ -267,7 +272,8 @@ async fn a_554_to_data_fails_permanently() {
     let err = setup.run(&run, &job).await.unwrap_err();
     assert_eq!(err.code(), "smtp-rejected");
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("message refused"), "{err}");
+    assert_eq!(err.to_string(), "the mail server refused the message");
+    assert!(err.cause().unwrap().contains("message refused"), "{err:?}");
 }
 
 #[tokio::test]
@@ -438,7 +444,11 @@ async fn a_failed_media_item_mails_its_reason_once() {
     };
     setup.run(&run, &job).await.unwrap();
     let mail = &setup.received()[0];
-    assert_eq!(header(mail, "Subject"), Some("song.wav could not be processed"));
+    // No user-chosen text in the subject; the file name is in the body.
+    assert_eq!(
+        header(mail, "Subject"),
+        Some("Your upload could not be processed")
+    );
     assert!(
         decoded_body(mail).contains("unsupported codec: the file is not audio Veza can decode"),
         "{mail}"
@@ -463,4 +473,25 @@ async fn an_unreachable_smtp_server_is_a_transient_failure() {
     let err = mailer.deliver(job_id, message).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert_eq!(err.code(), "smtp-unavailable");
+}
+
+#[tokio::test]
+async fn an_unverified_address_gets_its_verification_link_and_no_notification() {
+    let setup = Setup::new("accept", EmailPolicy::default()).await;
+    sqlx::query("update users set email_verified_at = null where id = $1")
+        .bind(setup.user_id)
+        .execute(&setup.pool)
+        .await
+        .unwrap();
+    let welcome = setup.welcome();
+    let welcome_run = setup.enqueue(&welcome).await;
+    setup.run(&welcome_run, &welcome).await.unwrap();
+    assert_eq!(setup.logged(&welcome_run).await.unwrap().0, "unverified");
+    assert!(setup.received().is_empty(), "nothing but the verification link");
+
+    let verify = setup.verify();
+    let verify_run = setup.enqueue(&verify).await;
+    setup.run(&verify_run, &verify).await.unwrap();
+    assert_eq!(setup.logged(&verify_run).await.unwrap().0, "sent");
+    assert_eq!(setup.received().len(), 1);
 }

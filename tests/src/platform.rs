@@ -76,7 +76,14 @@ impl Platform {
         };
         let status = platform.command("veza-api").arg("migrate").status().unwrap();
         assert!(status.success(), "veza-api migrate failed");
-        platform.api = platform.command("veza-api").spawn().unwrap();
+        // The API's log goes to a file in the data folder, so tests can read what it logged.
+        let log = std::fs::File::create(platform.api_log_path()).unwrap();
+        platform.api = platform
+            .command("veza-api")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         platform.add_worker();
         platform.wait_ready().await;
         platform
@@ -104,6 +111,16 @@ impl Platform {
             .status()
             .unwrap();
         assert!(status.success(), "veza-api admin grant {email} failed");
+    }
+
+    /// Where the API's output (its log) goes.
+    pub fn api_log_path(&self) -> PathBuf {
+        self.data_dir.path().join("api.log")
+    }
+
+    /// Everything the API logged so far.
+    pub fn api_log(&self) -> String {
+        std::fs::read_to_string(self.api_log_path()).unwrap_or_default()
     }
 
     /// The folder every process keeps its data in (local object storage included).
@@ -175,6 +192,57 @@ impl Platform {
         assert_eq!(resp.status(), StatusCode::OK);
         let body: Value = resp.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers `email`, confirms the address with the link of the verification email the
+    /// worker writes to the outbox (as its owner would), and logs in; returns the access token.
+    /// Only a verified address gets notification emails (welcome, media ready or failed).
+    pub async fn register_verified_and_login(&self, email: &str) -> String {
+        let token = self.register_and_login(email).await;
+        let mail = self.outbox_mail("Confirm your email address", email).await;
+        self.verify_with_link(&mail).await;
+        token
+    }
+
+    /// Confirms an address with the verification link in `mail` (a raw message).
+    pub async fn verify_with_link(&self, mail: &str) {
+        let body = crate::servers::decoded_body(mail);
+        let marker = "verify?token=";
+        let start = body.find(marker).expect("a verification link") + marker.len();
+        let link_token: String = body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .collect();
+        let resp = self
+            .http
+            .post(self.url("/v1/auth/verify-email"))
+            .json(&json!({ "token": link_token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    }
+
+    /// Waits up to 30 s for an email with `subject` to `to` in the outbox; returns it raw.
+    pub async fn outbox_mail(&self, subject: &str, to: &str) -> String {
+        let outbox = self.data_dir.path().join("outbox");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = std::fs::read_dir(&outbox).ok().and_then(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .find(|m| m.contains(&format!("Subject: {subject}")) && m.contains(&format!("To: {to}")))
+            });
+            if let Some(mail) = found {
+                return mail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no \"{subject}\" email to {to} in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// GET with a token; returns status and body bytes.

@@ -269,7 +269,10 @@ impl Runner {
         let attempts_left = attempt.current() < policy.retry.max_attempts;
         let retry_at = (err.is_retryable() && attempts_left)
             .then(|| policy.retry.delay(attempt.current(), rand::random()));
-        tracing::warn!(job_id = %run.id, code = err.code(), error = %err, ?retry_at, "job attempt failed");
+        tracing::warn!(
+            job_id = %run.id, code = err.code(), error = %err, cause = err.cause(), ?retry_at,
+            "job attempt failed"
+        );
         if let Err(db) = queue::record_failure(pool, run.id, &err).await {
             tracing::error!(job_id = %run.id, error = %db, "could not record the job's failure");
         }

@@ -138,7 +138,7 @@ impl AccountApi {
         body: Json<ResetConfirm>,
     ) -> Result<Json<Done>, ApiError> {
         let body = body.0;
-        accounts::reset_password(&state.pool, &body.token, body.new_password).await?;
+        accounts::reset_password(&state.pool, &state.passwords, &body.token, body.new_password).await?;
         Ok(Json(Done {
             detail: "your password is changed; log in with it".into(),
         }))
@@ -166,6 +166,7 @@ impl AccountApi {
                 "this address is verified already",
             ));
         }
+        accounts::count_verification_resend(&state, auth.0.id).await?;
         let mut tx = state.pool.begin().await?;
         let job = EmailJob::VerifyEmail {
             user_id: auth.0.id,

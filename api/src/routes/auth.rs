@@ -1,21 +1,13 @@
 //! `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`.
 
 use chrono::{DateTime, Utc};
-use poem::{
-    http::StatusCode,
-    web::{Data, RemoteAddr},
-};
+use poem::web::{Data, RemoteAddr};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 use veza_jobs::email::{self, EmailJob};
 
 use super::ApiTags;
-use crate::{
-    accounts,
-    auth::{self, BearerAuth},
-    error::{ApiError, Problem, problem},
-    startup::AppState,
-};
+use crate::{accounts, auth::BearerAuth, error::ApiError, startup::AppState};
 
 /// Account operations.
 pub struct AuthApi;
@@ -57,13 +49,12 @@ pub struct User {
     pub notifications: bool,
 }
 
-/// A created account and its welcome email job.
+/// A created account and its verification email job. The welcome email follows once the
+/// address is verified: until then the address gets nothing but the verification link.
 #[derive(Debug, Object)]
 pub struct Registered {
     /// The account.
     pub user: User,
-    /// The job that sends the welcome email.
-    pub welcome_email_job_id: Uuid,
     /// The job that sends the address verification link.
     pub verification_email_job_id: Uuid,
 }
@@ -96,15 +87,13 @@ pub enum RegisterResponse {
     /// Created.
     #[oai(status = 201)]
     Created(Json<Registered>),
-    /// Too many registration attempts from this client address; try again later.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Create an account. Enqueues the welcome and the verification emails in the same
-    /// transaction. A taken address is 409; attempts per client address are limited (429).
+    /// Create an account. Enqueues the verification email in the same transaction (the welcome
+    /// email follows verification). A taken address is 409; attempts per client address are
+    /// limited (429 with `Retry-After`).
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -113,17 +102,13 @@ impl AuthApi {
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let email = normalize_email(&body.email)?;
-        let client = remote
-            .as_socket_addr()
-            .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string());
-        if !accounts::count_registration_attempt(&state, &client).await? {
-            return Ok(RegisterResponse::TooManyRequests(problem(
-                StatusCode::TOO_MANY_REQUESTS,
+        accounts::count_registration_attempt(&state, &client_address(remote))
+            .await?
+            .or_too_many(
                 "register-rate-limited",
                 "too many registration attempts from this address; try again later",
-            )));
-        }
-        let password_hash = auth::hash_password(body.0.password).await?;
+            )?;
+        let password_hash = state.passwords.hash(body.0.password).await?;
         let id = Uuid::now_v7();
         let mut tx = state.pool.begin().await?;
         let created_at: Option<DateTime<Utc>> = sqlx::query_scalar(
@@ -141,13 +126,6 @@ impl AuthApi {
                 "an account with this email already exists",
             ));
         };
-        let welcome = EmailJob::Welcome {
-            user_id: id,
-            to: email.clone(),
-        };
-        let welcome_email_job_id = email::enqueue(&mut tx, id, &welcome)
-            .await
-            .map_err(ApiError::from)?;
         let verify = EmailJob::VerifyEmail {
             user_id: id,
             to: email.clone(),
@@ -165,19 +143,21 @@ impl AuthApi {
                 email_verified: false,
                 notifications: true,
             },
-            welcome_email_job_id,
             verification_email_job_id,
         })))
     }
 
-    /// Exchange email and password for an access token.
+    /// Exchange email and password for an access token. Attempts are limited per client
+    /// address and per account (429 with `Retry-After`), checked before the password is.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
+        remote: &RemoteAddr,
         body: Json<LoginRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
         let email = body.email.trim().to_lowercase();
+        accounts::count_login_attempt(&state, &client_address(remote), &email).await?;
         let row: Option<(Uuid, String, i32)> =
             sqlx::query_as("select id, password_hash, token_version from users where email = $1")
                 .bind(&email)
@@ -185,12 +165,13 @@ impl AuthApi {
                 .await?;
         // An unknown address still costs one hash check, so timing does not reveal accounts.
         let (id, hash) = match row {
-            Some((id, hash, version)) => (Some((id, version)), hash),
-            None => (None, state.dummy_password_hash.clone()),
+            Some((id, hash, version)) => (Some((id, version)), Some(hash)),
+            None => (None, None),
         };
-        let matches = auth::verify_password(body.0.password, hash).await?;
+        let matches = state.passwords.verify(body.0.password, hash).await?;
         match id {
             Some((id, version)) if matches => {
+                accounts::forget_login_failures(&state.pool, &email).await?;
                 let issued = state.keys.issue(id, version)?;
                 Ok(Json(AccessToken {
                     access_token: issued.token,
@@ -240,13 +221,13 @@ impl AuthApi {
             .fetch_one(&state.pool)
             .await?;
         let body = body.0;
-        if !auth::verify_password(body.current_password, hash).await? {
+        if !state.passwords.verify(body.current_password, Some(hash)).await? {
             return Err(ApiError::bad_request(
                 "invalid-credentials",
                 "the current password is wrong",
             ));
         }
-        let new_hash = auth::hash_password(body.new_password).await?;
+        let new_hash = state.passwords.hash(body.new_password).await?;
         let mut tx = state.pool.begin().await?;
         let version = accounts::set_password(&mut tx, auth.0.id, &new_hash).await?;
         tx.commit().await?;
@@ -258,6 +239,13 @@ impl AuthApi {
             expires_in: issued.expires_in,
         }))
     }
+}
+
+/// The client's IP address, the key of per-client limits.
+fn client_address(remote: &RemoteAddr) -> String {
+    remote
+        .as_socket_addr()
+        .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())
 }
 
 /// Trims and lower-cases an address and checks its shape (one `@`, a dotted domain, no spaces).

@@ -431,9 +431,35 @@ impl MediaApi {
         let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
         Ok(OutputBytes::Ok(
             Binary(body),
-            output.content_type,
+            served_content_type(output.content_type),
             "private, max-age=31536000, immutable".to_owned(),
         ))
+    }
+}
+
+/// The types an output is served as. Anything else recorded (cover art of items processed
+/// before cover types were read from the bytes could carry a tag's `image/svg+xml`) is served
+/// as `application/octet-stream`, which no browser renders.
+const SERVED_TYPES: [&str; 12] = [
+    "application/vnd.apple.mpegurl",
+    "audio/mp4",
+    "video/mp4",
+    "application/json",
+    "application/octet-stream",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/avif",
+    "image/gif",
+    "image/bmp",
+    "text/vtt",
+];
+
+fn served_content_type(recorded: String) -> String {
+    if SERVED_TYPES.contains(&recorded.as_str()) {
+        recorded
+    } else {
+        "application/octet-stream".to_owned()
     }
 }
 

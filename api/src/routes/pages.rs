@@ -50,9 +50,15 @@ pub enum FormPage {
     /// Our fault; the detail says no more than that.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency (the database) is unavailable.
+    /// A dependency (the database) is unavailable, or the API is too busy to hash a password
+    /// now (then `Retry-After` says when to try again).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before trying again, when known.
+        #[oai(header = "Retry-After")]
+        Option<u64>,
+    ),
 }
 
 /// The verification form.
@@ -117,7 +123,7 @@ impl PagesApi {
     async fn reset_submit(&self, state: Data<&AppState>, form: Form<ResetForm>) -> FormPage {
         let form = form.0;
         outcome(
-            accounts::reset_password(&state.pool, &form.token, form.new_password).await,
+            accounts::reset_password(&state.pool, &state.passwords, &form.token, form.new_password).await,
             "Your password is changed; log in with it",
         )
     }
@@ -158,7 +164,7 @@ fn outcome<T>(result: Result<T, ApiError>, done: &str) -> FormPage {
     };
     match result {
         Ok(_) => FormPage::Ok(page(done, "")),
-        Err(ApiError::Unavailable(problem)) => FormPage::Unavailable(problem),
+        Err(ApiError::Unavailable(problem, retry_after)) => FormPage::Unavailable(problem, retry_after),
         Err(ApiError::Internal(problem)) => FormPage::Internal(problem),
         Err(
             ApiError::BadRequest(problem)
@@ -167,7 +173,8 @@ fn outcome<T>(result: Result<T, ApiError>, done: &str) -> FormPage {
             | ApiError::NotFound(problem)
             | ApiError::Conflict(problem)
             | ApiError::PayloadTooLarge(problem)
-            | ApiError::UnsupportedMediaType(problem),
+            | ApiError::UnsupportedMediaType(problem)
+            | ApiError::TooManyRequests(problem, _),
         ) => link_problem(problem),
     }
 }

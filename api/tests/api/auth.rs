@@ -4,21 +4,24 @@ use serde_json::Value;
 use crate::helpers::{PASSWORD, SECRET, assert_problem, spawn_app};
 
 #[tokio::test]
-async fn register_creates_the_account_and_enqueues_its_welcome_email_in_one_go() {
+async fn register_creates_the_account_and_enqueues_its_verification_email_in_one_go() {
     let app = spawn_app().await;
     let resp = app.register("Ada@Example.com").await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["user"]["email"], "ada@example.com");
-    let job_id = body["welcome_email_job_id"].as_str().unwrap();
+    assert!(
+        body.get("welcome_email_job_id").is_none(),
+        "the welcome email waits for the address to be verified"
+    );
+    let job_id = body["verification_email_job_id"].as_str().unwrap();
     assert_eq!(app.count("select count(*) from users").await, 1);
     assert_eq!(
         app.count("select count(*) from apalis.jobs where job_type = 'email' and status = 'Pending'")
             .await,
-        2,
-        "the welcome and the verification emails"
+        1,
+        "the verification email only: an unverified address gets nothing else"
     );
-    assert!(body["verification_email_job_id"].is_string());
     let kind: String = sqlx::query_scalar("select kind from jobs where id = $1::uuid")
         .bind(job_id)
         .fetch_one(&app.pool)
@@ -39,8 +42,8 @@ async fn registering_a_taken_email_is_409_whatever_its_case() {
     .await;
     assert_eq!(
         app.count("select count(*) from apalis.jobs").await,
-        2,
-        "no second welcome or verification email"
+        1,
+        "no second verification email"
     );
 }
 

@@ -3,7 +3,10 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use veza_api::{config::ApiConfig, startup::Application};
+use veza_api::{
+    config::{ApiConfig, RequestLimits},
+    startup::Application,
+};
 use veza_e2e::TestDatabase;
 use veza_jobs::storage::StorageConfig;
 
@@ -42,6 +45,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         register_window_seconds: 3600,
         reset_request_limit: 3,
         reset_request_window_seconds: 3600,
+        limits: RequestLimits::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
@@ -83,6 +87,32 @@ impl TestApp {
         assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
         let body: Value = self.login(email, PASSWORD).await.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Verifies `email`'s address with a link token issued the way the email job issues it.
+    pub async fn verify_address(&self, email: &str) {
+        use veza_jobs::email::tokens::{self, TokenPurpose};
+        let user_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+            .bind(email.to_lowercase())
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        let link = tokens::issue(
+            &self.pool,
+            user_id,
+            TokenPurpose::VerifyEmail,
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        let resp = self
+            .http
+            .post(self.url("/v1/auth/verify-email"))
+            .json(&json!({ "token": link }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 
     pub async fn upload(&self, token: &str, bytes: Vec<u8>) -> Response {

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod hardening;
 mod health;
 mod helpers;
 mod jobs;

@@ -172,7 +172,10 @@ impl Mailer {
                 write
                     .await
                     .map(|()| format!("written to {}", path.display()))
-                    .map_err(|err| JobError::transient("outbox-unwritable", err.to_string()))
+                    .map_err(|err| {
+                        JobError::transient("outbox-unwritable", "the mail outbox could not be written")
+                            .with_cause(err)
+                    })
             }
         }
     }
@@ -190,15 +193,13 @@ impl Mailer {
                 %job_id, fault, error = %err,
                 "SMTP {fault} failed: check VEZA_SMTP_URL and the SMTP credentials; mail waits and retries until fixed"
             );
-            return JobError::transient(code, format!("SMTP {fault} failed (our configuration): {err}"));
+            return JobError::transient(code, "the mail relay refused our connection; the email waits")
+                .with_cause(err);
         }
         if err.is_permanent() {
-            JobError::permanent(
-                "smtp-rejected",
-                format!("the SMTP server rejected the message: {err}"),
-            )
+            JobError::permanent("smtp-rejected", "the mail server refused the message").with_cause(err)
         } else {
-            JobError::transient("smtp-unavailable", err.to_string())
+            JobError::transient("smtp-unavailable", "the mail relay could not be reached").with_cause(err)
         }
     }
 }

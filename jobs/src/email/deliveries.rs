@@ -24,15 +24,19 @@ pub enum Outcome {
     RateLimited,
     /// A notification to a user who opted out: not sent.
     OptedOut,
+    /// A notification to an address nobody has verified yet: not sent.
+    Unverified,
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// The `email_deliveries.outcome` value.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Sent => "sent",
             Self::Rejected => "rejected",
             Self::RateLimited => "rate-limited",
             Self::OptedOut => "opted-out",
+            Self::Unverified => "unverified",
         }
     }
 }

@@ -242,10 +242,12 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(),
         tracing::info!(job_id = %run.id, outcome = %outcome, "email already dealt with: not sending again");
         return Ok(());
     }
-    if job.category() == Category::Notification && opted_out(pool, job.user_id()).await? {
-        tracing::info!(job_id = %run.id, template = job.template(), "user opted out of notifications: not sent");
-        deliveries::record(pool, &job.log_entry(run.id, deliveries::Outcome::OptedOut, None)).await?;
-        mailer.metrics().delivery("opted-out");
+    if job.category() == Category::Notification
+        && let Some(skipped) = notification_withheld(pool, job.user_id()).await?
+    {
+        tracing::info!(job_id = %run.id, template = job.template(), outcome = skipped.as_str(), "notification not sent");
+        deliveries::record(pool, &job.log_entry(run.id, skipped, None)).await?;
+        mailer.metrics().delivery(skipped.as_str());
         return Ok(());
     }
     let policy = *mailer.policy();
@@ -273,7 +275,9 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(),
             Ok(())
         }
         Err(err) if err.code() == "smtp-rejected" => {
-            let reply = err.to_string();
+            // The delivery log (operators only) keeps the server's own reply; the job keeps
+            // the public message.
+            let reply = err.cause().unwrap_or("rejected").to_owned();
             deliveries::record(
                 pool,
                 &job.log_entry(run.id, deliveries::Outcome::Rejected, Some(&reply)),
@@ -344,13 +348,25 @@ async fn over_rate_limit(
     }
 }
 
-async fn opted_out(pool: &PgPool, user_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select notifications_opt_out from users where id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+/// Why a notification to `user_id` is not sent, if it is not: the user opted out, or nobody
+/// has verified the address yet (only the verification link goes to an unverified address, so
+/// registering someone else's address cannot be used to mail them).
+async fn notification_withheld(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Option<deliveries::Outcome>, sqlx::Error> {
+    let account: Option<(bool, bool)> = sqlx::query_as(
+        "select notifications_opt_out, email_verified_at is not null from users where id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match account {
         // A deleted account gets no notifications.
-        .map(|opt_out| opt_out.unwrap_or(true))
+        None | Some((true, _)) => Some(deliveries::Outcome::OptedOut),
+        Some((false, false)) => Some(deliveries::Outcome::Unverified),
+        Some((false, true)) => None,
+    })
 }
 
 /// The links of `job`'s message. Security mail gets a fresh single-use token (a retry issues

@@ -91,7 +91,9 @@ pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result
         ),
         EmailJob::MediaReady { media_id, name, .. } => (
             "media-ready",
-            format!("{} is ready", display_name(name.as_deref())),
+            // Subjects carry no text a user chose (a file name could make one read as
+            // anything); the name is in the body, escaped.
+            "Your upload is ready".to_owned(),
             context! { name => display_name(name.as_deref()), media_url => media_url(&links.public_url, *media_id) },
         ),
         EmailJob::MediaFailed {
@@ -101,7 +103,7 @@ pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result
             ..
         } => (
             "media-failed",
-            format!("{} could not be processed", display_name(name.as_deref())),
+            "Your upload could not be processed".to_owned(),
             context! {
                 name => display_name(name.as_deref()),
                 reason => reason,

@@ -101,6 +101,29 @@ pub async fn consume(
     Ok(TokenCheck::Accepted(user_id))
 }
 
+/// What [`consume`] would say of `token` now, without using it up (nor locking it): lets a
+/// caller refuse a bad token before doing expensive work such as hashing a new password.
+pub async fn peek(
+    pool: &sqlx::PgPool,
+    token: &str,
+    purpose: TokenPurpose,
+) -> Result<TokenCheck, sqlx::Error> {
+    let row: Option<(Uuid, bool, bool)> = sqlx::query_as(
+        "select user_id, used_at is not null, expires_at <= now()
+           from account_tokens where token_hash = $1 and purpose = $2",
+    )
+    .bind(hash(token))
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None => TokenCheck::Unknown,
+        Some((_, true, _)) => TokenCheck::Used,
+        Some((_, _, true)) => TokenCheck::Expired,
+        Some((user_id, false, false)) => TokenCheck::Accepted(user_id),
+    })
+}
+
 /// Marks every outstanding token of `user_id` for `purpose` used (a reset or a password change
 /// kills the other reset links).
 pub async fn revoke_all(

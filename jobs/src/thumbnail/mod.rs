@@ -174,7 +174,7 @@ async fn render_off_runtime(
     work: impl FnOnce() -> Result<Rendered, ThumbError> + Send + 'static,
 ) -> Result<Rendered, JobError> {
     let rendered = ctx.cpu.spawn(work).await.map_err(|err| {
-        JobError::permanent("decoder-crashed", format!("the image decoder crashed: {err}"))
+        JobError::permanent("decoder-crashed", "the image decoder crashed").with_cause(err)
     })??;
     Ok(rendered)
 }

@@ -240,6 +240,11 @@ fn usable_cover(visual: &Visual) -> bool {
     !visual.data.is_empty() && visual.data.len() <= MAX_COVER_BYTES
 }
 
+/// Picture types a cover may be stored and served as. The type is read from the picture's
+/// bytes, never from the tag: a tag can claim anything (`image/svg+xml` served from the API's
+/// origin would run scripts), and a picture of any other type is dropped.
+const COVER_TYPES: [&str; 5] = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"];
+
 /// Front cover first, then any other picture, first come first served.
 fn pick_cover(covers: Vec<Visual>) -> Option<CoverArt> {
     let index = covers
@@ -247,17 +252,18 @@ fn pick_cover(covers: Vec<Visual>) -> Option<CoverArt> {
         .position(|v| v.usage == Some(StandardVisualKey::FrontCover))
         .unwrap_or(0);
     let visual = covers.into_iter().nth(index)?;
-    let declared = visual
-        .media_type
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| t.starts_with("image/"))
-        .map(str::to_ascii_lowercase);
-    let media_type = declared
-        .or_else(|| infer::get(&visual.data).map(|k| k.mime_type().to_owned()))
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let Some(media_type) = infer::get(&visual.data)
+        .map(|kind| kind.mime_type())
+        .and_then(|sniffed| COVER_TYPES.into_iter().find(|allowed| *allowed == sniffed))
+    else {
+        tracing::info!(
+            declared = visual.media_type.as_deref().unwrap_or("none"),
+            "embedded picture is not a JPEG, PNG, GIF, WebP or BMP image: no cover art"
+        );
+        return None;
+    };
     Some(CoverArt {
-        media_type,
+        media_type: media_type.to_owned(),
         size_bytes: visual.data.len() as u64,
         usage: visual.usage.map(usage_name),
         data: Bytes::from(visual.data.into_vec()),

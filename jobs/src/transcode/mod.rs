@@ -94,10 +94,16 @@ pub async fn enqueue(
 
 impl From<TranscodeError> for JobError {
     fn from(err: TranscodeError) -> Self {
-        if err.is_permanent() {
-            JobError::permanent(err.code(), err.to_string())
-        } else {
-            JobError::transient(err.code(), err.to_string())
+        match err {
+            // Internal failures: their text names files and libraries, not the input's fault.
+            TranscodeError::Encoder(_) => {
+                JobError::transient(err.code(), "the audio encoder failed").with_cause(err)
+            }
+            TranscodeError::Sink(_) => {
+                JobError::transient(err.code(), "storing the output failed").with_cause(err)
+            }
+            err if err.is_permanent() => JobError::permanent(err.code(), err.to_string()),
+            err => JobError::transient(err.code(), err.to_string()),
         }
     }
 }
@@ -118,7 +124,10 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     let generation = run.id.to_string();
     tokio::fs::create_dir_all(&ctx.settings.scratch_dir)
         .await
-        .map_err(|err| JobError::transient("scratch-unwritable", err.to_string()))?;
+        .map_err(|err| {
+            JobError::transient("scratch-unwritable", "the worker's scratch space is not writable")
+                .with_cause(err)
+        })?;
     // One copy per attempt: a stale attempt of this job (its consumer restarted after a
     // database outage and the job was rescued into the new one) may still be running in this
     // process, and removing a shared copy under it failed it (found by tests/faults.rs).
@@ -348,8 +357,9 @@ async fn transcode_into_generation(
     scratch: &std::path::Path,
 ) -> Result<TranscodeSummary, JobError> {
     ctx.storage.download_to_file(original_key, scratch).await?;
-    let file = std::fs::File::open(scratch)
-        .map_err(|err| JobError::transient("scratch-unreadable", err.to_string()))?;
+    let file = std::fs::File::open(scratch).map_err(|err| {
+        JobError::transient("scratch-unreadable", "the worker's scratch copy is not readable").with_cause(err)
+    })?;
     let settings = ctx.settings.transcode.clone();
     let names: Vec<String> = settings.ladder.iter().map(Rendition::name).collect();
     let resume = stored_segments(ctx, media_id, generation, &names).await?;
@@ -408,7 +418,7 @@ async fn transcode_into_generation(
     drop(parts_rx);
     let outcome = encoder
         .await
-        .map_err(|err| JobError::permanent("decoder-crashed", format!("the audio decoder crashed: {err}")))?;
+        .map_err(|err| JobError::permanent("decoder-crashed", "the audio decoder crashed").with_cause(err))?;
     if let Some(err) = store_error {
         return Err(err);
     }

@@ -14,8 +14,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account. Enqueues the welcome and the verification emails in the same
-         *     transaction. A taken address is 409; attempts per client address are limited (429).
+         * Create an account. Enqueues the verification email in the same transaction (the welcome
+         *     email follows verification). A taken address is 409; attempts per client address are
+         *     limited (429 with `Retry-After`).
          */
         post: operations["register"];
         delete?: never;
@@ -33,7 +34,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange email and password for an access token. */
+        /**
+         * Exchange email and password for an access token. Attempts are limited per client
+         *     address and per account (429 with `Retry-After`), checked before the password is.
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -1014,16 +1018,12 @@ export interface components {
         };
         /**
          * Registered
-         * @description A created account and its welcome email job.
+         * @description A created account and its verification email job. The welcome email follows once the
+         *     address is verified: until then the address gets nothing but the verification link.
          */
         Registered: {
             /** @description The account. */
             user: components["schemas"]["User"] & unknown;
-            /**
-             * Format: uuid
-             * @description The job that sends the welcome email.
-             */
-            welcome_email_job_id: string;
             /**
              * Format: uuid
              * @description The job that sends the address verification link.
@@ -1224,7 +1224,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1242,9 +1242,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many registration attempts from this client address; try again later. */
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
             429: {
                 headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1260,9 +1265,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1337,7 +1347,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1355,6 +1365,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1364,9 +1388,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1437,7 +1466,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1455,6 +1484,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1464,9 +1507,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1541,7 +1589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1559,6 +1607,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1568,9 +1630,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1645,7 +1712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1663,6 +1730,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1672,9 +1753,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1750,7 +1836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1768,6 +1854,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1777,9 +1877,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1854,7 +1959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1872,6 +1977,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1881,9 +2000,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1955,7 +2079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1973,6 +2097,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -1982,9 +2120,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2055,7 +2198,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2073,6 +2216,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2082,9 +2239,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2159,7 +2321,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2177,6 +2339,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2186,9 +2362,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2264,7 +2445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2282,6 +2463,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2291,9 +2486,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2372,7 +2572,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2390,6 +2590,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2399,9 +2613,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2474,7 +2693,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2492,6 +2711,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2501,9 +2734,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,7 +2815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2595,6 +2833,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2604,9 +2856,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2684,7 +2941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2702,6 +2959,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2711,9 +2982,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2786,7 +3062,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2804,6 +3080,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2813,9 +3103,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,7 +3184,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2907,6 +3202,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -2916,9 +3225,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2989,7 +3303,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3007,6 +3321,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3016,9 +3344,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3091,7 +3424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3109,6 +3442,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3118,9 +3465,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3193,7 +3545,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3211,6 +3563,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3220,9 +3586,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3302,7 +3673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3320,6 +3691,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3329,9 +3714,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3405,7 +3795,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3423,6 +3813,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3432,9 +3836,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3509,7 +3918,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3527,6 +3936,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3536,9 +3959,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3609,7 +4037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The upload is over the size limit. */
+            /** @description The upload or request body is over its size limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3627,6 +4055,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Our fault; the detail says no more than that. */
             500: {
                 headers: {
@@ -3636,9 +4078,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (database, storage) is unavailable. */
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3766,9 +4213,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (the database) is unavailable. */
+            /**
+             * @description A dependency (the database) is unavailable, or the API is too busy to hash a password
+             *     now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3848,9 +4300,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (the database) is unavailable. */
+            /**
+             * @description A dependency (the database) is unavailable, or the API is too busy to hash a password
+             *     now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3928,9 +4385,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (the database) is unavailable. */
+            /**
+             * @description A dependency (the database) is unavailable, or the API is too busy to hash a password
+             *     now (then `Retry-After` says when to try again).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {

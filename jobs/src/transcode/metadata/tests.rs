@@ -350,3 +350,29 @@ fn ogg_opus_and_vorbis_comments_round_trip() {
         assert!((seconds - 2.0).abs() < 0.001, "{name}: {seconds} s");
     }
 }
+
+fn visual(declared: &str, data: &[u8]) -> Visual {
+    Visual {
+        media_type: Some(declared.to_owned()),
+        dimensions: None,
+        color_mode: None,
+        usage: Some(StandardVisualKey::FrontCover),
+        tags: Vec::new(),
+        data: data.into(),
+    }
+}
+
+#[test]
+fn a_covers_type_comes_from_its_bytes_not_its_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = std::fs::read(covers(dir.path()).0).unwrap();
+    let cover = pick_cover(vec![visual("image/svg+xml", &png)]).unwrap();
+    assert_eq!(cover.media_type, "image/png");
+}
+
+#[test]
+fn a_cover_that_is_not_an_allowed_image_is_dropped() {
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    assert_eq!(pick_cover(vec![visual("image/jpeg", svg)]), None);
+    assert_eq!(pick_cover(vec![visual("image/svg+xml", svg)]), None);
+}
