@@ -7,7 +7,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use veza_e2e::{fixtures, platform::Platform, servers::decoded_body};
+use veza_e2e::{ffprobe, fixtures, platform::Platform, servers::decoded_body};
 
 #[tokio::test]
 async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_emails() {
@@ -65,7 +65,7 @@ async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
         } else {
             "opus"
         };
-        probe_rendition(&copy.path().join(rendition), codec);
+        ffprobe::check_rendition(&copy.path().join(rendition), codec, 3.0);
     }
 
     // What the transcode learned, and the waveform peaks (audiowaveform v2, 8-bit).
@@ -96,33 +96,6 @@ async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
     );
     let pixels = u32::from_le_bytes(dat[16..20].try_into().unwrap()) as usize;
     assert_eq!(dat.len(), 24 + 2 * pixels, "one min/max pair per pixel");
-}
-
-/// ffprobe reads `playlist` as one stream of `codec`, 48 kHz stereo, 3 s long.
-fn probe_rendition(playlist: &std::path::Path, codec: &str) {
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name,sample_rate,channels",
-        ])
-        .args(["-of", "json"])
-        .args(["-allowed_extensions", "ALL"])
-        .arg(playlist)
-        .output()
-        .expect("ffprobe (Debian package ffmpeg) must be installed");
-    assert!(
-        probe.status.success(),
-        "{}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
-    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
-    assert_eq!(probe["streams"][0]["codec_name"], codec, "{probe}");
-    assert_eq!(probe["streams"][0]["sample_rate"], "48000");
-    assert_eq!(probe["streams"][0]["channels"], 2);
-    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
-    assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
 }
 
 /// Every thumbnail `media` lists, fetched through the API: served with its listed content type

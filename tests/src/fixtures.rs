@@ -285,3 +285,18 @@ pub fn heif_add_properties(file: &[u8], properties: &[HeifProperty]) -> Vec<u8> 
     out.extend_from_slice(&file[meta_end..]);
     out
 }
+
+/// What Debian's ffmpeg writes with `args` (inputs and options) into a file named `name`, whose
+/// extension picks the muxer; the bytes. Test inputs made by the tool users make them with.
+pub fn ffmpeg(args: &[&str], name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(name);
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (Debian package) must be installed");
+    assert!(status.success(), "ffmpeg {args:?} {name}");
+    std::fs::read(out).unwrap()
+}

@@ -74,7 +74,7 @@ async fn image_upload_enqueues_a_thumbnail_job() {
 }
 
 #[tokio::test]
-async fn heic_upload_is_an_image_and_an_mp4_is_415() {
+async fn heic_upload_is_an_image_and_an_mp4_goes_to_the_transcode() {
     let app = spawn_app().await;
     let token = app.user("ada@example.com").await;
     let body: Value = app
@@ -94,16 +94,21 @@ async fn heic_upload_is_an_image_and_an_mp4_is_415() {
         .await
         .unwrap();
     assert_eq!(media["content_type"], "image/heic");
-    // ISO-BMFF too, but a video: not an image.
+    // ISO-BMFF too, but not an image: audio or video, which only its `moov` box (here, as in
+    // most files, not within the head) says, so the transcode decides.
     let mut mp4 = 24u32.to_be_bytes().to_vec();
     mp4.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
     mp4.extend_from_slice(&[0, 0, 0, 8, b'f', b'r', b'e', b'e']);
-    assert_problem(
-        app.upload(&token, mp4).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-    )
-    .await;
+    let resp = app.upload(&token, mp4).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["kind"], "audio");
+    assert_eq!(body["content_type"], "video/mp4");
+    assert_eq!(
+        app.count("select count(*) from apalis.jobs where job_type = 'transcode'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,14 @@ pub enum TranscodeError {
     /// The container is recognized but holds no audio track we can decode.
     #[error("unsupported audio codec: {0}")]
     UnsupportedCodec(String),
+    /// The file holds video (an MP4 or QuickTime movie with a video track), which Veza does not
+    /// process yet.
+    #[error("video is not supported yet: {0}")]
+    UnsupportedVideo(String),
+    /// An MP4/QuickTime file whose `moov` box (the index of its tracks and samples) is missing,
+    /// cut off or malformed: without it nothing in the file can be located.
+    #[error("the file's track index (`moov` box) is unreadable: {0}")]
+    UnreadableMoov(String),
     /// The media is damaged, truncated, empty or declares absurd parameters.
     #[error("corrupt or undecodable media: {0}")]
     CorruptMedia(String),
@@ -41,6 +49,8 @@ impl TranscodeError {
             Self::InvalidSettings(_) => "invalid-settings",
             Self::UnsupportedFormat(_) => "unsupported-format",
             Self::UnsupportedCodec(_) => "unsupported-codec",
+            Self::UnsupportedVideo(_) => "unsupported-video",
+            Self::UnreadableMoov(_) => "unreadable-moov",
             Self::CorruptMedia(_) => "corrupt-media",
             Self::TooLong { .. } => "too-long",
             Self::Cancelled => "cancelled",
@@ -55,6 +65,8 @@ impl TranscodeError {
             Self::InvalidSettings(_)
             | Self::UnsupportedFormat(_)
             | Self::UnsupportedCodec(_)
+            | Self::UnsupportedVideo(_)
+            | Self::UnreadableMoov(_)
             | Self::CorruptMedia(_)
             | Self::TooLong { .. }
             | Self::Cancelled => true,

@@ -1,12 +1,14 @@
 //! What the pipeline decodes from: symphonia for every format it decodes, libopus for Opus in
 //! Ogg (symphonia 0.6 has no Opus decoder). The choice is made from the file's first bytes,
-//! never from its name; the stream facts, tags and cover art come from the same probe.
+//! never from its name; the stream facts, tags and cover art come from the same probe. An MP4 or
+//! QuickTime file passes [`movie`]'s gate first: a readable `moov` listing no video track.
 
 use std::io::{Read, Seek, SeekFrom};
 
 use super::decode::{self, PcmFormat, SourceDecoder};
 use super::error::TranscodeError;
 use super::metadata::{self, AudioMetadata};
+use super::movie;
 use super::opus_in_ogg::{self, OggOpusDecoder};
 
 /// Bytes read to recognise Ogg Opus (its first page carries the `OpusHead` packet).
@@ -36,6 +38,9 @@ pub fn open(mut file: std::fs::File) -> Result<(Input, AudioMetadata), Transcode
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut prefix)
         .map_err(unreadable)?;
+    if movie::is_movie(&prefix) {
+        movie::check_audio_only(&mut file)?;
+    }
     file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     if !opus_in_ogg::is_ogg_opus(&prefix) {
         let mut decoder = decode::open(Box::new(file))?;

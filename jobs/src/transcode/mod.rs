@@ -11,6 +11,7 @@
 //! Analysis that rides along on the same decoded PCM, each fed block by block: [`loudness`]
 //! (EBU R128 and playback gain), [`waveform`] (audiowaveform peaks) and [`metadata`] (tags and
 //! cover art from the probe). [`opus_in_ogg`] decodes `.opus` uploads, which symphonia cannot.
+//! [`movie`] reads an MP4/QuickTime file's track list first and refuses video.
 
 mod aac;
 mod decode;
@@ -22,6 +23,7 @@ mod input;
 mod ladder;
 pub mod loudness;
 pub mod metadata;
+pub mod movie;
 pub mod opus_in_ogg;
 mod pipeline;
 mod resample;

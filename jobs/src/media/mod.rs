@@ -6,13 +6,16 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// How many leading bytes [`sniff`] needs to recognise every supported format.
-pub const SNIFF_LEN: usize = 8192;
+mod sniff;
+
+pub use sniff::{SNIFF_LEN, Sniffed, sniff};
 
 /// The kinds of media Veza processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
-    /// Transcoded to HLS.
+    /// Transcoded to HLS. MP4 and QuickTime files are this kind too: whether one holds video is
+    /// known only from its `moov` box, often stored after the media data, so the transcode
+    /// decides (a video fails with `unsupported-video`).
     Audio,
     /// Thumbnailed.
     Image,
@@ -25,54 +28,6 @@ impl MediaKind {
             Self::Audio => "audio",
             Self::Image => "image",
         }
-    }
-}
-
-/// What the first bytes of an upload say it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sniffed {
-    /// A format Veza processes.
-    Supported {
-        /// Audio or image.
-        kind: MediaKind,
-        /// The MIME type read from the bytes.
-        content_type: &'static str,
-    },
-    /// A recognised format Veza does not process (yet), e.g. video or a PDF.
-    Unsupported {
-        /// The MIME type read from the bytes.
-        content_type: &'static str,
-    },
-    /// Not recognised at all.
-    Unknown,
-}
-
-/// Detects the kind from the bytes, never from a file name or a client's claim.
-pub fn sniff(head: &[u8]) -> Sniffed {
-    // HEIC/HEIF and AVIF by their `ftyp` brands, the same test the thumbnail job decodes by
-    // (`infer` misses some brand combinations and would call them video).
-    if let Some(kind) = crate::thumbnail::sniff_heif(head) {
-        return Sniffed::Supported {
-            kind: MediaKind::Image,
-            content_type: kind.content_type(),
-        };
-    }
-    let Some(found) = infer::get(head) else {
-        return Sniffed::Unknown;
-    };
-    let content_type = found.mime_type();
-    let kind = match content_type {
-        "audio/x-wav" | "audio/x-flac" | "audio/mpeg" | "audio/ogg" | "audio/x-aiff" => {
-            Some(MediaKind::Audio)
-        }
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/bmp" | "image/tiff" => {
-            Some(MediaKind::Image)
-        }
-        _ => None,
-    };
-    match kind {
-        Some(kind) => Sniffed::Supported { kind, content_type },
-        None => Sniffed::Unsupported { content_type },
     }
 }
 
