@@ -44,6 +44,7 @@ pub struct LoginRequest {
 
 /// An account.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
     /// User id.
     pub id: Uuid,
@@ -59,6 +60,7 @@ pub struct User {
 
 /// A created account and its welcome email job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Registered {
     /// The account.
     pub user: User,
@@ -81,6 +83,7 @@ pub struct ChangePasswordRequest {
 
 /// An access token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccessToken {
     /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,

@@ -9,3 +9,4 @@ mod health;
 mod helpers;
 mod jobs;
 mod media;
+mod pages;

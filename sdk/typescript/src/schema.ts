@@ -236,7 +236,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stream one published output file (HLS playlist, init segment, media segment, thumbnail). */
+        /**
+         * Stream one published output file (playlist, segment, thumbnail, waveform, cover art).
+         * @description Its `Content-Type` is the one `OutputFile.content_type` names.
+         */
         get: operations["getOutput"];
         put?: never;
         post?: never;
@@ -2636,6 +2639,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/vnd.apple.mpegurl": string;
+                    "audio/mp4": string;
+                    "image/*": string;
+                    "application/json": unknown;
                     "application/octet-stream": string;
                 };
             };
@@ -3748,8 +3755,17 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3830,8 +3846,17 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3910,8 +3935,17 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,108 @@
+//! `GET /v1/media/{id}/outputs/{generation}/{name}`: a published output file, streamed from
+//! storage with the content type its record names.
+
+use futures::TryStreamExt;
+use poem::{Body, IntoResponse, Response, web::Data};
+use poem_openapi::{
+    ApiResponse, OpenApi, ResponseContent,
+    param::Path,
+    payload::Binary,
+    registry::{MetaMediaType, MetaSchema, MetaSchemaRef},
+};
+use uuid::Uuid;
+use veza_jobs::media;
+
+use super::ApiTags;
+use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
+
+/// Output file operations.
+pub struct OutputsApi;
+
+/// Every content type an output file is served with, so a typed client knows what it may get:
+/// HLS playlists, their fragmented-MP4 init and media segments, thumbnails and cover art,
+/// waveform peaks as JSON and as audiowaveform's binary `.dat`.
+const OUTPUT_CONTENT_TYPES: [&str; 5] = [
+    "application/vnd.apple.mpegurl",
+    "audio/mp4",
+    "image/*",
+    "application/json",
+    "application/octet-stream",
+];
+
+/// An output file's bytes. Its `Content-Type` is the output's own (see
+/// [`OUTPUT_CONTENT_TYPES`]), set by the `Content-Type` header of [`OutputBytes`].
+pub struct OutputContent(Body);
+
+impl IntoResponse for OutputContent {
+    fn into_response(self) -> Response {
+        Binary(self.0).into_response()
+    }
+}
+
+impl ResponseContent for OutputContent {
+    fn media_types() -> Vec<MetaMediaType> {
+        OUTPUT_CONTENT_TYPES
+            .iter()
+            .map(|&content_type| MetaMediaType {
+                content_type,
+                // The waveform's JSON is a document of its own (audiowaveform's format), not a
+                // string of bytes; everything else is bytes.
+                schema: MetaSchemaRef::Inline(Box::new(if content_type == "application/json" {
+                    MetaSchema::ANY
+                } else {
+                    MetaSchema::new_with_format("string", "binary")
+                })),
+            })
+            .collect()
+    }
+}
+
+/// An output file.
+#[derive(ApiResponse)]
+pub enum OutputBytes {
+    /// The file.
+    #[oai(status = 200)]
+    Ok(
+        OutputContent,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
+impl OutputsApi {
+    /// Stream one published output file (playlist, segment, thumbnail, waveform, cover art).
+    ///
+    /// Its `Content-Type` is the one `OutputFile.content_type` names.
+    #[oai(
+        path = "/media/:id/outputs/:generation/:name",
+        method = "get",
+        operation_id = "getOutput"
+    )]
+    async fn output(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        generation: Path<String>,
+        name: Path<String>,
+    ) -> Result<OutputBytes, ApiError> {
+        let output = media::find_published_output(&state.pool, id.0, auth.0.id, &generation.0, &name.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("output-not-found", "no such output"))?;
+        let (_, stream) = state
+            .storage
+            .get_stream(&output.object_key)
+            .await
+            .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
+            .ok_or_else(|| {
+                ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
+            })?;
+        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
+        Ok(OutputBytes::Ok(
+            OutputContent(body),
+            output.content_type,
+            "private, max-age=31536000, immutable".to_owned(),
+        ))
+    }
+}
