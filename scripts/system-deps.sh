@@ -11,11 +11,17 @@
 #              Node.js >= 20 (playwright-core's minimum; Debian 12's nodejs is 18) comes with
 #              this kind of machine and is not installed here;
 #   moto     — an S3-compatible server (Python, from PyPI) for the S3 storage tests;
-#   aiosmtpd — a real SMTP server on loopback (Python, from PyPI) for the SMTP delivery tests.
+#   aiosmtpd — a real SMTP server on loopback (Python, from PyPI) for the SMTP delivery tests;
+#   schemathesis — generates requests from the published OpenAPI spec and checks the running
+#              platform's answers against it (Python, from PyPI; tests/spec_conformance.rs).
 set -euo pipefail
 python_packages=()
 command -v moto_server >/dev/null 2>&1 || python_packages+=("moto[server]>=5,<6")
 python3 -c 'import aiosmtpd' 2>/dev/null || python_packages+=("aiosmtpd>=1.4,<2")
+# An exact version: a new release may add checks or change what it generates.
+schemathesis_version=4.32.5
+[ "$(schemathesis --version 2>/dev/null)" = "schemathesis, version $schemathesis_version" ] \
+  || python_packages+=("schemathesis==$schemathesis_version")
 if [ ${#python_packages[@]} -gt 0 ]; then
   echo "installing ${python_packages[*]} with pip" >&2
   python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \

@@ -3,10 +3,11 @@
 //! are converted once by [`problem_for_poem_error`]. Internal causes go to the log only.
 
 use poem::{Response, http::StatusCode};
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::{ApiResponse, Object, payload::Json, types::ToJSON};
 
 /// The problem document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI naming the problem type (`about:blank`-style: the code is the real key).
     #[oai(rename = "type")]
@@ -20,7 +21,6 @@ pub struct Problem {
     /// Stable machine-readable code, e.g. `media-not-found`.
     pub code: String,
     /// The job the problem is about, when there is one (e.g. the reprocess already queued).
-    #[oai(skip_serializing_if_is_none)]
     pub job_id: Option<uuid::Uuid>,
 }
 
@@ -83,6 +83,16 @@ pub(crate) fn problem(status: StatusCode, code: &str, detail: impl Into<String>)
     })
 }
 
+/// The 500 problem document; logs the cause, tells the client only that it was our fault.
+pub(crate) fn internal_problem(cause: impl std::fmt::Display) -> Json<Problem> {
+    tracing::error!(error = %cause, "internal error");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "something went wrong on our side; it has been logged",
+    )
+}
+
 impl ApiError {
     /// 400.
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
@@ -134,12 +144,7 @@ impl ApiError {
     }
     /// 500: logs the cause, tells the client only that it was our fault.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::Internal(problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-error",
-            "something went wrong on our side; it has been logged",
-        ))
+        Self::Internal(internal_problem(cause))
     }
     /// 503: logs the cause.
     pub fn unavailable(code: &str, cause: impl std::fmt::Display) -> Self {
@@ -211,17 +216,5 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
     Response::builder()
         .status(status)
         .content_type(PROBLEM_JSON)
-        .body(serde_json::to_vec(&body.0.to_json_value()).unwrap_or_default())
-}
-
-impl Problem {
-    fn to_json_value(&self) -> serde_json::Value {
-        serde_json::json!({
-            "type": self.problem_type,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        })
-    }
+        .body(serde_json::to_vec(&body.0.to_json()).unwrap_or_default())
 }

@@ -41,6 +41,7 @@ pub struct ResetConfirm {
 
 /// What was done.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Done {
     /// For people.
     pub detail: String,
@@ -48,6 +49,7 @@ pub struct Done {
 
 /// An enqueued email.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EmailQueued {
     /// The email job.
     pub job_id: Uuid,
@@ -55,6 +57,7 @@ pub struct EmailQueued {
 
 /// The email preferences of an account.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EmailPreferences {
     /// Notification emails (welcome, media ready / failed). Security emails (verification,
     /// password reset) cannot be turned off.

@@ -51,6 +51,7 @@ impl From<QueueName> for JobKind {
 
 /// A queue's job counts by state.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Queue {
     /// Queue name.
     pub queue: String,
@@ -87,6 +88,7 @@ impl From<QueueStats> for Queue {
 
 /// A job as an operator sees it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminJob {
     /// Job id.
     pub id: Uuid,
@@ -112,6 +114,7 @@ pub struct AdminJob {
 
 /// A page of jobs.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminJobPage {
     /// Jobs, newest first.
     pub items: Vec<AdminJob>,
@@ -121,6 +124,7 @@ pub struct AdminJobPage {
 
 /// A queue consumer of a worker process.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Worker {
     /// Consumer id (`{queue}-{instance}`).
     pub id: String,
@@ -132,6 +136,7 @@ pub struct Worker {
 
 /// Enqueued canaries.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Canaries {
     /// Their job ids.
     pub job_ids: Vec<Uuid>,

@@ -36,6 +36,7 @@ pub struct LoginRequest {
 
 /// An account.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
     /// User id.
     pub id: Uuid,
@@ -52,6 +53,7 @@ pub struct User {
 /// A created account and its verification email job. The welcome email follows once the
 /// address is verified: until then the address gets nothing but the verification link.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Registered {
     /// The account.
     pub user: User,
@@ -72,6 +74,7 @@ pub struct ChangePasswordRequest {
 
 /// An access token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccessToken {
     /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,

@@ -11,6 +11,7 @@ pub struct HealthApi;
 
 /// Result of a health or readiness check.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HealthStatus {
     /// `ok` or `unavailable`.
     pub status: String,

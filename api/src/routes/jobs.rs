@@ -58,6 +58,7 @@ impl JobState {
 
 /// The error of the last failed attempt.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobError {
     /// Stable code.
     pub code: String,
@@ -67,6 +68,7 @@ pub struct JobError {
 
 /// A job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Job {
     /// Id (the same across retries).
     pub id: Uuid,

@@ -1,9 +1,9 @@
-//! Uploads and their results: `POST /v1/media`, `GET /v1/media`, `GET /v1/media/{id}`, and the
-//! output files streamed from storage.
+//! Uploads and their results: `POST /v1/media`, `GET /v1/media`, `GET /v1/media/{id}` and
+//! reprocessing (the output files themselves are streamed by [`super::outputs`]).
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use poem::{Body, Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -28,6 +28,7 @@ pub struct MediaApi;
 
 /// An accepted upload.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UploadAccepted {
     /// The new media item.
     pub media_id: Uuid,
@@ -53,6 +54,7 @@ pub enum UploadResponse {
 
 /// Why processing failed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MediaError {
     /// Stable code, e.g. `corrupt-media`.
     pub code: String,
@@ -62,6 +64,7 @@ pub struct MediaError {
 
 /// A stored output file.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OutputFile {
     /// `hls-playlist` (the master playlist), `thumbnail`, `waveform` (audiowaveform peaks,
     /// `waveform.dat` and `waveform.json`) or `cover-art` (the picture embedded in the audio).
@@ -85,6 +88,7 @@ pub struct OutputFile {
 
 /// Descriptive tags of an audio file, as it carries them.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AudioTags {
     /// Track title.
     pub title: Option<String>,
@@ -108,6 +112,7 @@ pub struct AudioTags {
 
 /// What processing learned about an audio item.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AudioInfo {
     /// Duration in seconds.
     pub duration_seconds: f64,
@@ -164,6 +169,7 @@ impl From<AudioDetails> for AudioInfo {
 
 /// A media item.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MediaItem {
     /// Id.
     pub id: Uuid,
@@ -205,6 +211,7 @@ pub struct MediaItem {
 
 /// A page of media items.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MediaPage {
     /// Items, newest first.
     pub items: Vec<MediaItem>,
@@ -214,6 +221,7 @@ pub struct MediaPage {
 
 /// A reprocess that was queued.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Reprocessing {
     /// The media item.
     pub media_id: Uuid,
@@ -227,18 +235,6 @@ pub enum ReprocessResponse {
     /// Queued.
     #[oai(status = 202)]
     Accepted(Json<Reprocessing>),
-}
-
-/// An output file's bytes.
-#[derive(ApiResponse)]
-pub enum OutputBytes {
-    /// The file.
-    #[oai(status = 200)]
-    Ok(
-        Binary<Body>,
-        #[oai(header = "Content-Type")] String,
-        #[oai(header = "Cache-Control")] String,
-    ),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
@@ -401,65 +397,6 @@ impl MediaApi {
             media_id: id.0,
             job_ids: vec![job_id],
         })))
-    }
-
-    /// Stream one published output file (HLS playlist, init segment, media segment, thumbnail).
-    #[oai(
-        path = "/media/:id/outputs/:generation/:name",
-        method = "get",
-        operation_id = "getOutput"
-    )]
-    async fn output(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        id: Path<Uuid>,
-        generation: Path<String>,
-        name: Path<String>,
-    ) -> Result<OutputBytes, ApiError> {
-        let output = media::find_published_output(&state.pool, id.0, auth.0.id, &generation.0, &name.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("output-not-found", "no such output"))?;
-        let (_, stream) = state
-            .storage
-            .get_stream(&output.object_key)
-            .await
-            .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
-            .ok_or_else(|| {
-                ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
-            })?;
-        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
-        Ok(OutputBytes::Ok(
-            Binary(body),
-            served_content_type(output.content_type),
-            "private, max-age=31536000, immutable".to_owned(),
-        ))
-    }
-}
-
-/// The types an output is served as. Anything else recorded (cover art of items processed
-/// before cover types were read from the bytes could carry a tag's `image/svg+xml`) is served
-/// as `application/octet-stream`, which no browser renders.
-const SERVED_TYPES: [&str; 12] = [
-    "application/vnd.apple.mpegurl",
-    "audio/mp4",
-    "video/mp4",
-    "application/json",
-    "application/octet-stream",
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/avif",
-    "image/gif",
-    "image/bmp",
-    "text/vtt",
-];
-
-fn served_content_type(recorded: String) -> String {
-    if SERVED_TYPES.contains(&recorded.as_str()) {
-        recorded
-    } else {
-        "application/octet-stream".to_owned()
     }
 }
 

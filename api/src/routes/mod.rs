@@ -7,6 +7,7 @@ pub mod auth;
 pub mod health;
 pub mod jobs;
 pub mod media;
+pub mod outputs;
 pub mod pages;
 
 use poem_openapi::Tags;
@@ -33,6 +34,7 @@ pub type Api = (
     auth::AuthApi,
     account::AccountApi,
     media::MediaApi,
+    outputs::OutputsApi,
     jobs::JobsApi,
     admin::AdminApi,
     health::HealthApi,
@@ -45,6 +47,7 @@ pub fn api() -> Api {
         auth::AuthApi,
         account::AccountApi,
         media::MediaApi,
+        outputs::OutputsApi,
         jobs::JobsApi,
         admin::AdminApi,
         health::HealthApi,

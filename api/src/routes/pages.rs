@@ -8,7 +8,7 @@
 //! GET never changes anything: mail scanners fetch links, and a fetched link must not use up a
 //! token or unsubscribe anyone.
 
-use poem::web::Data;
+use poem::{http::StatusCode, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::Query,
@@ -18,15 +18,17 @@ use poem_openapi::{
 use super::ApiTags;
 use crate::{
     accounts,
-    error::{ApiError, Problem},
+    error::{ApiError, Problem, internal_problem},
     startup::AppState,
 };
 
 /// Pages for email links.
 pub struct PagesApi;
 
-/// A page.
+/// A page. A link without its token is answered with the 400 page too, not with the API's
+/// problem+json, so that every 400 of these routes is the HTML the spec declares.
 #[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "link_refused")]
 pub enum Page {
     /// Done, or a form to do it.
     #[oai(status = 200)]
@@ -38,15 +40,23 @@ pub enum Page {
 
 /// The answer to a page's form. Its own type rather than `Result<Page, ApiError>`: both have a
 /// 400, and merging them wrote the key "400" twice into the spec (strict parsers and SDK
-/// generators refuse such a document).
+/// generators refuse such a document). A request the framework refuses (a missing field or
+/// token, a body that is not a form) gets a page too, through [`form_refused`].
 #[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "form_refused")]
 pub enum FormPage {
     /// Done.
     #[oai(status = 200)]
     Ok(Html<String>),
-    /// The link is not valid (used, expired or unknown).
+    /// The link is not valid (used, expired or unknown), or the form lacks a field.
     #[oai(status = 400)]
     BadRequest(Html<String>),
+    /// The body is over `VEZA_MAX_REQUEST_BODY_BYTES` (answered before the page is reached).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The form was not sent as `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Html<String>),
     /// Our fault; the detail says no more than that.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -176,6 +186,33 @@ fn outcome<T>(result: Result<T, ApiError>, done: &str) -> FormPage {
             | ApiError::UnsupportedMediaType(problem)
             | ApiError::TooManyRequests(problem, _),
         ) => link_problem(problem),
+    }
+}
+
+/// A link the framework refused (its token is missing): the 400 page.
+fn link_refused(err: poem::Error) -> Page {
+    Page::BadRequest(page(
+        "This link does not work",
+        &format!("<p>{}</p>", escape(&err.to_string())),
+    ))
+}
+
+/// A form the framework refused, as a page: 415 for a body that is not a form, 400 for a
+/// missing or malformed field. A failure of ours (e.g. missing request data) stays a 500.
+fn form_refused(err: poem::Error) -> FormPage {
+    let status = err.status();
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        FormPage::UnsupportedMediaType(page(
+            "This form was not sent as a form",
+            "<p>Send it as <code>application/x-www-form-urlencoded</code>.</p>",
+        ))
+    } else if status.is_server_error() {
+        FormPage::Internal(internal_problem(err))
+    } else {
+        FormPage::BadRequest(page(
+            "This form is incomplete",
+            &format!("<p>{}</p>", escape(&err.to_string())),
+        ))
     }
 }
 

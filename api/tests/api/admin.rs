@@ -291,7 +291,7 @@ async fn dead_jobs_are_listed_by_state_and_retried_under_the_same_id() {
         (Some("queued"), Some(0)),
         "{job}"
     );
-    assert!(job["last_error"].is_null());
+    assert_eq!(job.get("last_error"), None, "{job}");
     let media: Value = app.get(&ada, &media_path).await.json().await.unwrap();
     assert_eq!(media["status"], "processing");
     assert_problem(retry(job_id).await.unwrap(), StatusCode::CONFLICT, "job-not-dead").await;

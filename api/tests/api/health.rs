@@ -9,6 +9,17 @@ async fn healthz_and_readyz_answer_200_when_database_and_storage_are_up() {
         let resp = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
     }
+    // Liveness checks nothing else: its checks are left out, not `null`.
+    let live: serde_json::Value = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live, serde_json::json!({ "status": "ok" }));
     let ready: serde_json::Value = app
         .http
         .get(app.url("/readyz"))

@@ -10,3 +10,4 @@ mod health;
 mod helpers;
 mod jobs;
 mod media;
+mod pages;

@@ -240,7 +240,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stream one published output file (HLS playlist, init segment, media segment, thumbnail). */
+        /**
+         * Stream one published output file (playlist, segment, thumbnail, waveform, cover art).
+         * @description Its `Content-Type` is the one `OutputFile.content_type` names.
+         */
         get: operations["getOutput"];
         put?: never;
         post?: never;
@@ -2893,6 +2896,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/vnd.apple.mpegurl": string;
+                    "audio/mp4": string;
+                    "image/*": string;
+                    "application/json": unknown;
                     "application/octet-stream": string;
                 };
             };
@@ -4195,8 +4202,26 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The body is over `VEZA_MAX_REQUEST_BODY_BYTES` (answered before the page is reached). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4282,8 +4307,26 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The body is over `VEZA_MAX_REQUEST_BODY_BYTES` (answered before the page is reached). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4367,8 +4410,26 @@ export interface operations {
                     "text/html; charset=utf-8": string;
                 };
             };
-            /** @description The link is not valid (used, expired or unknown). */
+            /** @description The link is not valid (used, expired or unknown), or the form lacks a field. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /** @description The body is over `VEZA_MAX_REQUEST_BODY_BYTES` (answered before the page is reached). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The form was not sent as `application/x-www-form-urlencoded`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

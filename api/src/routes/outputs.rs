@@ -1,0 +1,151 @@
+//! `GET /v1/media/{id}/outputs/{generation}/{name}`: a published output file, streamed from
+//! storage with the content type its record names.
+
+use futures::TryStreamExt;
+use poem::{Body, IntoResponse, Response, web::Data};
+use poem_openapi::{
+    ApiResponse, OpenApi, ResponseContent,
+    param::Path,
+    payload::Binary,
+    registry::{MetaMediaType, MetaSchema, MetaSchemaRef},
+};
+use uuid::Uuid;
+use veza_jobs::media;
+
+use super::ApiTags;
+use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
+
+/// Output file operations.
+pub struct OutputsApi;
+
+/// Every content type an output file is served with, so a typed client knows what it may get:
+/// HLS playlists, their fragmented-MP4 init and media segments, thumbnails and cover art,
+/// waveform peaks as JSON and as audiowaveform's binary `.dat`.
+const OUTPUT_CONTENT_TYPES: [&str; 5] = [
+    "application/vnd.apple.mpegurl",
+    "audio/mp4",
+    "image/*",
+    "application/json",
+    "application/octet-stream",
+];
+
+/// The image types an output (thumbnail, cover art) is served as: what `image/*` above means.
+const OUTPUT_IMAGE_TYPES: [&str; 6] = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/avif",
+    "image/gif",
+    "image/bmp",
+];
+
+/// The type an output is served as: its recorded type when the spec lists it, else
+/// `application/octet-stream`, which no browser renders (cover art of items processed before
+/// cover types were read from the bytes could carry a tag's `image/svg+xml`).
+fn served_content_type(recorded: String) -> String {
+    let listed =
+        OUTPUT_CONTENT_TYPES.contains(&recorded.as_str()) || OUTPUT_IMAGE_TYPES.contains(&recorded.as_str());
+    if listed && recorded != "image/*" {
+        recorded
+    } else {
+        "application/octet-stream".to_owned()
+    }
+}
+
+/// An output file's bytes. Its `Content-Type` is the output's own (see
+/// [`OUTPUT_CONTENT_TYPES`]), set by the `Content-Type` header of [`OutputBytes`].
+pub struct OutputContent(Body);
+
+impl IntoResponse for OutputContent {
+    fn into_response(self) -> Response {
+        Binary(self.0).into_response()
+    }
+}
+
+impl ResponseContent for OutputContent {
+    fn media_types() -> Vec<MetaMediaType> {
+        OUTPUT_CONTENT_TYPES
+            .iter()
+            .map(|&content_type| MetaMediaType {
+                content_type,
+                // The waveform's JSON is a document of its own (audiowaveform's format), not a
+                // string of bytes; everything else is bytes.
+                schema: MetaSchemaRef::Inline(Box::new(if content_type == "application/json" {
+                    MetaSchema::ANY
+                } else {
+                    MetaSchema::new_with_format("string", "binary")
+                })),
+            })
+            .collect()
+    }
+}
+
+/// An output file.
+#[derive(ApiResponse)]
+pub enum OutputBytes {
+    /// The file.
+    #[oai(status = 200)]
+    Ok(
+        OutputContent,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
+impl OutputsApi {
+    /// Stream one published output file (playlist, segment, thumbnail, waveform, cover art).
+    ///
+    /// Its `Content-Type` is the one `OutputFile.content_type` names.
+    #[oai(
+        path = "/media/:id/outputs/:generation/:name",
+        method = "get",
+        operation_id = "getOutput"
+    )]
+    async fn output(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        generation: Path<String>,
+        name: Path<String>,
+    ) -> Result<OutputBytes, ApiError> {
+        let output = media::find_published_output(&state.pool, id.0, auth.0.id, &generation.0, &name.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("output-not-found", "no such output"))?;
+        let (_, stream) = state
+            .storage
+            .get_stream(&output.object_key)
+            .await
+            .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
+            .ok_or_else(|| {
+                ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
+            })?;
+        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
+        Ok(OutputBytes::Ok(
+            OutputContent(body),
+            served_content_type(output.content_type),
+            "private, max-age=31536000, immutable".to_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_content_type;
+
+    #[test]
+    fn only_listed_types_are_served_as_themselves() {
+        for listed in [
+            "audio/mp4",
+            "image/jpeg",
+            "application/vnd.apple.mpegurl",
+            "application/json",
+        ] {
+            assert_eq!(served_content_type(listed.to_owned()), listed);
+        }
+        for other in ["image/svg+xml", "text/html", "image/*", ""] {
+            assert_eq!(served_content_type(other.to_owned()), "application/octet-stream");
+        }
+    }
+}
