@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use veza_e2e::{ffprobe, fixtures, platform::Platform};
+use veza_e2e::{fixtures, platform::Platform};
 
 /// 3 s of a stereo tone, as ffmpeg's lavfi source makes it.
 const TONE: [&str; 6] = ["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-ac", "2"];
@@ -42,33 +42,6 @@ async fn settled_item(platform: &Platform, token: &str, upload: &Value) -> Value
     media
 }
 
-/// The item is ready with the default ladder (AAC-LC 160, Opus 64/128/192), each rendition read
-/// back by ffprobe as 48 kHz stereo of the uploaded length.
-async fn check_ladder(platform: &Platform, token: &str, media: &Value) {
-    assert_eq!(media["status"], "ready", "{media}");
-    let copy = tempfile::tempdir().unwrap();
-    let renditions = platform
-        .fetch_hls(token, media["playlist_url"].as_str().unwrap(), copy.path())
-        .await;
-    assert_eq!(
-        renditions,
-        [
-            "aac-160k.m3u8",
-            "opus-64k.m3u8",
-            "opus-128k.m3u8",
-            "opus-192k.m3u8"
-        ]
-    );
-    for rendition in &renditions {
-        let codec = if rendition.starts_with("aac") {
-            "aac"
-        } else {
-            "opus"
-        };
-        ffprobe::check_rendition(&copy.path().join(rendition), codec, 3.0);
-    }
-}
-
 #[tokio::test]
 async fn aac_m4a_alac_m4a_and_audio_only_mp4_with_moov_last_play_as_the_audio_ladder() {
     let aac_m4a = tone("aac", "voice.m4a");
@@ -92,7 +65,7 @@ async fn aac_m4a_alac_m4a_and_audio_only_mp4_with_moov_last_play_as_the_audio_la
         assert_eq!(upload["kind"], "audio", "{name}: {upload}");
         assert_eq!(upload["content_type"], content_type, "{name}: {upload}");
         let media = settled_item(&platform, &token, &upload).await;
-        check_ladder(&platform, &token, &media).await;
+        platform.check_default_ladder(&token, &media, 3.0).await;
         let audio = &media["audio"];
         assert_eq!(audio["codec"], codec, "{name}: {audio}");
         assert_eq!(audio["container"], "isomp4", "{name}: {audio}");
@@ -156,6 +129,6 @@ async fn video_mp4s_and_mp4s_without_moov_fail_for_good_and_the_worker_keeps_goi
         .upload(&token, fixtures::wav(3.0, 44_100, 2), "after.wav")
         .await;
     let media = settled_item(&platform, &token, &upload).await;
-    check_ladder(&platform, &token, &media).await;
+    platform.check_default_ladder(&token, &media, 3.0).await;
     assert!(platform.worker_is_running());
 }

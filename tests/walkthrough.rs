@@ -7,7 +7,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use veza_e2e::{ffprobe, fixtures, platform::Platform, servers::decoded_body};
+use veza_e2e::{fixtures, platform::Platform, servers::decoded_body};
 
 #[tokio::test]
 async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_emails() {
@@ -46,27 +46,7 @@ async fn upload_audio_and_image_then_fetch_stream_thumbnails_and_emails() {
 /// stereo, the uploaded length.
 async fn check_hls_stream(platform: &Platform, token: &str, media_id: &str) {
     let media = platform.get_json(token, &format!("/v1/media/{media_id}")).await;
-    assert_eq!(media["status"], "ready", "{media}");
-    let playlist_url = media["playlist_url"].as_str().expect("a published playlist");
-    let copy = tempfile::tempdir().unwrap();
-    let renditions = platform.fetch_hls(token, playlist_url, copy.path()).await;
-    assert_eq!(
-        renditions,
-        [
-            "aac-160k.m3u8",
-            "opus-64k.m3u8",
-            "opus-128k.m3u8",
-            "opus-192k.m3u8"
-        ]
-    );
-    for rendition in &renditions {
-        let codec = if rendition.starts_with("aac") {
-            "aac"
-        } else {
-            "opus"
-        };
-        ffprobe::check_rendition(&copy.path().join(rendition), codec, 3.0);
-    }
+    platform.check_default_ladder(token, &media, 3.0).await;
 
     // What the transcode learned, and the waveform peaks (audiowaveform v2, 8-bit).
     let audio = &media["audio"];

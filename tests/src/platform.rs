@@ -204,6 +204,33 @@ impl Platform {
         token
     }
 
+    /// Checks that `media` (an item as `GET /v1/media/{id}` answers it) is ready with the
+    /// default ladder (AAC-LC 160, Opus 64/128/192): fetches the HLS stream and has ffprobe read
+    /// each rendition of the copy as 48 kHz stereo, `seconds` long.
+    pub async fn check_default_ladder(&self, token: &str, media: &Value, seconds: f64) {
+        assert_eq!(media["status"], "ready", "{media}");
+        let playlist_url = media["playlist_url"].as_str().expect("a published playlist");
+        let copy = tempfile::tempdir().unwrap();
+        let renditions = self.fetch_hls(token, playlist_url, copy.path()).await;
+        assert_eq!(
+            renditions,
+            [
+                "aac-160k.m3u8",
+                "opus-64k.m3u8",
+                "opus-128k.m3u8",
+                "opus-192k.m3u8"
+            ]
+        );
+        for rendition in &renditions {
+            let codec = if rendition.starts_with("aac") {
+                "aac"
+            } else {
+                "opus"
+            };
+            crate::ffprobe::check_rendition(&copy.path().join(rendition), codec, seconds);
+        }
+    }
+
     /// Confirms an address with the verification link in `mail` (a raw message).
     pub async fn verify_with_link(&self, mail: &str) {
         let body = crate::servers::decoded_body(mail);
