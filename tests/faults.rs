@@ -209,7 +209,7 @@ async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_
             .await
             .unwrap();
 
-    // Exactly one welcome email per account: a re-run after a kill replaced, never added.
+    // Exactly one verification email per account: a re-run after a kill replaced, never added.
     let outbox = platform.data_dir.path().join("outbox");
     let mut mail_per_user: BTreeMap<String, usize> = BTreeMap::new();
     let mut eml_files = 0;
@@ -241,9 +241,8 @@ async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_
         outbox.display()
     );
     assert_eq!(
-        eml_files,
-        2 * USERS,
-        "a welcome and a verification email per account"
+        eml_files, USERS,
+        "nothing but the verification email: unverified addresses get no welcome or media email"
     );
 
     // Every media item in the database is ready, uploaded twice or not.
