@@ -9,6 +9,8 @@ default:
     @just --list
 
 # Run the platform: Postgres ready → migrations → API and one worker (Ctrl-C stops both).
+# Release binaries: a debug build transcodes and resizes 5-7x slower than the references
+# (bench/README.md, `just bench-up`); `just test` and CI stay on debug builds.
 up:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -16,10 +18,10 @@ up:
     base=$(scripts/postgres.sh)
     export DATABASE_URL="${DATABASE_URL:-$base/veza}"
     scripts/postgres.sh create-db "$DATABASE_URL"
-    cargo build --bins
-    "{{target}}/debug/veza-api" migrate
-    "{{target}}/debug/veza-api" & api=$!
-    "{{target}}/debug/veza-worker" & worker=$!
+    cargo build --release --bins
+    "{{target}}/release/veza-api" migrate
+    "{{target}}/release/veza-api" & api=$!
+    "{{target}}/release/veza-worker" & worker=$!
     # Ctrl-C reaches both processes (same process group); each drains and exits. If either
     # stops on its own, stop the other too.
     trap 'kill -TERM $api $worker 2>/dev/null || true' TERM
