@@ -30,7 +30,7 @@ pub enum DbError {
 }
 
 /// Opens a pool. Loopback URLs default to `sslmode=disable`: sqlx 0.9.0 otherwise negotiates TLS
-/// and each new connection costs ~88 ms (see shared/notes/apalis-1.0.md).
+/// and each new connection costs ~88 ms (measured on loopback; docs/queue.md).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let mut options: PgConnectOptions = url.parse().map_err(DbError::Url)?;
     let host = options.get_host().to_owned();

@@ -171,7 +171,7 @@ pub async fn run_until_stopped(
     let concurrency = config.concurrency;
     // Batch sizes: media jobs are long, so a worker claims no more than it can start (a larger
     // batch would hoard jobs other workers could run); emails and canaries are short, and the
-    // batch size is what sets their throughput (see shared/notes/apalis-1.0.md): one consumer
+    // batch size is what sets their throughput (docs/queue.md): one consumer
     // fetches, hands out and acknowledges a batch per serial cycle. Canaries do nothing, so a
     // large batch hoards nothing (bench/README.md, one process on a busy machine: 100 → 2,956,
     // 500 → 6,110 jobs/s).
