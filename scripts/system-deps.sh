@@ -28,8 +28,10 @@ if [ ${#python_packages[@]} -gt 0 ]; then
     || python3 -m pip install --quiet --user --break-system-packages "${python_packages[@]}"
 fi
 missing=()
-# `system-deps.sh vips` also installs libvips-tools, the thumbnail benchmark's reference.
+# `system-deps.sh vips` also installs libvips-tools, the thumbnail benchmarks' reference;
+# `system-deps.sh pgbench` postgresql-client's pgbench, the queue benchmark's yardstick.
 [ "${1:-}" = vips ] && { command -v vipsthumbnail >/dev/null 2>&1 || missing+=(libvips-tools); }
+[ "${1:-}" = pgbench ] && { command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client); }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists 'libheif >= 1.15' 2>/dev/null || missing+=(libheif-dev)
