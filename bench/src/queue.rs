@@ -183,7 +183,12 @@ impl Bench {
             .arg(self.jobs.to_string())
             .stderr(Stdio::inherit())
             .output()
-            .with_context(|| format!("running {} (`npm ci` in bench/graphile installs it)", node.display()))?;
+            .with_context(|| {
+                format!(
+                    "running {} (`npm ci` in bench/graphile installs it)",
+                    node.display()
+                )
+            })?;
         if !output.status.success() {
             bail!("graphile-worker benchmark failed");
         }
