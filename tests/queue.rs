@@ -389,3 +389,36 @@ async fn an_attempt_past_its_timeout_is_cancelled_and_retried_as_a_transient_fai
         "a cancelled attempt publishes nothing: {media}"
     );
 }
+
+#[tokio::test]
+async fn a_worker_claims_only_the_queues_it_serves_and_another_takes_the_rest() {
+    let mut platform = Platform::start_with(&[("VEZA_QUEUES", "email"), ("VEZA_MAINTENANCE", "false")]).await;
+    // The email worker delivers the verification email...
+    let token = platform.register_verified_and_login("ada@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(2.0, 44_100, 2), "placed.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap().to_owned();
+    // ...while the transcode waits: nobody claims it (a claim takes milliseconds).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+    assert_eq!(job["state"], "queued", "the email worker left it: {job}");
+    let (_, attempts, _, lock_by) = platform.queue_row(&job_id).await;
+    assert_eq!((attempts, lock_by), (0, None));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url)
+        .await
+        .unwrap();
+    let consumers: Vec<String> = sqlx::query_scalar("select distinct worker_type from apalis.workers")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(consumers, ["email"], "one consumer, for the one queue served");
+
+    // An encoder takes the media queues and finishes the item.
+    platform.add_worker_with(&[("VEZA_QUEUES", "transcode,thumbnail")]);
+    let job = platform.wait_for_job(&token, &job_id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let media_id = upload["media_id"].as_str().unwrap();
+    let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(media["status"], "ready", "{media}");
+}

@@ -4,13 +4,15 @@
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use veza_jobs::email::{
-    self, EmailJob,
-    links::LinkKey,
-    tokens::{self, TokenCheck, TokenPurpose},
+use veza_jobs::{
+    accounts::{
+        links::LinkKey,
+        tokens::{self, TokenCheck, TokenPurpose},
+    },
+    email::{self, EmailJob},
 };
 
-use crate::{error::ApiError, passwords::Passwords, startup::AppState};
+use crate::{error::ApiError, passwords::Passwords, state::AppState};
 
 /// The problem for a token that was not accepted.
 fn token_problem(check: TokenCheck) -> ApiError {
@@ -297,4 +299,28 @@ async fn count_attempt(
             retry_after_seconds: frees_in.map_or(1, |s| s.ceil().max(1.0) as u64),
         }
     })
+}
+
+/// Trims and lower-cases an address and checks its shape (one `@`, a dotted domain, no spaces).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid-email",
+            "the email address is not valid",
+        ))
+    }
 }

@@ -6,7 +6,7 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 
 const ISSUER: &str = "veza";
 

@@ -1,12 +1,16 @@
 //! `veza-api`: the HTTP API of Veza.
 //!
 //! - [`config`]: settings from the environment, validated at start.
-//! - [`startup`]: `Application::build` (pool, storage, keys, port) and `run_until_stopped`.
+//! - [`startup`]: `Application::build` (pool, storage, keys, port) and `run_until_stopped`;
+//!   [`state`]: what every handler can reach.
 //! - [`routes`]: the poem-openapi operations — auth, media, jobs, health.
 //! - [`accounts`]: email verification, password reset and change, unsubscribe, the
 //!   registration rate limit (the JSON operations and the link pages share them).
 //! - [`auth`]: access tokens; the bearer security scheme; who is admin.
 //! - [`passwords`]: argon2 hashing, a bounded number at once.
+//! - [`media_view`]: the API's view of a media item, converted from its rows in one place.
+//! - [`queue_name`], [`job_view`]: the API's spelling of the job layer's queues, job states and
+//!   errors, shared by the owner's and the operator's routes.
 //! - [`middleware`]: what wraps every request: the body limit, the request log (no query
 //!   strings: they carry account tokens) and the security headers.
 //! - [`error`]: every error as problem+json with a stable code.
@@ -19,8 +23,12 @@ pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod job_view;
+pub mod media_view;
 pub mod metrics;
 pub mod middleware;
 pub mod passwords;
+pub mod queue_name;
 pub mod routes;
 pub mod startup;
+pub mod state;

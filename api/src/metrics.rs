@@ -18,7 +18,7 @@ use veza_jobs::{
     storage::StorageTraffic,
 };
 
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {

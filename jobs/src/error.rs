@@ -58,6 +58,25 @@ impl JobError {
         }
     }
 
+    /// The job's owner cancelled it: permanent, with code [`JobError::OWNER_CANCELLED`];
+    /// `before_it_ran` tells a waiting job from a running one in the message.
+    pub fn owner_cancelled(before_it_ran: bool) -> Self {
+        let message = if before_it_ran {
+            "cancelled by its owner before it ran"
+        } else {
+            "cancelled by its owner"
+        };
+        Self::permanent(Self::OWNER_CANCELLED, message)
+    }
+
+    /// The code of a job its owner cancelled.
+    pub const OWNER_CANCELLED: &'static str = "cancelled";
+
+    /// Whether this is the failure of a job its owner cancelled.
+    pub fn is_owner_cancelled(&self) -> bool {
+        matches!(self, Self::Permanent { code, .. } if *code == Self::OWNER_CANCELLED)
+    }
+
     /// The same failure with the internal `cause` attached: the log shows it, the owner never.
     #[must_use]
     pub fn with_cause(mut self, err: impl std::fmt::Display) -> Self {

@@ -5,11 +5,16 @@
 //! - [`db`]: the Postgres pool and the migrate step (Veza's tables and apalis's schema).
 //! - [`storage`]: object storage (local folder or S3) and the key layout.
 //! - [`media`]: what an upload is (sniffed from its bytes), the `media` row and its outputs.
+//! - [`accounts`]: account tokens (verification, reset) and signed unsubscribe links, checked
+//!   by the API and sent by the email kind.
 //! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports;
 //!   cancel. [`reprocess`]: a new job for an item, at most one at a time.
-//! - one module per job kind, each with its payload, `QUEUE`, `enqueue(&mut tx, ..)` and
-//!   `handle(..)`: [`email`], [`thumbnail`], [`transcode`], and [`canary`] (does nothing: checks
-//!   the fleet and measures the queue).
+//! - [`kind`]: the seam — what a job kind is (queue name, retry policy, defaults, payload,
+//!   handler); [`registry`]: every kind, once, which the worker, the operator API, the metrics
+//!   and the configuration derive their queues from (`docs/architecture.md`).
+//! - one module per job kind, each with its payload, its `Kind` and an `enqueue(&mut tx, ..)`:
+//!   [`email`], [`thumbnail`], [`transcode`], and [`canary`] (does nothing: checks the fleet and
+//!   measures the queue).
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
@@ -17,24 +22,31 @@
 //!   it runs ([`context::JobRun`]: job id, lease, cancellation).
 //! - [`lease`]: the fencing check before anything is published; release and retry scheduling.
 //! - [`retry`]: attempts and backoff per job kind.
+//! - [`settle`]: the media policy — what a media job's success or death means for its item
+//!   and its owner.
 //! - [`error`]: how an attempt fails — permanently or transiently.
 //!
 //! The API calls `media::insert` and the kinds' `enqueue` in one transaction; the worker claims
 //! jobs from the apalis queues and calls the kinds' `handle`.
 
+pub mod accounts;
 pub mod canary;
 pub mod context;
 pub mod cpu;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod job_state;
+pub mod kind;
 pub mod lease;
 pub mod media;
 pub mod metrics;
 pub mod operations;
 pub mod queue;
+pub mod registry;
 pub mod reprocess;
 pub mod retry;
+pub mod settle;
 pub mod storage;
 pub mod thumbnail;
 pub mod transcode;

@@ -5,15 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::queue::JobKind;
-
-/// Every queue, in display order.
-pub const QUEUES: [JobKind; 4] = [
-    JobKind::Canary,
-    JobKind::Email,
-    JobKind::Thumbnail,
-    JobKind::Transcode,
-];
+use crate::registry;
 
 /// Job counts of one queue by state.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -36,7 +28,7 @@ pub struct QueueStats {
     pub cancelled: i64,
 }
 
-/// Counts per queue and state (every queue listed, empty ones with zeros).
+/// Counts per queue and state (every registered queue listed, by name; empty ones with zeros).
 pub async fn queue_stats(pool: &PgPool) -> Result<Vec<QueueStats>, sqlx::Error> {
     sqlx::query_as(
         // Only cancelled jobs need Veza's row (to tell them from failed ones): the statistics
@@ -59,7 +51,7 @@ pub async fn queue_stats(pool: &PgPool) -> Result<Vec<QueueStats>, sqlx::Error> 
            from unnest($1::text[]) as k(queue) left join states s on s.queue = k.queue
           group by k.queue order by k.queue",
     )
-    .bind(QUEUES.map(JobKind::queue).to_vec())
+    .bind(registry::queue_names())
     .fetch_all(pool)
     .await
 }
@@ -76,7 +68,8 @@ pub struct JobSummary {
     /// Media item, if any.
     pub media_id: Option<Uuid>,
     /// State (see `veza_job_state`).
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: crate::queue::JobState,
     /// Attempts so far.
     pub attempts: i32,
     /// Attempts allowed.
@@ -194,10 +187,10 @@ pub async fn retry_dead_job(pool: &PgPool, id: Uuid) -> Result<RetryOutcome, sql
     Ok(RetryOutcome::Queued)
 }
 
-/// Pauses (`true`) or resumes (`false`) a queue; idempotent.
+/// Pauses (`true`) or resumes (`false`) a registered queue; idempotent.
 pub async fn set_paused(
     pool: &PgPool,
-    queue: JobKind,
+    queue: registry::QueueInfo,
     paused: bool,
     by: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
@@ -205,13 +198,13 @@ pub async fn set_paused(
         sqlx::query(
             "insert into queue_pauses (queue, paused_by) values ($1, $2) on conflict (queue) do nothing",
         )
-        .bind(queue.queue())
+        .bind(queue.name)
         .bind(by)
         .execute(pool)
         .await?;
     } else {
         sqlx::query("delete from queue_pauses where queue = $1")
-            .bind(queue.queue())
+            .bind(queue.name)
             .execute(pool)
             .await?;
     }

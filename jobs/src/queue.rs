@@ -10,12 +10,13 @@
 
 use apalis::prelude::{TaskBuilder, TaskId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use ulid::Ulid;
 use uuid::Uuid;
 
-use crate::error::JobError;
+use crate::{error::JobError, kind::Kind};
+
+pub use crate::job_state::JobState;
 
 /// The apalis spelling (a ULID string) of a Veza job id.
 pub fn task_id(job_id: Uuid) -> String {
@@ -27,42 +28,6 @@ pub fn job_id(task_id: &str) -> Option<Uuid> {
     Ulid::from_string(task_id)
         .ok()
         .map(|ulid| Uuid::from_bytes(ulid.to_bytes()))
-}
-
-/// The job kinds, one apalis queue each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// Send an email.
-    Email,
-    /// Render thumbnails of an image.
-    Thumbnail,
-    /// Transcode audio to HLS.
-    Transcode,
-    /// Do nothing (fleet check, queue benchmark).
-    Canary,
-}
-
-impl JobKind {
-    /// The kind of a queue name.
-    pub fn from_queue(queue: &str) -> Option<Self> {
-        match queue {
-            "email" => Some(Self::Email),
-            "thumbnail" => Some(Self::Thumbnail),
-            "transcode" => Some(Self::Transcode),
-            "canary" => Some(Self::Canary),
-            _ => None,
-        }
-    }
-
-    /// The queue (and `jobs.kind`) name.
-    pub fn queue(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Thumbnail => "thumbnail",
-            Self::Transcode => "transcode",
-            Self::Canary => "canary",
-        }
-    }
 }
 
 /// Which of a queue's waiting jobs a worker claims first (apalis orders its fetch by priority,
@@ -100,36 +65,25 @@ pub enum EnqueueError {
     Queue(#[from] apalis_postgres::Error),
 }
 
-/// Enqueues one job on `conn` (normally the caller's open transaction) and returns its id.
-pub async fn enqueue<P: Serialize>(
+/// Enqueues one job of kind `K` on `conn` (normally the caller's open transaction) and returns
+/// its id.
+pub async fn enqueue<K: Kind>(
     conn: &mut PgConnection,
-    kind: JobKind,
     owner: JobOwner,
-    payload: &P,
-    max_attempts: usize,
+    payload: &K::Payload,
     priority: Priority,
 ) -> Result<Uuid, EnqueueError> {
-    let ids = enqueue_many(
-        conn,
-        kind,
-        owner,
-        std::slice::from_ref(payload),
-        max_attempts,
-        priority,
-    )
-    .await?;
+    let ids = enqueue_many::<K>(conn, owner, std::slice::from_ref(payload), priority).await?;
     // One payload in, one id out.
     Ok(ids.first().copied().unwrap_or_default())
 }
 
-/// Enqueues one job per payload on `conn` in two statements (Veza's rows, then apalis's), so a
-/// batch of a thousand costs two round trips. Returns the ids in payload order.
-pub async fn enqueue_many<P: Serialize>(
+/// Enqueues one job of kind `K` per payload on `conn` in two statements (Veza's rows, then
+/// apalis's), so a batch of a thousand costs two round trips. Returns the ids in payload order.
+pub async fn enqueue_many<K: Kind>(
     conn: &mut PgConnection,
-    kind: JobKind,
     owner: JobOwner,
-    payloads: &[P],
-    max_attempts: usize,
+    payloads: &[K::Payload],
     priority: Priority,
 ) -> Result<Vec<Uuid>, EnqueueError> {
     let ids: Vec<Uuid> = payloads.iter().map(|_| Uuid::now_v7()).collect();
@@ -138,7 +92,7 @@ pub async fn enqueue_many<P: Serialize>(
          select id, $2, $3, $4 from unnest($1::uuid[]) as ids(id)",
     )
     .bind(&ids)
-    .bind(kind.queue())
+    .bind(K::QUEUE)
     .bind(owner.user_id)
     .bind(owner.media_id)
     .execute(&mut *conn)
@@ -148,12 +102,12 @@ pub async fn enqueue_many<P: Serialize>(
         tasks.push(
             TaskBuilder::new(serde_json::to_vec(payload)?)
                 .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
-                .max_attempts(max_attempts)
+                .max_attempts(K::RETRY.max_attempts)
                 .priority(priority as usize)
                 .build(),
         );
     }
-    apalis_postgres::queries::push_tasks(&mut *conn, kind.queue(), tasks).await?;
+    apalis_postgres::queries::push_tasks(&mut *conn, K::QUEUE, tasks).await?;
     Ok(ids)
 }
 
@@ -211,9 +165,9 @@ pub struct JobStatus {
     pub kind: String,
     /// Media item, if any.
     pub media_id: Option<Uuid>,
-    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `cancelled` (SQL
-    /// `veza_job_state`, the one definition).
-    pub state: String,
+    /// Where it is in its life (SQL `veza_job_state`, the one definition).
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
     /// Attempts started so far.
     pub attempts: i32,
     /// Attempts allowed.
@@ -263,12 +217,13 @@ pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<Job
     .await
 }
 
-/// The job still to run or running for a media item, if any (the oldest). Call it with the
-/// media row locked, so that two requests cannot both find none.
+/// The job still to run or running for a media item, if any (the oldest): only the jobs that
+/// work on an item name it (see `Kind::media_id`). Call it with the media row locked, so that
+/// two requests cannot both find none.
 pub async fn find_active_job(conn: &mut PgConnection, media_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(concat!(
         "select j.id from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
-          where j.media_id = $1 and j.kind in ('transcode', 'thumbnail') and ",
+          where j.media_id = $1 and ",
         active_job!(),
         " order by j.id limit 1"
     ))
@@ -331,7 +286,7 @@ pub async fn cancel(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<CancelOutcom
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let cancelled = JobError::permanent("cancelled", "cancelled by its owner before it ran");
+    let cancelled = JobError::owner_cancelled(true);
     record_failure_on(&mut tx, id, &cancelled).await?;
     let media_id: Option<Uuid> = sqlx::query_scalar("select media_id from jobs where id = $1")
         .bind(id)

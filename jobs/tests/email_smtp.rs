@@ -13,13 +13,14 @@ use veza_e2e::{
     servers::{SmtpSink, decoded_body, free_port},
 };
 use veza_jobs::{
+    accounts::{
+        links::LinkKey,
+        tokens::{self, TokenCheck, TokenPurpose},
+    },
     context::{JobContext, JobRun, JobSettings},
     email::{
         self, EmailJob, EmailPolicy, Links, Mailer, MailerConfig, SmtpCredentials,
-        links::LinkKey,
-        media::notify_media_outcome,
-        render,
-        tokens::{self, TokenCheck, TokenPurpose},
+        media::notify_media_outcome, render,
     },
     error::JobError,
     lease::Lease,
@@ -368,7 +369,7 @@ async fn over_the_recipient_limit_notifications_are_dropped_and_security_mail_wa
     assert_eq!(setup.received().len(), 1);
 
     // Its last attempt sends regardless: security mail is never dropped.
-    set_attempt(i32::try_from(email::RETRY.max_attempts - 1).unwrap())
+    set_attempt(i32::try_from(<email::EmailKind as veza_jobs::kind::Kind>::RETRY.max_attempts - 1).unwrap())
         .await
         .unwrap();
     setup.run(&waiting, &verify).await.unwrap();

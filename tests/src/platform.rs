@@ -136,10 +136,17 @@ impl Platform {
     /// Starts one more worker process; returns its index. Its log goes to
     /// [`Platform::worker_log_path`]; a failing test prints the tail of every log (see `Drop`).
     pub fn add_worker(&mut self) -> usize {
+        self.add_worker_with(&[])
+    }
+
+    /// Starts one more worker process with `env` on top of every worker's environment (e.g.
+    /// `VEZA_QUEUES`); returns its index. Its log goes to [`Platform::worker_log_path`].
+    pub fn add_worker_with(&mut self, env: &[(&str, &str)]) -> usize {
         let index = self.workers.len();
         let log = std::fs::File::create(self.worker_log_path(index)).unwrap();
         let worker = self
             .command("veza-worker")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

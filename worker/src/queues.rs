@@ -3,22 +3,20 @@
 //! outcome — success, a retry scheduled in the database, a permanent failure recorded on the job
 //! and its media item, or a release for another worker.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use crate::{metrics::WorkerMetrics, wakeup::Finishes};
 use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId, WorkerContext};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
-    canary::{self, CanaryJob},
     context::{JobContext, JobRun},
-    email::{self, EmailJob},
     error::JobError,
+    kind::Kind,
     lease::Lease,
-    media, queue,
+    queue,
     retry::RetryPolicy,
-    thumbnail::{self, ThumbnailJob},
-    transcode::{self, TranscodeJob},
+    settle,
 };
 
 /// Retry policy and time limit of one job kind.
@@ -36,14 +34,8 @@ pub struct KindPolicy {
 pub struct Runner {
     /// The handlers' context.
     pub ctx: JobContext,
-    /// Email policy.
-    pub email: KindPolicy,
-    /// Thumbnail policy.
-    pub thumbnail: KindPolicy,
-    /// Transcode policy.
-    pub transcode: KindPolicy,
-    /// Canary policy.
-    pub canary: KindPolicy,
+    /// The policy of every queue this process serves.
+    pub policies: HashMap<&'static str, KindPolicy>,
     /// Cancelled at the drain deadline after a shutdown signal: running attempts stop at their
     /// next checkpoint and their jobs are released for another worker.
     pub stopping: CancellationToken,
@@ -52,7 +44,7 @@ pub struct Runner {
     /// Prometheus metrics.
     pub metrics: Arc<WorkerMetrics>,
     /// When each queue's jobs last finished, for its consumer's wake-ups (see `wakeup`).
-    pub finishes: std::collections::HashMap<&'static str, Finishes>,
+    pub finishes: HashMap<&'static str, Finishes>,
 }
 
 /// How an attempt ended, before settling.
@@ -69,69 +61,37 @@ enum Ending {
 const CANCEL_FIRST_LOOK: Duration = Duration::from_millis(50);
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
-/// Email queue handler.
-pub async fn run_email(
-    job: EmailJob,
+/// Runs one attempt of a job of kind `K`: the one handler every queue consumer is built with.
+pub async fn run<K: Kind>(
+    job: K::Payload,
     runner: Data<Arc<Runner>>,
     id: TaskId,
     attempt: Attempt,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     let run = runner.start(&id, &worker)?;
-    let span = tracing::info_span!("job", kind = "email", job_id = %run.id, attempt = attempt.current());
-    let work = email::handle(&runner.ctx, &run, job);
-    runner.run(runner.email, &run, None, &attempt, work, span).await
-}
-
-/// Thumbnail queue handler.
-pub async fn run_thumbnail(
-    job: ThumbnailJob,
-    runner: Data<Arc<Runner>>,
-    id: TaskId,
-    attempt: Attempt,
-    worker: WorkerContext,
-) -> Result<(), BoxDynError> {
-    let run = runner.start(&id, &worker)?;
-    let media_id = job.media_id;
-    let span = tracing::info_span!("job", kind = "thumbnail", job_id = %run.id, %media_id, attempt = attempt.current());
-    let work = thumbnail::handle(&runner.ctx, &run, job);
-    runner
-        .run(runner.thumbnail, &run, Some(media_id), &attempt, work, span)
-        .await
-}
-
-/// Transcode queue handler.
-pub async fn run_transcode(
-    job: TranscodeJob,
-    runner: Data<Arc<Runner>>,
-    id: TaskId,
-    attempt: Attempt,
-    worker: WorkerContext,
-) -> Result<(), BoxDynError> {
-    let run = runner.start(&id, &worker)?;
-    let media_id = job.media_id;
-    let span = tracing::info_span!("job", kind = "transcode", job_id = %run.id, %media_id, attempt = attempt.current());
-    let work = transcode::handle(&runner.ctx, &run, job);
-    runner
-        .run(runner.transcode, &run, Some(media_id), &attempt, work, span)
-        .await
-}
-
-/// Canary queue handler (the job does nothing; everything else is the real path).
-pub async fn run_canary(
-    job: CanaryJob,
-    runner: Data<Arc<Runner>>,
-    id: TaskId,
-    attempt: Attempt,
-    worker: WorkerContext,
-) -> Result<(), BoxDynError> {
-    let run = runner.start(&id, &worker)?;
-    let span = tracing::debug_span!("job", kind = "canary", job_id = %run.id);
-    let work = canary::handle(&run, job);
-    runner.run(runner.canary, &run, None, &attempt, work, span).await
+    let media_id = K::media_id(&job);
+    let span = if K::QUIET {
+        tracing::debug_span!("job", kind = K::QUEUE, job_id = %run.id, media_id = ?media_id, attempt = attempt.current())
+    } else {
+        tracing::info_span!("job", kind = K::QUEUE, job_id = %run.id, media_id = ?media_id, attempt = attempt.current())
+    };
+    let policy = runner.policy(K::QUEUE)?;
+    let work = K::handle(&runner.ctx, &run, job);
+    runner.run(policy, &run, media_id, &attempt, work, span).await
 }
 
 impl Runner {
+    /// The policy of `queue`; every consumer is registered with its queue's policy, so a miss
+    /// is a task for a queue this process does not serve: fail it for good.
+    fn policy(&self, queue: &str) -> Result<KindPolicy, BoxDynError> {
+        self.policies.get(queue).copied().ok_or_else(|| {
+            Box::new(AbortError::new(format!(
+                "queue {queue} is not served by this worker"
+            ))) as BoxDynError
+        })
+    }
+
     /// Runs one attempt and settles it, recording its duration and outcome.
     async fn run(
         &self,
@@ -239,7 +199,7 @@ impl Runner {
             Ending::Finished(Ok(())) => {
                 tracing::info!(job_id = %run.id, "job succeeded");
                 if let Some(media_id) = media_id {
-                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
+                    settle::media_job_succeeded(&self.ctx, run.id, media_id).await;
                 }
                 return (Ok(()), "succeeded");
             }
@@ -255,7 +215,7 @@ impl Runner {
                 tracing::warn!(job_id = %run.id, ?released, "drain deadline reached: job released for another worker");
                 return (Err(Box::new(JobError::Cancelled)), "released");
             }
-            Ending::CancelledByOwner => JobError::permanent("cancelled", "cancelled by its owner"),
+            Ending::CancelledByOwner => JobError::owner_cancelled(false),
             Ending::TimedOut => JobError::transient(
                 "timed-out",
                 format!("the attempt ran longer than {} s", policy.timeout.as_secs()),
@@ -285,21 +245,14 @@ impl Runner {
                 (Err(Box::new(err)), "retry")
             }
             None => {
-                if let Some(media_id) = media_id
-                    && let Err(db) = mark_media_failed(pool, media_id, &err).await
-                {
-                    tracing::error!(job_id = %run.id, error = %db, "could not mark the media item failed");
-                }
                 if let Err(db) = queue::mark_stage_failed(pool, run.id).await {
                     tracing::error!(job_id = %run.id, error = %db, "could not mark the job's stage failed");
                 }
-                if let Some(media_id) = media_id
-                    && err.code() != "cancelled"
-                {
-                    email::media::notify_media_outcome_logged(&self.ctx, run.id, media_id).await;
+                if let Some(media_id) = media_id {
+                    settle::media_job_dead(&self.ctx, run.id, media_id, &err).await;
                 }
                 // Dead: permanent, or out of attempts. AbortError stops apalis from fetching it again.
-                let outcome = if err.code() == "cancelled" {
+                let outcome = if err.is_owner_cancelled() {
                     "cancelled"
                 } else {
                     "failed"
@@ -308,9 +261,4 @@ impl Runner {
             }
         }
     }
-}
-
-async fn mark_media_failed(pool: &sqlx::PgPool, media_id: Uuid, err: &JobError) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    media::mark_failed(&mut conn, media_id, err.code(), &err.to_string()).await
 }

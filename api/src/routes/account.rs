@@ -6,8 +6,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 use veza_jobs::email::{self, EmailJob};
 
-use super::{ApiTags, auth::normalize_email};
-use crate::{accounts, auth::BearerAuth, error::ApiError, startup::AppState};
+use super::ApiTags;
+use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
 
 /// Account flows.
 pub struct AccountApi;
@@ -107,7 +107,7 @@ impl AccountApi {
         state: Data<&AppState>,
         body: Json<ResetRequest>,
     ) -> Result<ResetRequested, ApiError> {
-        let address = normalize_email(&body.email)?;
+        let address = accounts::normalize_email(&body.email)?;
         let user: Option<Uuid> = sqlx::query_scalar("select id from users where email = $1")
             .bind(&address)
             .fetch_optional(&state.pool)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi,
+    ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
@@ -12,42 +12,19 @@ use uuid::Uuid;
 use veza_jobs::{
     canary,
     operations::{self, QueueStats, RetryOutcome},
-    queue::JobKind,
 };
 
-use super::{
-    ApiTags,
-    jobs::{JobError, JobState},
+use super::ApiTags;
+use crate::{
+    auth::BearerAuth,
+    error::ApiError,
+    job_view::{JobError, JobState, job_not_found},
+    queue_name::QueueName,
+    state::AppState,
 };
-use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
 
 /// Operator operations.
 pub struct AdminApi;
-
-/// A queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum QueueName {
-    /// Canaries (jobs that do nothing).
-    Canary,
-    /// Emails.
-    Email,
-    /// Thumbnails.
-    Thumbnail,
-    /// Transcodes.
-    Transcode,
-}
-
-impl From<QueueName> for JobKind {
-    fn from(queue: QueueName) -> Self {
-        match queue {
-            QueueName::Canary => Self::Canary,
-            QueueName::Email => Self::Email,
-            QueueName::Thumbnail => Self::Thumbnail,
-            QueueName::Transcode => Self::Transcode,
-        }
-    }
-}
 
 /// A queue's job counts by state.
 #[derive(Debug, Object)]
@@ -211,8 +188,10 @@ impl AdminApi {
         let limit = limit.0.unwrap_or(100);
         let jobs = operations::list_jobs(
             &state.pool,
-            job_state.0.map(JobState::as_sql),
-            queue.0.map(|q| JobKind::from(q).queue()),
+            job_state
+                .0
+                .map(|state| veza_jobs::queue::JobState::from(state).as_str()),
+            queue.0.map(|q| q.0.name),
             before.0,
             i64::from(limit),
         )
@@ -236,7 +215,7 @@ impl AdminApi {
     ) -> Result<RetryResponse, ApiError> {
         auth.0.require_admin()?;
         match operations::retry_dead_job(&state.pool, id.0).await? {
-            RetryOutcome::NotFound => Err(ApiError::not_found("job-not-found", "no such job")),
+            RetryOutcome::NotFound => Err(job_not_found()),
             RetryOutcome::NotDead => Err(ApiError::conflict(
                 "job-not-dead",
                 "only failed or cancelled jobs can be retried",
@@ -245,7 +224,7 @@ impl AdminApi {
                 tracing::info!(job_id = %id.0, by = %auth.0.id, "dead job retried");
                 let job = operations::job_summary(&state.pool, id.0)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("job-not-found", "no such job"))?;
+                    .ok_or_else(job_not_found)?;
                 Ok(RetryResponse::Accepted(Json(admin_job(job))))
             }
         }
@@ -297,8 +276,8 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Json<Queue>, ApiError> {
     auth.0.require_admin()?;
-    let name = JobKind::from(queue).queue();
-    operations::set_paused(&state.pool, queue.into(), paused, Some(auth.0.id)).await?;
+    let name = queue.0.name;
+    operations::set_paused(&state.pool, queue.0, paused, Some(auth.0.id)).await?;
     tracing::info!(queue = name, paused, by = %auth.0.id, "queue pause changed");
     operations::queue_stats(&state.pool)
         .await?
@@ -314,7 +293,7 @@ fn admin_job(job: operations::JobSummary) -> AdminJob {
         kind: job.kind,
         owner_id: job.owner_id,
         media_id: job.media_id,
-        state: JobState::from_sql(&job.state),
+        state: JobState::from(job.state),
         attempts: job.attempts,
         max_attempts: job.max_attempts,
         last_error: job.error_code.map(|code| JobError {

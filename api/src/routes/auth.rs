@@ -7,7 +7,7 @@ use uuid::Uuid;
 use veza_jobs::email::{self, EmailJob};
 
 use super::ApiTags;
-use crate::{accounts, auth::BearerAuth, error::ApiError, startup::AppState};
+use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
 
 /// Account operations.
 pub struct AuthApi;
@@ -104,7 +104,7 @@ impl AuthApi {
         remote: &RemoteAddr,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
-        let email = normalize_email(&body.email)?;
+        let email = accounts::normalize_email(&body.email)?;
         accounts::count_registration_attempt(&state, &client_address(remote))
             .await?
             .or_too_many(
@@ -249,28 +249,4 @@ fn client_address(remote: &RemoteAddr) -> String {
     remote
         .as_socket_addr()
         .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())
-}
-
-/// Trims and lower-cases an address and checks its shape (one `@`, a dotted domain, no spaces).
-pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim().to_lowercase();
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::bad_request(
-            "invalid-email",
-            "the email address is not valid",
-        ))
-    }
 }

@@ -2,69 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 use veza_jobs::queue::{self, CancelOutcome, JobStatus};
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
+use crate::{
+    auth::BearerAuth,
+    error::ApiError,
+    job_view::{JobError, JobState, job_not_found},
+    state::AppState,
+};
 
 /// Job operations.
 pub struct JobsApi;
-
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum JobState {
-    /// Waiting for a worker.
-    Queued,
-    /// A worker is on it.
-    Running,
-    /// An attempt failed; another will run.
-    Retrying,
-    /// Finished successfully.
-    Succeeded,
-    /// Failed for good (permanent error or attempts exhausted).
-    Failed,
-    /// Cancelled by its owner.
-    Cancelled,
-}
-
-impl JobState {
-    /// From the SQL `veza_job_state` spelling.
-    pub fn from_sql(state: &str) -> Self {
-        match state {
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "retrying" => Self::Retrying,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            _ => Self::Queued,
-        }
-    }
-
-    /// The SQL `veza_job_state` spelling.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Retrying => "retrying",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// The error of the last failed attempt.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct JobError {
-    /// Stable code.
-    pub code: String,
-    /// Readable reason.
-    pub message: String,
-}
 
 /// A job.
 #[derive(Debug, Object)]
@@ -72,7 +23,7 @@ pub struct JobError {
 pub struct Job {
     /// Id (the same across retries).
     pub id: Uuid,
-    /// `email`, `thumbnail` or `transcode`.
+    /// Its queue (one of `QueueName`'s values).
     pub kind: String,
     /// The media item it works on.
     pub media_id: Option<Uuid>,
@@ -120,7 +71,7 @@ impl JobsApi {
     ) -> Result<Json<Job>, ApiError> {
         let job = queue::find_job(&state.pool, id.0, auth.0.id)
             .await?
-            .ok_or_else(|| ApiError::not_found("job-not-found", "no such job"))?;
+            .ok_or_else(job_not_found)?;
         Ok(Json(job_view(job)))
     }
 
@@ -134,14 +85,14 @@ impl JobsApi {
         id: Path<Uuid>,
     ) -> Result<CancelResponse, ApiError> {
         match queue::cancel(&state.pool, id.0, auth.0.id).await? {
-            CancelOutcome::NotFound => Err(ApiError::not_found("job-not-found", "no such job")),
+            CancelOutcome::NotFound => Err(job_not_found()),
             CancelOutcome::AlreadyFinished => {
                 Err(ApiError::conflict("job-finished", "the job has already finished"))
             }
             CancelOutcome::Cancelled | CancelOutcome::Requested => {
                 let job = queue::find_job(&state.pool, id.0, auth.0.id)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("job-not-found", "no such job"))?;
+                    .ok_or_else(job_not_found)?;
                 Ok(CancelResponse::Accepted(Json(job_view(job))))
             }
         }
@@ -149,7 +100,7 @@ impl JobsApi {
 }
 
 fn job_view(job: JobStatus) -> Job {
-    let state = JobState::from_sql(&job.state);
+    let state = JobState::from(job.state);
     let last_error = job.error_code.map(|code| JobError {
         code,
         message: job.error_message.unwrap_or_default(),

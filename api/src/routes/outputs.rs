@@ -13,7 +13,7 @@ use uuid::Uuid;
 use veza_jobs::media;
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, startup::AppState};
+use crate::{auth::BearerAuth, error::ApiError, state::AppState};
 
 /// Output file operations.
 pub struct OutputsApi;

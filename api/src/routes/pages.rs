@@ -19,7 +19,7 @@ use super::ApiTags;
 use crate::{
     accounts,
     error::{ApiError, Problem, internal_problem},
-    startup::AppState,
+    state::AppState,
 };
 
 /// Pages for email links.

@@ -9,11 +9,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_e2e::servers::{SmtpSink, decoded_body};
 use veza_jobs::{
+    accounts::tokens::{self, TokenPurpose},
     context::{JobContext, JobRun, JobSettings},
-    email::{
-        self, EmailJob, Mailer, MailerConfig,
-        tokens::{self, TokenPurpose},
-    },
+    email::{self, EmailJob, Mailer, MailerConfig},
     lease::Lease,
     storage::{Storage, StorageConfig},
 };

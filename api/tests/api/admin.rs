@@ -323,3 +323,82 @@ async fn pausing_and_resuming_a_queue_is_recorded_and_idempotent() {
     let unknown = post("/v1/admin/queues/video/pause").await.unwrap();
     assert_problem(unknown, StatusCode::BAD_REQUEST, "bad-request").await;
 }
+
+#[tokio::test]
+async fn every_registered_queue_is_in_the_operator_api_the_metrics_and_the_spec() {
+    let (app, admin) = admin_app().await;
+    let mut names = veza_jobs::registry::queue_names();
+    names.sort_unstable();
+
+    let stats: Value = app.get(&admin, "/v1/admin/queues").await.json().await.unwrap();
+    let listed: Vec<&str> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names, "{stats}");
+    for name in &names {
+        for (action, paused) in [("pause", true), ("resume", false)] {
+            let resp = app
+                .http
+                .post(app.url(&format!("/v1/admin/queues/{name}/{action}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{action} {name}");
+            let queue: Value = resp.json().await.unwrap();
+            assert_eq!(
+                (queue["queue"].as_str(), queue["paused"].as_bool()),
+                (Some(*name), Some(paused))
+            );
+        }
+    }
+    let unknown = app
+        .http
+        .post(app.url("/v1/admin/queues/video/pause"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = unknown.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not a queue"),
+        "{problem}"
+    );
+
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in &names {
+        let series = format!(r#"veza_queue_jobs{{queue="{name}",state="queued"}} "#);
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&series)),
+            "no `{series}` in:\n{metrics}"
+        );
+    }
+
+    let spec: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    )))
+    .unwrap();
+    let in_spec: Vec<&str> = spec["components"]["schemas"]["QueueName"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(in_spec, names);
+}

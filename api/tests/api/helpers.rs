@@ -91,7 +91,7 @@ impl TestApp {
 
     /// Verifies `email`'s address with a link token issued the way the email job issues it.
     pub async fn verify_address(&self, email: &str) {
-        use veza_jobs::email::tokens::{self, TokenPurpose};
+        use veza_jobs::accounts::tokens::{self, TokenPurpose};
         let user_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
             .bind(email.to_lowercase())
             .fetch_one(&self.pool)

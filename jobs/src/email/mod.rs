@@ -12,11 +12,9 @@
 
 mod deliver;
 pub mod deliveries;
-pub mod links;
 pub mod media;
 pub mod metrics;
 mod render;
-pub mod tokens;
 
 pub use deliver::{Mailer, MailerConfig, SmtpCredentials};
 pub use render::{Links, render};
@@ -27,22 +25,45 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::accounts::{
+    links,
+    tokens::{self, TokenPurpose},
+};
 use crate::{
     context::{JobContext, JobRun},
     error::JobError,
-    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
+    kind::Kind,
+    queue::{self, EnqueueError, JobOwner, Priority},
     retry::RetryPolicy,
 };
-use tokens::TokenPurpose;
 
 /// The queue name.
 pub const QUEUE: &str = "email";
-/// Attempts and backoff: SMTP outages are transient and can last, so more attempts, longer waits.
-pub const RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 8,
-    base: Duration::from_secs(10),
-    cap: Duration::from_secs(3600),
-};
+/// The email kind.
+pub struct EmailKind;
+
+impl Kind for EmailKind {
+    const QUEUE: &'static str = QUEUE;
+    /// SMTP outages are transient and can last, so more attempts, longer waits.
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 8,
+        base: Duration::from_secs(10),
+        cap: Duration::from_secs(3600),
+    };
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    const CONCURRENCY: usize = 4;
+    const ABOUT: &'static str = "sends one email: account links, welcome, media notices";
+    type Payload = EmailJob;
+
+    /// Emails are short: the batch, not the concurrency, sets their throughput (docs/queue.md).
+    fn batch_size(_concurrency: usize) -> usize {
+        10
+    }
+
+    async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(), JobError> {
+        handle(ctx, run, job).await
+    }
+}
 
 /// The payload of an email job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,15 +240,7 @@ pub async fn enqueue(conn: &mut PgConnection, user_id: Uuid, job: &EmailJob) -> 
         user_id,
         media_id: None,
     };
-    queue::enqueue(
-        conn,
-        JobKind::Email,
-        owner,
-        job,
-        RETRY.max_attempts,
-        job.priority(),
-    )
-    .await
+    queue::enqueue::<EmailKind>(conn, owner, job, job.priority()).await
 }
 
 /// Sends the email of job `run` unless the delivery log says it was dealt with already.
@@ -305,7 +318,7 @@ async fn send_over_limit(ctx: &JobContext, run: &JobRun, job: &EmailJob) -> Resu
         .await?;
     // `attempts` counts the attempts settled before this one (apalis records the count when
     // it acknowledges an attempt).
-    let last = attempt.is_some_and(|a| usize::try_from(a).unwrap_or(0) + 1 >= RETRY.max_attempts);
+    let last = attempt.is_some_and(|a| usize::try_from(a).unwrap_or(0) + 1 >= EmailKind::RETRY.max_attempts);
     if last {
         tracing::warn!(
             job_id = %run.id, template = job.template(),

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub mod audio;
+pub mod heif_brands;
 mod sniff;
 
 pub use sniff::{SNIFF_LEN, Sniffed, sniff};
@@ -114,7 +116,7 @@ pub struct Media {
     /// Dominant colour, `#rrggbb`.
     pub dominant_color: Option<String>,
     /// What the transcode learned about an audio item.
-    pub audio_details: Option<sqlx::types::Json<crate::transcode::AudioDetails>>,
+    pub audio_details: Option<sqlx::types::Json<audio::AudioDetails>>,
 }
 
 /// `select <every media column> from media <rest>`, as a static string (sqlx wants audited SQL).

@@ -29,7 +29,7 @@ pub fn sniff(head: &[u8]) -> Sniffed {
     // HEIC/HEIF and AVIF by their `ftyp` brands, the same test the thumbnail job decodes by
     // (`infer` misses some brand combinations and would call them video). Before the MP4
     // family: an image's `ftyp` may list `isom` or `mp41` among its brands too.
-    if let Some(kind) = crate::thumbnail::sniff_heif(head) {
+    if let Some(kind) = super::heif_brands::sniff(head) {
         return Sniffed::Supported {
             kind: MediaKind::Image,
             content_type: kind.content_type(),

@@ -21,15 +21,16 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use crate::media::heif_brands::HeifKind;
 pub use error::ThumbError;
-pub use heif::{HeifKind, sniff as sniff_heif};
 pub use render::{Format, Rendered, Thumbnail, ThumbnailSettings, render};
 
 use crate::{
     context::{JobContext, JobRun},
     error::JobError,
+    kind::Kind,
     media::{self, NewOutput},
-    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
+    queue::{self, EnqueueError, JobOwner, Priority},
     retry::RetryPolicy,
     storage::Storage,
 };
@@ -40,12 +41,29 @@ pub const QUEUE: &str = "thumbnail";
 /// 2: JPEG and WebP per size, sRGB from the ICC profile, EXIF orientation, thumbhash.
 pub const PIPELINE_VERSION: i32 = 2;
 
-/// Attempts and backoff.
-pub const RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 3,
-    base: Duration::from_secs(5),
-    cap: Duration::from_secs(300),
-};
+/// The thumbnail kind.
+pub struct ThumbnailKind;
+
+impl Kind for ThumbnailKind {
+    const QUEUE: &'static str = QUEUE;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_secs(5),
+        cap: Duration::from_secs(300),
+    };
+    const TIMEOUT: Duration = Duration::from_secs(300);
+    const CONCURRENCY: usize = 2;
+    const ABOUT: &'static str = "renders an image's thumbnails, or an audio item's cover art or waveform";
+    type Payload = ThumbnailJob;
+
+    fn media_id(job: &ThumbnailJob) -> Option<Uuid> {
+        Some(job.media_id)
+    }
+
+    async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result<(), JobError> {
+        handle(ctx, run, job).await
+    }
+}
 
 /// The payload of a thumbnail job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,15 +83,7 @@ pub async fn enqueue(
         user_id: owner,
         media_id: Some(media_id),
     };
-    queue::enqueue(
-        conn,
-        JobKind::Thumbnail,
-        job_owner,
-        &ThumbnailJob { media_id },
-        RETRY.max_attempts,
-        priority,
-    )
-    .await
+    queue::enqueue::<ThumbnailKind>(conn, job_owner, &ThumbnailJob { media_id }, priority).await
 }
 
 /// Runs the job. The generation is the job id, so every attempt writes the same keys and rows:
@@ -118,7 +128,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
             &mut tx,
             &NewOutput {
                 media_id: media.id,
-                kind: "thumbnail",
+                kind: "thumbnail", // an output kind, not a queue name
                 generation: &generation,
                 name,
                 object_key: key,

@@ -14,6 +14,7 @@
 //! Channels follow BS.1770's default map for interleaved PCM: L, R, C, LFE (ignored), Ls, Rs;
 //! a mono signal is weighted once, as BS.1770 and ffmpeg's filter (without `dualmono`) do.
 
+pub use crate::media::audio::Loudness;
 use ebur128::{EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
@@ -28,19 +29,6 @@ pub const DEFAULT_MAX_TRUE_PEAK_DBTP: f64 = -1.0;
 /// BS.1770's absolute gate: blocks quieter than this are not programme, so a file that never
 /// rises above it has no integrated loudness.
 const ABSOLUTE_GATE_LUFS: f64 = -70.0;
-
-/// The measurement of one track; stored on the media row as JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Loudness {
-    /// Integrated (programme) loudness in LUFS; `None` for silence or audio shorter than one
-    /// 400 ms gating block, where the standard leaves it undefined.
-    pub integrated_lufs: Option<f64>,
-    /// Loudness range in LU; `None` when there is no integrated loudness. Zero for steady tones
-    /// and anything shorter than about 3 s.
-    pub range_lu: Option<f64>,
-    /// Highest true peak over all channels in dBTP; `None` for digital silence.
-    pub true_peak_dbtp: Option<f64>,
-}
 
 /// Measures EBU R128 loudness from streamed interleaved f32 PCM.
 pub struct LoudnessMeter {

@@ -8,6 +8,7 @@
 //! [`AudioMetadata`] serializes to JSON for the media row; the cover's bytes are left out of
 //! the JSON (`#[serde(skip)]`) and are meant to be stored as their own object.
 
+pub use crate::media::audio::Tags;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -42,31 +43,6 @@ pub struct AudioMetadata {
     pub tags: Tags,
     /// The embedded picture, front cover preferred.
     pub cover_art: Option<CoverArt>,
-}
-
-/// Descriptive tags; each `None` when the file does not carry it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tags {
-    /// Track title.
-    pub title: Option<String>,
-    /// Track artist.
-    pub artist: Option<String>,
-    /// Album title.
-    pub album: Option<String>,
-    /// Album artist.
-    pub album_artist: Option<String>,
-    /// Position on the disc.
-    pub track_number: Option<u64>,
-    /// Tracks on the disc.
-    pub track_total: Option<u64>,
-    /// Disc number.
-    pub disc_number: Option<u64>,
-    /// Year of recording or release.
-    pub year: Option<u16>,
-    /// The full date as written (e.g. "2021-05-14"), when the file carries more than a year.
-    pub date: Option<String>,
-    /// Genre as written.
-    pub genre: Option<String>,
 }
 
 /// An embedded picture.

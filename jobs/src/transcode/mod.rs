@@ -37,6 +37,7 @@ pub use hls::{
 pub use ladder::{AudioCodec, Rendition};
 pub use pipeline::{HlsPart, RenditionSummary, Resume, TranscodeSettings, TranscodeSummary, transcode_audio};
 
+pub use crate::media::audio::AudioDetails;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -47,8 +48,9 @@ use uuid::Uuid;
 use crate::{
     context::{JobContext, JobRun},
     error::JobError,
+    kind::Kind,
     media::{self, NewOutput},
-    queue::{self, EnqueueError, JobKind, JobOwner, Priority},
+    queue::{self, EnqueueError, JobOwner, Priority},
     retry::RetryPolicy,
     storage::Storage,
 };
@@ -58,12 +60,29 @@ pub const QUEUE: &str = "transcode";
 /// Version of the audio pipeline; raise it when outputs change, and repair redoes older ones.
 pub const PIPELINE_VERSION: i32 = 3;
 
-/// Attempts and backoff.
-pub const RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 3,
-    base: Duration::from_secs(10),
-    cap: Duration::from_secs(600),
-};
+/// The transcode kind.
+pub struct TranscodeKind;
+
+impl Kind for TranscodeKind {
+    const QUEUE: &'static str = QUEUE;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_secs(10),
+        cap: Duration::from_secs(600),
+    };
+    const TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+    const CONCURRENCY: usize = 2;
+    const ABOUT: &'static str = "transcodes audio to the HLS ladder, with loudness and waveform";
+    type Payload = TranscodeJob;
+
+    fn media_id(job: &TranscodeJob) -> Option<Uuid> {
+        Some(job.media_id)
+    }
+
+    async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result<(), JobError> {
+        handle(ctx, run, job).await
+    }
+}
 
 /// The payload of a transcode job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,15 +102,7 @@ pub async fn enqueue(
         user_id: owner,
         media_id: Some(media_id),
     };
-    queue::enqueue(
-        conn,
-        JobKind::Transcode,
-        job_owner,
-        &TranscodeJob { media_id },
-        RETRY.max_attempts,
-        priority,
-    )
-    .await
+    queue::enqueue::<TranscodeKind>(conn, job_owner, &TranscodeJob { media_id }, priority).await
 }
 
 impl From<TranscodeError> for JobError {
@@ -208,30 +219,6 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// What the transcode learned about an audio item; stored on its media row (`audio_details`)
-/// and returned by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AudioDetails {
-    /// Duration of the decoded audio in seconds.
-    pub duration_seconds: f64,
-    /// Sample rate of the source in Hz.
-    pub sample_rate: u32,
-    /// Channels of the source.
-    pub channels: u16,
-    /// Bits per sample, for lossless and PCM sources.
-    pub bits_per_sample: Option<u32>,
-    /// Source codec (e.g. "flac", "mp3", "opus").
-    pub codec: String,
-    /// Source container (e.g. "flac", "isomp4", "ogg").
-    pub container: String,
-    /// Title, artist, album, track, year, genre… as the file carries them.
-    pub tags: metadata::Tags,
-    /// EBU R128 integrated loudness, loudness range and true peak.
-    pub loudness: loudness::Loudness,
-    /// Gain in dB a player applies to reach the configured target loudness.
-    pub playback_gain_db: f64,
 }
 
 impl AudioDetails {

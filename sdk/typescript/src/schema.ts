@@ -741,7 +741,7 @@ export interface components {
              * @description Id (the same across retries).
              */
             id: string;
-            /** @description `email`, `thumbnail` or `transcode`. */
+            /** @description Its queue (one of `QueueName`'s values). */
             kind: string;
             /**
              * Format: uuid

@@ -129,3 +129,54 @@ pub async fn run_tick(
     // A failed run is reported in its row; the next tick tries again. No in-process retry.
     Ok(())
 }
+
+/// Registers the three schedules on `monitor` (repair, prune, orphans), each a cron consumer
+/// named `{task}-{instance}`.
+pub fn schedule(
+    monitor: apalis::prelude::Monitor,
+    config: &crate::config::WorkerConfig,
+    pool: &PgPool,
+    storage: &veza_jobs::storage::Storage,
+    instance: &str,
+) -> apalis::prelude::Monitor {
+    let maintenance = &config.maintenance;
+    let tasks = [
+        (
+            Task::Repair(repair::Repair {
+                pool: pool.clone(),
+                storage: storage.clone(),
+                batch: maintenance.repair_batch,
+                thumbnail_formats: config.thumbnail.formats.clone(),
+            }),
+            maintenance.repair_schedule.clone(),
+        ),
+        (
+            Task::Prune(prune::Prune {
+                pool: pool.clone(),
+                retention: maintenance.job_retention,
+            }),
+            maintenance.prune_schedule.clone(),
+        ),
+        (
+            Task::Orphans(orphans::Orphans {
+                pool: pool.clone(),
+                storage: storage.clone(),
+                grace: maintenance.orphan_grace,
+            }),
+            maintenance.orphans_schedule.clone(),
+        ),
+    ];
+    tasks.into_iter().fold(monitor, |monitor, (task, schedule)| {
+        let name = format!("{}-{instance}", task.name());
+        let scheduled = Arc::new(Scheduled {
+            task,
+            pool: pool.clone(),
+        });
+        monitor.register(move |_| {
+            apalis::prelude::WorkerBuilder::new(name.as_str())
+                .backend(apalis_cron::CronScheduler::new(schedule.clone()))
+                .data(scheduled.clone())
+                .build(run_tick)
+        })
+    })
+}

@@ -1,0 +1,34 @@
+//! What every request handler can reach: the pool, the store, the keys and the limits, created
+//! once at start (`startup`) and handed to the routes as poem data.
+
+use sqlx::PgPool;
+use veza_jobs::storage::Storage;
+
+use crate::{auth::TokenKeys, metrics::ApiMetrics};
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Object storage.
+    pub storage: Storage,
+    /// Token keys.
+    pub keys: TokenKeys,
+    /// Largest accepted upload in bytes.
+    pub max_upload_bytes: u64,
+    /// Admins by configuration (lower case).
+    pub admin_emails: Vec<String>,
+    /// Registration attempts per client address and window.
+    pub register_limit: (u32, std::time::Duration),
+    /// Password reset requests per account and window.
+    pub reset_request_limit: (u32, std::time::Duration),
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<ApiMetrics>,
+    /// What a scrape of `/metrics` must carry.
+    pub metrics_token: veza_jobs::metrics::ScrapeToken,
+    /// Password hashing, bounded.
+    pub passwords: crate::passwords::Passwords,
+    /// Body, login and mail limits.
+    pub limits: crate::config::RequestLimits,
+}

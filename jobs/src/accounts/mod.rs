@@ -1,0 +1,6 @@
+//! Accounts' proofs, shared by the API (which checks them) and the email kind (which sends
+//! them): one-use [`tokens`] for address verification and password reset, and signed
+//! unsubscribe [`links`]. Not email: the email kind keeps templates and delivery.
+
+pub mod links;
+pub mod tokens;

@@ -1,0 +1,85 @@
+//! Every job kind, once. The worker registers a consumer per kind through [`each_kind`]; the
+//! operator API, the metrics and the configuration take the queue names from [`queues`]. Adding
+//! a kind is its module plus one line in `each_kind`.
+
+use std::time::Duration;
+
+use crate::{canary, email, kind::Kind, retry::RetryPolicy, thumbnail, transcode};
+
+/// Something done once per kind, with the kind's type (e.g. registering its consumer).
+pub trait KindVisitor {
+    /// Called once for every registered kind, in registration order.
+    fn visit<K: Kind>(&mut self);
+}
+
+/// Visits every job kind.
+pub fn each_kind(visitor: &mut impl KindVisitor) {
+    visitor.visit::<email::EmailKind>();
+    visitor.visit::<thumbnail::ThumbnailKind>();
+    visitor.visit::<transcode::TranscodeKind>();
+    visitor.visit::<canary::CanaryKind>();
+}
+
+/// A registered queue and its kind's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// Queue name.
+    pub name: &'static str,
+    /// What its jobs do.
+    pub about: &'static str,
+    /// Attempts and backoff.
+    pub retry: RetryPolicy,
+    /// Default attempt time limit.
+    pub timeout: Duration,
+    /// Default jobs at once per worker process.
+    pub concurrency: usize,
+}
+
+/// Every registered queue, in registration order.
+pub fn queues() -> Vec<QueueInfo> {
+    struct Collect(Vec<QueueInfo>);
+    impl KindVisitor for Collect {
+        fn visit<K: Kind>(&mut self) {
+            self.0.push(QueueInfo {
+                name: K::QUEUE,
+                about: K::ABOUT,
+                retry: K::RETRY,
+                timeout: K::TIMEOUT,
+                concurrency: K::CONCURRENCY,
+            });
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    each_kind(&mut collect);
+    collect.0
+}
+
+/// Every registered queue name, in registration order.
+pub fn queue_names() -> Vec<&'static str> {
+    queues().iter().map(|q| q.name).collect()
+}
+
+/// The registered queue called `name`, if any.
+pub fn queue(name: &str) -> Option<QueueInfo> {
+    queues().into_iter().find(|q| q.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_unique_lowercase_words() {
+        let names = queue_names();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        for name in names {
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase()),
+                "{name}: queue names become configuration keys and path segments"
+            );
+        }
+    }
+}

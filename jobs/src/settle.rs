@@ -1,0 +1,32 @@
+//! What a settled attempt means beyond its job: the media policy. A job that works on a media
+//! item (`Kind::media_id`) decides the item's fate. When it succeeds, its handler has published
+//! the outputs and flipped the item to `ready`; the owner is told. When it is dead (a permanent
+//! failure, out of attempts, or cancelled), the item is marked failed with the job's public
+//! code and reason and, unless the owner cancelled it, the owner is told.
+//!
+//! The worker's runner calls these after it has settled the job itself; they never fail the
+//! job: a database error is logged, and repair finds an item left behind.
+
+use uuid::Uuid;
+
+use crate::{context::JobContext, email, error::JobError, media};
+
+/// A media job succeeded: tell the owner (when media emails are on).
+pub async fn media_job_succeeded(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
+    email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+}
+
+/// A media job is dead: the item fails with the job's reason; the owner is told unless they
+/// cancelled it themselves.
+pub async fn media_job_dead(ctx: &JobContext, job_id: Uuid, media_id: Uuid, err: &JobError) {
+    let marked = async {
+        let mut conn = ctx.pool.acquire().await?;
+        media::mark_failed(&mut conn, media_id, err.code(), &err.to_string()).await
+    };
+    if let Err(db) = marked.await {
+        tracing::error!(%job_id, %media_id, error = %db, "could not mark the media item failed");
+    }
+    if !err.is_owner_cancelled() {
+        email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+    }
+}
