@@ -13,6 +13,7 @@ use veza_jobs::{
 };
 
 use crate::{error::ApiError, passwords::Passwords, state::AppState};
+use veza_jobs::users;
 
 /// The problem for a token that was not accepted.
 fn token_problem(check: TokenCheck) -> ApiError {
@@ -46,13 +47,7 @@ pub async fn verify_email(pool: &PgPool, token: &str) -> Result<Uuid, ApiError> 
 /// same transaction: an unverified address gets no mail but its verification link, so a
 /// registration with someone else's address cannot be used to mail them.
 async fn mark_verified(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<(), ApiError> {
-    let newly_verified: Option<String> = sqlx::query_scalar(
-        "update users set email_verified_at = now()
-          where id = $1 and email_verified_at is null returning email",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let newly_verified = users::mark_verified(conn, user_id).await?;
     if let Some(to) = newly_verified {
         email::enqueue(conn, user_id, &EmailJob::Welcome { user_id, to }).await?;
     }
@@ -103,14 +98,7 @@ pub async fn set_password(
     user_id: Uuid,
     password_hash: &str,
 ) -> Result<i32, ApiError> {
-    let version: i32 = sqlx::query_scalar(
-        "update users set password_hash = $2, token_version = token_version + 1
-          where id = $1 returning token_version",
-    )
-    .bind(user_id)
-    .bind(password_hash)
-    .fetch_one(&mut *conn)
-    .await?;
+    let version = users::set_password_hash(conn, user_id, password_hash).await?;
     tokens::revoke_all(conn, user_id, TokenPurpose::ResetPassword).await?;
     Ok(version)
 }
@@ -125,10 +113,7 @@ pub async fn unsubscribe(pool: &PgPool, token: &str) -> Result<Uuid, ApiError> {
             "this unsubscribe link is not valid",
         ));
     };
-    sqlx::query("update users set notifications_opt_out = true where id = $1")
-        .bind(user_id)
-        .execute(pool)
-        .await?;
+    users::set_notifications(pool, user_id, false).await?;
     tracing::info!(%user_id, "unsubscribed from notification emails");
     Ok(user_id)
 }

@@ -106,12 +106,7 @@ fn unix_now() -> u64 {
 
 /// Sets the role (`user` or `admin`) of the account with `email`; false when there is none.
 pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query("update users set role = $2 where email = $1")
-        .bind(email.trim().to_lowercase())
-        .bind(role)
-        .execute(pool)
-        .await?;
-    Ok(updated.rows_affected() == 1)
+    veza_jobs::users::set_role(pool, &email.trim().to_lowercase(), role).await
 }
 
 /// The authenticated user of a request.
@@ -150,14 +145,16 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let (id, version) = state.keys.verify(&bearer.token)?;
     // A token of a deleted account is no longer valid, nor one issued before the last password
     // change or reset (the account's token version moved past it).
-    let account: Option<(String, String, i32, bool)> = sqlx::query_as(
-        "select email, role, token_version, email_verified_at is not null from users where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(ApiError::from)?;
-    let Some((email, role, current_version, verified)) = account else {
+    let account = veza_jobs::users::token_subject(&state.pool, id)
+        .await
+        .map_err(ApiError::from)?;
+    let Some(veza_jobs::users::TokenSubject {
+        email,
+        role,
+        token_version: current_version,
+        verified,
+    }) = account
+    else {
         return Err(
             ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
         );

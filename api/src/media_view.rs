@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use uuid::Uuid;
-use veza_jobs::{media, transcode::AudioDetails};
+use veza_jobs::media::{self, audio::AudioDetails};
 
 /// Why processing failed.
 #[derive(Debug, Object)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use veza_bench::photo::{photo, vips};
 use veza_e2e::TestDatabase;
 use veza_jobs::{
-    context::{JobContext, JobRun, JobSettings},
+    context::{JobContext, JobRun, KindSettings},
     email::{Mailer, MailerConfig},
     lease::Lease,
     media::{self, MediaKind, NewMedia},
@@ -58,13 +58,8 @@ async fn main() -> anyhow::Result<()> {
         storage: storage.clone(),
         mailer: Mailer::open(&MailerConfig::Outbox(dir.path().join("outbox"))).map_err(anyhow::Error::msg)?,
         cpu: veza_jobs::cpu::CpuPool::per_core(),
-        settings: JobSettings {
-            email_from: "bench@veza.local".into(),
-            public_url: "http://localhost".into(),
-            scratch_dir: dir.path().join("scratch"),
-            transcode: Default::default(),
-            thumbnail: settings.clone(),
-        },
+        scratch_dir: dir.path().join("scratch"),
+        settings: KindSettings::default().with(settings.clone()),
     };
 
     let original = photo();

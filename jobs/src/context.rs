@@ -1,15 +1,18 @@
-//! What every job handler gets: the pool, the store, the mailer and the settings.
+//! What every job handler gets: the pool, the store, the mailer, the CPU pool, the scratch
+//! folder, and its kind's settings.
 
-use std::path::PathBuf;
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    path::PathBuf,
+    sync::Arc,
+};
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{
-    cpu::CpuPool, email::Mailer, lease::Lease, storage::Storage, thumbnail::ThumbnailSettings,
-    transcode::TranscodeSettings,
-};
+use crate::{cpu::CpuPool, email::Mailer, lease::Lease, storage::Storage};
 
 /// One attempt of one job: its id, the lease that fences what it publishes, and the token that
 /// asks it to stop (checked at the handler's checkpoints).
@@ -23,7 +26,8 @@ pub struct JobRun {
     pub cancel: CancellationToken,
 }
 
-/// Shared, cheap-to-clone handles and settings for job handlers.
+/// Shared, cheap-to-clone handles for job handlers: the platform's resources, and each kind's
+/// own settings by type.
 #[derive(Clone)]
 pub struct JobContext {
     /// Postgres.
@@ -34,21 +38,48 @@ pub struct JobContext {
     pub mailer: Mailer,
     /// Where decoding and encoding run, bounded.
     pub cpu: CpuPool,
-    /// Handler settings.
-    pub settings: JobSettings,
+    /// This worker's folder for temporary local copies of originals.
+    pub scratch_dir: PathBuf,
+    /// Each kind's settings.
+    pub settings: KindSettings,
 }
 
-/// Settings of the handlers.
-#[derive(Debug, Clone)]
-pub struct JobSettings {
-    /// Sender of every email, e.g. `Veza <noreply@veza.local>`.
-    pub email_from: String,
-    /// The URL users reach Veza at, for links in emails.
-    pub public_url: String,
-    /// Folder for temporary local copies of originals.
-    pub scratch_dir: PathBuf,
-    /// Audio transcode settings.
-    pub transcode: TranscodeSettings,
-    /// Thumbnail settings.
-    pub thumbnail: ThumbnailSettings,
+/// Each kind's own settings, by type: a kind reads its own with [`KindSettings::get`], and the
+/// contract knows none of them. The worker puts in every kind's settings from its
+/// configuration at start.
+#[derive(Clone, Default)]
+pub struct KindSettings(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl KindSettings {
+    /// These settings with `settings` put in (replacing any of the same type).
+    #[must_use]
+    pub fn with<T: Any + Send + Sync>(mut self, settings: T) -> Self {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(settings));
+        self
+    }
+
+    /// The settings of type `T`; its defaults when none were put in (a test or a tool that sets
+    /// up only the kind it exercises).
+    pub fn get<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        self.0
+            .get(&TypeId::of::<T>())
+            .and_then(|settings| Arc::clone(settings).downcast::<T>().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq)]
+    struct Knobs(u32);
+
+    #[test]
+    fn settings_are_found_by_type_and_default_when_absent() {
+        let settings = KindSettings::default().with(Knobs(7)).with(String::from("x"));
+        assert_eq!(*settings.get::<Knobs>(), Knobs(7));
+        assert_eq!(*settings.get::<String>(), "x");
+        assert_eq!(*KindSettings::default().get::<Knobs>(), Knobs(0));
+    }
 }

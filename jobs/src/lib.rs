@@ -4,7 +4,8 @@
 //!
 //! - [`db`]: the Postgres pool and the migrate step (Veza's tables and apalis's schema).
 //! - [`storage`]: object storage (local folder or S3) and the key layout.
-//! - [`media`]: what an upload is (sniffed from its bytes), the `media` row and its outputs.
+//! - [`media`]: what an upload is (sniffed from its bytes), the `media` row and its outputs, and
+//!   the facts kinds share about an item: audio details and tags, waveform peaks.
 //! - [`accounts`]: account tokens (verification, reset) and signed unsubscribe links, checked
 //!   by the API and sent by the email kind.
 //! - [`queue`]: enqueue a job on the caller's transaction; the job record the API reports;
@@ -15,6 +16,8 @@
 //! - one module per job kind, each with its payload, its `Kind` and an `enqueue(&mut tx, ..)`:
 //!   [`email`], [`thumbnail`], [`transcode`], and [`canary`] (does nothing: checks the fleet and
 //!   measures the queue).
+//! - [`users`]: the users store — every query of the `users` table (the API's and the email
+//!   kind's).
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
@@ -24,7 +27,8 @@
 //! - [`retry`]: attempts and backoff per job kind.
 //! - [`settle`]: the media policy — what a media job's success or death means for its item
 //!   and its owner.
-//! - [`error`]: how an attempt fails — permanently or transiently.
+//! - [`error`]: how an attempt fails: a code from one catalogue (`ErrorCode`), which says
+//!   whether retrying can help and what the owner is told.
 //!
 //! The API calls `media::insert` and the kinds' `enqueue` in one transaction; the worker claims
 //! jobs from the apalis queues and calls the kinds' `handle`.
@@ -50,3 +54,4 @@ pub mod settle;
 pub mod storage;
 pub mod thumbnail;
 pub mod transcode;
+pub mod users;

@@ -17,7 +17,7 @@ use veza_jobs::{
         links::LinkKey,
         tokens::{self, TokenCheck, TokenPurpose},
     },
-    context::{JobContext, JobRun, JobSettings},
+    context::{JobContext, JobRun, KindSettings},
     email::{
         self, EmailJob, EmailPolicy, Links, Mailer, MailerConfig, SmtpCredentials,
         media::notify_media_outcome, render,
@@ -73,13 +73,11 @@ impl Setup {
             .unwrap(),
             mailer,
             cpu: veza_jobs::cpu::CpuPool::per_core(),
-            settings: JobSettings {
-                email_from: "Veza <noreply@veza.test>".into(),
+            scratch_dir: dir.path().join("scratch"),
+            settings: KindSettings::default().with(email::EmailSettings {
+                from: "Veza <noreply@veza.test>".into(),
                 public_url: "https://veza.test".into(),
-                scratch_dir: dir.path().join("scratch"),
-                transcode: Default::default(),
-                thumbnail: Default::default(),
-            },
+            }),
         };
         Self {
             ctx,

@@ -578,7 +578,7 @@ fn expect_err(name: &str, bytes: &[u8], codes: &[&str]) {
         Ok(s) => panic!("{name}: unexpectedly succeeded: {s:?}"),
         Err(e) => {
             println!("{name}: {} ({e}), permanent={}", e.code(), e.is_permanent());
-            assert!(codes.contains(&e.code()), "{name}: got {}", e.code());
+            assert!(codes.contains(&e.code().as_str()), "{name}: got {}", e.code());
             assert!(e.is_permanent());
         }
     }
@@ -682,7 +682,7 @@ fn too_long_and_cancel() {
         false
     })
     .unwrap_err();
-    assert_eq!(e.code(), "too-long");
+    assert_eq!(e.code().as_str(), "too-long");
 
     let s = TranscodeSettings {
         segment_seconds: 1.0,
@@ -706,7 +706,7 @@ fn too_long_and_cancel() {
         },
     )
     .unwrap_err();
-    assert_eq!(e.code(), "cancelled");
+    assert_eq!(e.code().as_str(), "cancelled");
     assert_eq!(emitted, 1);
 
     let bad = TranscodeSettings {
@@ -721,7 +721,7 @@ fn too_long_and_cancel() {
         &|| false,
     )
     .unwrap_err();
-    assert_eq!(e.code(), "invalid-settings");
+    assert_eq!(e.code().as_str(), "invalid-settings");
 }
 
 #[test]
@@ -876,7 +876,7 @@ fn crash_and_resume_matches_an_uninterrupted_run() {
 
     // The first attempt dies after 7 segments (of 14) reach storage.
     let (crashed, first) = run_parts(&wav, &s, &Resume::default(), 7);
-    assert_eq!(crashed.unwrap_err().code(), "sink");
+    assert_eq!(crashed.unwrap_err().code().as_str(), "storage-unavailable");
     let stored: Vec<Vec<(u64, f64)>> = first
         .segments
         .iter()

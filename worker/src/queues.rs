@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
     context::{JobContext, JobRun},
-    error::JobError,
+    error::{ErrorCode, JobError},
     kind::Kind,
     lease::Lease,
     queue,
@@ -216,8 +216,8 @@ impl Runner {
                 return (Err(Box::new(JobError::Cancelled)), "released");
             }
             Ending::CancelledByOwner => JobError::owner_cancelled(false),
-            Ending::TimedOut => JobError::transient(
-                "timed-out",
+            Ending::TimedOut => JobError::with_message(
+                ErrorCode::TimedOut,
                 format!("the attempt ran longer than {} s", policy.timeout.as_secs()),
             ),
             Ending::Finished(Err(JobError::LeaseLost)) => {

@@ -14,8 +14,6 @@ use std::{
 use apalis::prelude::Monitor;
 use tokio_util::sync::CancellationToken;
 
-use crate::startup::StartError;
-
 /// Time after the drain deadline for cancelled attempts to release their jobs.
 const RELEASE_GRACE: Duration = Duration::from_secs(10);
 
@@ -45,12 +43,12 @@ impl Shutdown {
     /// Runs `monitor` until `signal` resolves and the jobs have drained. A consumer that fails
     /// (e.g. its database connection broke) is started again; one that keeps failing, or every
     /// consumer stopping without a signal, ends the process with an error so its supervisor
-    /// notices.
+    /// notices; the error says why.
     pub async fn run(
         self,
         monitor: Monitor,
         signal: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartError> {
+    ) -> Result<(), String> {
         let monitor = monitor
             .should_restart(|worker, error| {
                 tracing::error!(worker = %worker.name(), %error, restarts = worker.restarts(), "queue consumer failed");
@@ -73,11 +71,11 @@ impl Shutdown {
                 Ok(())
             })
             .await
-            .map_err(|err| StartError::Monitor(err.to_string()))?;
+            .map_err(|err| err.to_string())?;
         if signalled.load(Ordering::SeqCst) {
             Ok(())
         } else {
-            Err(StartError::Monitor("every queue consumer stopped".into()))
+            Err("every queue consumer stopped".into())
         }
     }
 }

@@ -9,8 +9,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 use veza_jobs::{
-    context::{JobContext, JobSettings},
-    email::Mailer,
+    context::{JobContext, KindSettings},
+    email::{EmailSettings, Mailer},
     registry,
     storage::Storage,
 };
@@ -108,7 +108,10 @@ pub async fn run_until_stopped(
     let pause_watcher = tokio::spawn(watch_pauses(pool.clone(), paused_tx, consumers));
     let served: Vec<&str> = config.placement.served().map(|q| q.name).collect();
     tracing::info!(instance, queues = ?served, maintenance = config.maintenance.enabled, "veza-worker running");
-    let result = shutdown_plan.run(monitor, shutdown).await;
+    let result = shutdown_plan
+        .run(monitor, shutdown)
+        .await
+        .map_err(StartError::Monitor);
     pause_watcher.abort();
     metrics_server.abort();
     result
@@ -130,13 +133,14 @@ fn job_context(
         storage,
         mailer,
         cpu: veza_jobs::cpu::CpuPool::new(config.cpu_threads),
-        settings: JobSettings {
-            email_from: config.email_from.clone(),
-            public_url: config.public_url.clone(),
-            scratch_dir: config.scratch_dir.clone(),
-            transcode: config.transcode.clone(),
-            thumbnail: config.thumbnail.clone(),
-        },
+        scratch_dir: config.scratch_dir.clone(),
+        settings: KindSettings::default()
+            .with(EmailSettings {
+                from: config.email_from.clone(),
+                public_url: config.public_url.clone(),
+            })
+            .with(config.transcode.clone())
+            .with(config.thumbnail.clone()),
     })
 }
 

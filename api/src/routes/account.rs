@@ -8,6 +8,7 @@ use veza_jobs::email::{self, EmailJob};
 
 use super::ApiTags;
 use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
+use veza_jobs::users;
 
 /// Account flows.
 pub struct AccountApi;
@@ -108,10 +109,7 @@ impl AccountApi {
         body: Json<ResetRequest>,
     ) -> Result<ResetRequested, ApiError> {
         let address = accounts::normalize_email(&body.email)?;
-        let user: Option<Uuid> = sqlx::query_scalar("select id from users where email = $1")
-            .bind(&address)
-            .fetch_optional(&state.pool)
-            .await?;
+        let user = users::id_by_email(&state.pool, &address).await?;
         // Over the account's limit the answer stays the same; nothing is sent.
         let user = match user {
             Some(user_id) if accounts::count_reset_request(&state, user_id).await? => Some(user_id),
@@ -158,12 +156,11 @@ impl AccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<VerificationQueued, ApiError> {
-        let (address, verified): (String, bool) =
-            sqlx::query_as("select email, email_verified_at is not null from users where id = $1")
-                .bind(auth.0.id)
-                .fetch_one(&state.pool)
-                .await?;
-        if verified {
+        let profile = users::profile(&state.pool, auth.0.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
+        let address = profile.email;
+        if profile.verified {
             return Err(ApiError::conflict(
                 "email-already-verified",
                 "this address is verified already",
@@ -191,11 +188,10 @@ impl AccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Json<EmailPreferences>, ApiError> {
-        let notifications: bool =
-            sqlx::query_scalar("select not notifications_opt_out from users where id = $1")
-                .bind(auth.0.id)
-                .fetch_one(&state.pool)
-                .await?;
+        let notifications = users::profile(&state.pool, auth.0.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?
+            .notifications;
         Ok(Json(EmailPreferences { notifications }))
     }
 
@@ -211,11 +207,7 @@ impl AccountApi {
         auth: BearerAuth,
         body: Json<EmailPreferences>,
     ) -> Result<Json<EmailPreferences>, ApiError> {
-        sqlx::query("update users set notifications_opt_out = $2 where id = $1")
-            .bind(auth.0.id)
-            .bind(!body.notifications)
-            .execute(&state.pool)
-            .await?;
+        users::set_notifications(&state.pool, auth.0.id, body.notifications).await?;
         Ok(Json(EmailPreferences {
             notifications: body.notifications,
         }))

@@ -8,6 +8,7 @@ use veza_jobs::email::{self, EmailJob};
 
 use super::ApiTags;
 use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
+use veza_jobs::users;
 
 /// Account operations.
 pub struct AuthApi;
@@ -114,15 +115,7 @@ impl AuthApi {
         let password_hash = state.passwords.hash(body.0.password).await?;
         let id = Uuid::now_v7();
         let mut tx = state.pool.begin().await?;
-        let created_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "insert into users (id, email, password_hash) values ($1, $2, $3)
-             on conflict (email) do nothing returning created_at",
-        )
-        .bind(id)
-        .bind(&email)
-        .bind(&password_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let created_at = users::insert(&mut tx, id, &email, &password_hash).await?;
         let Some(created_at) = created_at else {
             return Err(ApiError::conflict(
                 "email-taken",
@@ -161,14 +154,13 @@ impl AuthApi {
     ) -> Result<Json<AccessToken>, ApiError> {
         let email = body.email.trim().to_lowercase();
         accounts::count_login_attempt(&state, &client_address(remote), &email).await?;
-        let row: Option<(Uuid, String, i32)> =
-            sqlx::query_as("select id, password_hash, token_version from users where email = $1")
-                .bind(&email)
-                .fetch_optional(&state.pool)
-                .await?;
+        let row = users::credentials(&state.pool, &email).await?;
         // An unknown address still costs one hash check, so timing does not reveal accounts.
         let (id, hash) = match row {
-            Some((id, hash, version)) => (Some((id, version)), Some(hash)),
+            Some(account) => (
+                Some((account.id, account.token_version)),
+                Some(account.password_hash),
+            ),
             None => (None, None),
         };
         let matches = state.passwords.verify(body.0.password, hash).await?;
@@ -192,21 +184,15 @@ impl AuthApi {
     /// The account of the token.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
-        let (email, created_at, email_verified, notifications): (String, DateTime<Utc>, bool, bool) =
-            sqlx::query_as(
-                "select email, created_at, email_verified_at is not null, not notifications_opt_out
-                   from users where id = $1",
-            )
-            .bind(auth.0.id)
-            .fetch_optional(&state.pool)
+        let profile = users::profile(&state.pool, auth.0.id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
         Ok(Json(User {
             id: auth.0.id,
-            email,
-            created_at,
-            email_verified,
-            notifications,
+            email: profile.email,
+            created_at: profile.created_at,
+            email_verified: profile.verified,
+            notifications: profile.notifications,
         }))
     }
 
@@ -219,10 +205,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<ChangePasswordRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
-        let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
-            .bind(auth.0.id)
-            .fetch_one(&state.pool)
-            .await?;
+        let hash = users::password_hash(&state.pool, auth.0.id).await?;
         let body = body.0;
         if !state.passwords.verify(body.current_password, Some(hash)).await? {
             return Err(ApiError::bad_request(

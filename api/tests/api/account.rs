@@ -10,7 +10,7 @@ use uuid::Uuid;
 use veza_e2e::servers::{SmtpSink, decoded_body};
 use veza_jobs::{
     accounts::tokens::{self, TokenPurpose},
-    context::{JobContext, JobRun, JobSettings},
+    context::{JobContext, JobRun, KindSettings},
     email::{self, EmailJob, Mailer, MailerConfig},
     lease::Lease,
     storage::{Storage, StorageConfig},
@@ -34,13 +34,11 @@ async fn deliver_queued(app: &TestApp, template: &str) -> Vec<String> {
         .unwrap(),
         mailer: Mailer::open(&MailerConfig::smtp(format!("smtp://127.0.0.1:{}", sink.port))).unwrap(),
         cpu: veza_jobs::cpu::CpuPool::per_core(),
-        settings: JobSettings {
-            email_from: "Veza <noreply@veza.test>".into(),
+        scratch_dir: dir.path().join("scratch"),
+        settings: KindSettings::default().with(email::EmailSettings {
+            from: "Veza <noreply@veza.test>".into(),
             public_url: "https://veza.test".into(),
-            scratch_dir: dir.path().join("scratch"),
-            transcode: Default::default(),
-            thumbnail: Default::default(),
-        },
+        }),
     };
     let queued: Vec<(String, Value)> = sqlx::query_as(
         "select id, convert_from(job, 'utf8')::jsonb from apalis.jobs

@@ -16,7 +16,7 @@ use lettre::{
 use uuid::Uuid;
 
 use super::{EmailPolicy, metrics::DeliveryMetrics};
-use crate::error::JobError;
+use crate::error::{ErrorCode, JobError};
 
 /// SMTP credentials (`VEZA_SMTP_USERNAME`, `VEZA_SMTP_PASSWORD`).
 #[derive(Clone)]
@@ -173,8 +173,11 @@ impl Mailer {
                     .await
                     .map(|()| format!("written to {}", path.display()))
                     .map_err(|err| {
-                        JobError::transient("outbox-unwritable", "the mail outbox could not be written")
-                            .with_cause(err)
+                        JobError::with_message(
+                            ErrorCode::OutboxUnwritable,
+                            "the mail outbox could not be written",
+                        )
+                        .with_cause(err)
                     })
             }
         }
@@ -183,8 +186,8 @@ impl Mailer {
     fn classify(&self, job_id: Uuid, err: &lettre::transport::smtp::Error) -> JobError {
         let code = err.status().map(|code| code.to_string());
         let fault = match code.as_deref() {
-            Some("530" | "534" | "535" | "538") => Some(("auth", "smtp-auth-failed")),
-            _ if err.is_tls() || caused_by_tls(err) => Some(("tls", "smtp-tls-failed")),
+            Some("530" | "534" | "535" | "538") => Some(("auth", ErrorCode::SmtpAuthFailed)),
+            _ if err.is_tls() || caused_by_tls(err) => Some(("tls", ErrorCode::SmtpTlsFailed)),
             _ => None,
         };
         if let Some((fault, code)) = fault {
@@ -193,13 +196,14 @@ impl Mailer {
                 %job_id, fault, error = %err,
                 "SMTP {fault} failed: check VEZA_SMTP_URL and the SMTP credentials; mail waits and retries until fixed"
             );
-            return JobError::transient(code, "the mail relay refused our connection; the email waits")
-                .with_cause(err);
+            return JobError::new(code).with_cause(err);
         }
         if err.is_permanent() {
-            JobError::permanent("smtp-rejected", "the mail server refused the message").with_cause(err)
+            JobError::with_message(ErrorCode::SmtpRejected, "the mail server refused the message")
+                .with_cause(err)
         } else {
-            JobError::transient("smtp-unavailable", "the mail relay could not be reached").with_cause(err)
+            JobError::with_message(ErrorCode::SmtpUnavailable, "the mail relay could not be reached")
+                .with_cause(err)
         }
     }
 }

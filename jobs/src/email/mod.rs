@@ -31,7 +31,7 @@ use crate::accounts::{
 };
 use crate::{
     context::{JobContext, JobRun},
-    error::JobError,
+    error::{ErrorCode, JobError},
     kind::Kind,
     queue::{self, EnqueueError, JobOwner, Priority},
     retry::RetryPolicy,
@@ -234,6 +234,24 @@ impl Default for EmailPolicy {
     }
 }
 
+/// The email kind's settings.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// Sender of every email (`VEZA_EMAIL_FROM`).
+    pub from: String,
+    /// The URL users reach Veza at, for links in emails (`VEZA_PUBLIC_URL`).
+    pub public_url: String,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            from: "Veza <noreply@veza.local>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
 /// Enqueues an email job on the caller's transaction.
 pub async fn enqueue(conn: &mut PgConnection, user_id: Uuid, job: &EmailJob) -> Result<Uuid, EnqueueError> {
     let owner = JobOwner {
@@ -275,7 +293,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(),
         .await;
     }
     let links = links_for(ctx, &job).await?;
-    let message = render(&ctx.settings.email_from, run.id, &job, &links)?;
+    let message = render(&ctx.settings.get::<EmailSettings>().from, run.id, &job, &links)?;
     match mailer.deliver(run.id, message).await {
         Ok(reply) => {
             // Committed at once: from here on a re-run of this job sends nothing.
@@ -353,8 +371,8 @@ async fn over_rate_limit(
                 "recipient over the email rate limit: security email deferred"
             );
             ctx.mailer.metrics().delivery("deferred");
-            Err(JobError::transient(
-                "recipient-rate-limited",
+            Err(JobError::with_message(
+                ErrorCode::RecipientRateLimited,
                 "the recipient got too many emails recently; this one waits",
             ))
         }
@@ -368,12 +386,7 @@ async fn notification_withheld(
     pool: &PgPool,
     user_id: Uuid,
 ) -> Result<Option<deliveries::Outcome>, sqlx::Error> {
-    let account: Option<(bool, bool)> = sqlx::query_as(
-        "select notifications_opt_out, email_verified_at is not null from users where id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await?;
+    let account = crate::users::notification_state(pool, user_id).await?;
     Ok(match account {
         // A deleted account gets no notifications.
         None | Some((true, _)) => Some(deliveries::Outcome::OptedOut),
@@ -385,7 +398,12 @@ async fn notification_withheld(
 /// The links of `job`'s message. Security mail gets a fresh single-use token (a retry issues
 /// another; unused ones simply expire); notifications get the signed unsubscribe link.
 async fn links_for(ctx: &JobContext, job: &EmailJob) -> Result<Links, JobError> {
-    let public_url = ctx.settings.public_url.trim_end_matches('/').to_owned();
+    let public_url = ctx
+        .settings
+        .get::<EmailSettings>()
+        .public_url
+        .trim_end_matches('/')
+        .to_owned();
     let policy = ctx.mailer.policy();
     let token_link = |path: &str, token: String| format!("{public_url}/{path}?token={token}");
     let mut links = Links {

@@ -12,7 +12,7 @@ use minijinja::{Environment, context};
 use uuid::Uuid;
 
 use super::EmailJob;
-use crate::error::JobError;
+use crate::error::{ErrorCode, JobError};
 
 /// The templates, compiled into the binary from the repository's files.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -70,12 +70,18 @@ pub struct Links {
 /// Builds the message of `job`, addressed from `from`. The Message-ID is derived from the job id,
 /// so a message sent twice (see `handle`) is recognisable as the same one.
 pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result<Message, JobError> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|err| JobError::permanent("invalid-sender", format!("sender address `{from}`: {err}")))?;
+    let from: Mailbox = from.parse().map_err(|err| {
+        JobError::with_message(
+            ErrorCode::InvalidSender,
+            format!("sender address `{from}`: {err}"),
+        )
+    })?;
     let to_address = job.recipient();
     let to: Mailbox = to_address.parse().map_err(|err| {
-        JobError::permanent("invalid-recipient", format!("recipient `{to_address}`: {err}"))
+        JobError::with_message(
+            ErrorCode::InvalidRecipient,
+            format!("recipient `{to_address}`: {err}"),
+        )
     })?;
     let (template, subject, values) = match job {
         EmailJob::Welcome { .. } => ("welcome", "Welcome to Veza".to_owned(), context! {}),
@@ -124,7 +130,10 @@ pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result
         env.get_template(&format!("{template}.{ext}"))
             .and_then(|t| t.render(&values))
             .map_err(|err| {
-                JobError::permanent("template-failed", format!("rendering {template}.{ext}: {err}"))
+                JobError::with_message(
+                    ErrorCode::TemplateFailed,
+                    format!("rendering {template}.{ext}: {err}"),
+                )
             })
     };
     let (text, html) = (part("txt")?, part("html")?);
@@ -153,15 +162,16 @@ pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result
                 .singlepart(part(ContentType::TEXT_PLAIN, text))
                 .singlepart(part(ContentType::TEXT_HTML, html)),
         )
-        .map_err(|err| JobError::permanent("invalid-message", err.to_string()))
+        .map_err(|err| JobError::with_message(ErrorCode::InvalidMessage, err.to_string()))
 }
 
 /// The template environment: `.html` templates escape every value, `.txt` ones do not.
 fn environment() -> Result<Environment<'static>, JobError> {
     let mut env = Environment::new();
     for &(name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .map_err(|err| JobError::permanent("template-failed", format!("template {name}: {err}")))?;
+        env.add_template(name, source).map_err(|err| {
+            JobError::with_message(ErrorCode::TemplateFailed, format!("template {name}: {err}"))
+        })?;
     }
     Ok(env)
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 pub mod audio;
 pub mod heif_brands;
 mod sniff;
+pub mod waveform;
 
 pub use sniff::{SNIFF_LEN, Sniffed, sniff};
 

@@ -1,6 +1,7 @@
 //! JPEG (alpha composited over white), lossy WebP (alpha kept, libwebp) and AVIF (alpha kept,
 //! ravif/rav1e) encoding.
 
+use crate::error::ErrorCode;
 use bytes::Bytes;
 use image::{ExtendedColorType, codecs::jpeg::JpegEncoder};
 
@@ -8,7 +9,7 @@ use super::error::ThumbError;
 use super::raster::Raster;
 
 fn failed(what: &str, err: impl std::fmt::Display) -> ThumbError {
-    ThumbError::transient("encoder-failed", format!("{what} encoding: {err}"))
+    ThumbError::new(ErrorCode::EncoderFailed, format!("{what} encoding: {err}"))
 }
 
 /// Encodes `raster` as a baseline JPEG at `quality` (1–100), flattening alpha onto white.

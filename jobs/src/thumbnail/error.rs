@@ -2,49 +2,45 @@
 
 use std::fmt;
 
-/// Why rendering failed; `code` is stable (e.g. `corrupt-image`), `message` is for people.
+use crate::error::ErrorCode;
+
+/// Why rendering failed: a code from the catalogue (which says whether retrying can help) and
+/// a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThumbError {
-    /// Stable machine-readable code: `unsupported-format`, `corrupt-image`, `image-too-large`, `encoder-failed`.
-    pub code: &'static str,
+    /// What went wrong.
+    pub code: ErrorCode,
     /// Human-readable detail.
     pub message: String,
-    /// True when retrying the same input cannot succeed.
-    pub permanent: bool,
 }
 
 impl ThumbError {
-    /// An error that will recur on every attempt with the same input.
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure with `code` and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
-            permanent: true,
         }
     }
 
-    /// An error that a later attempt may not hit.
-    pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            permanent: false,
-        }
+    /// True when retrying the same input cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        self.code.is_permanent()
     }
 
     /// `corrupt-image`: the bytes claim a format but do not decode.
     pub fn corrupt(message: impl Into<String>) -> Self {
-        Self::permanent("corrupt-image", message)
+        Self::new(ErrorCode::CorruptImage, message)
     }
 
     /// `unsupported-format`: not an image format the renderer reads.
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Self::permanent("unsupported-format", message)
+        Self::new(ErrorCode::UnsupportedFormat, message)
     }
 
     /// `image-too-large`: over a byte, pixel or allocation limit.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::permanent("image-too-large", message)
+        Self::new(ErrorCode::ImageTooLarge, message)
     }
 }
 

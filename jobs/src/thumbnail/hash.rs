@@ -1,5 +1,6 @@
 //! Placeholder data: a ThumbHash and a dominant colour, both from a ≤100x100 downscale.
 
+use crate::error::ErrorCode;
 use base64::Engine;
 
 use super::error::ThumbError;
@@ -29,8 +30,8 @@ pub fn small_rgba(raster: &Raster) -> Result<Raster, ThumbError> {
 pub fn thumbhash(small: &Raster) -> Result<String, ThumbError> {
     let (w, h) = (small.width as usize, small.height as usize);
     if !small.alpha || w > 100 || h > 100 || small.data.len() != w * h * 4 {
-        return Err(ThumbError::transient(
-            "thumbhash-failed",
+        return Err(ThumbError::new(
+            ErrorCode::ThumbhashFailed,
             "thumbhash needs ≤100x100 RGBA",
         ));
     }

@@ -11,6 +11,7 @@ use libheif_rs::{
 use super::color::Primaries;
 use super::decode::{DecodeLimits, Decoded, Pixels, check_limits};
 use super::error::ThumbError;
+use crate::error::ErrorCode;
 use image::metadata::Orientation;
 
 pub use crate::media::heif_brands::{HeifKind, sniff};
@@ -32,7 +33,7 @@ fn heif_error(kind: HeifKind, err: &HeifError) -> ThumbError {
         (HeifErrorCode::UnsupportedFileType | HeifErrorCode::UnsupportedFeature, _) => {
             ThumbError::unsupported(message)
         }
-        (HeifErrorCode::ContextCreateFailed, _) => ThumbError::transient("decoder-failed", message),
+        (HeifErrorCode::ContextCreateFailed, _) => ThumbError::new(ErrorCode::DecoderFailed, message),
         _ => ThumbError::corrupt(message),
     }
 }

@@ -27,7 +27,7 @@ pub use render::{Format, Rendered, Thumbnail, ThumbnailSettings, render};
 
 use crate::{
     context::{JobContext, JobRun},
-    error::JobError,
+    error::{ErrorCode, JobError},
     kind::Kind,
     media::{self, NewOutput},
     queue::{self, EnqueueError, JobOwner, Priority},
@@ -93,13 +93,13 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
         // Deleted since upload: nothing to do.
         return Ok(());
     };
-    let settings = ctx.settings.thumbnail.clone();
+    let settings = ThumbnailSettings::clone(&ctx.settings.get::<ThumbnailSettings>());
     let rendered = if media.kind == "audio" {
         audio_picture(ctx, &media, settings).await?
     } else {
         if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > settings.max_input_bytes {
-            return Err(JobError::permanent(
-                "image-too-large",
+            return Err(JobError::with_message(
+                ErrorCode::ImageTooLarge,
                 format!(
                     "the image is {} bytes; the limit is {}",
                     media.size_bytes, settings.max_input_bytes
@@ -184,18 +184,16 @@ async fn render_off_runtime(
     work: impl FnOnce() -> Result<Rendered, ThumbError> + Send + 'static,
 ) -> Result<Rendered, JobError> {
     let rendered = ctx.cpu.spawn(work).await.map_err(|err| {
-        JobError::permanent("decoder-crashed", "the image decoder crashed").with_cause(err)
+        JobError::with_message(ErrorCode::DecoderCrashed, "the image decoder crashed").with_cause(err)
     })??;
     Ok(rendered)
 }
 
 /// The whole object at `key`; `what` names it in the error when it is gone.
 async fn fetch(ctx: &JobContext, key: &str, what: &str) -> Result<Vec<u8>, JobError> {
-    let (_, stream) = ctx
-        .storage
-        .get_stream(key)
-        .await?
-        .ok_or_else(|| JobError::permanent("original-missing", format!("{what} is no longer stored")))?;
+    let (_, stream) = ctx.storage.get_stream(key).await?.ok_or_else(|| {
+        JobError::with_message(ErrorCode::OriginalMissing, format!("{what} is no longer stored"))
+    })?;
     collect(stream).await
 }
 
@@ -213,7 +211,7 @@ async fn audio_picture(
           order by o.kind",
     )
     .bind(media.id)
-    .bind(crate::transcode::WAVEFORM_DAT)
+    .bind(crate::media::waveform::WAVEFORM_DAT)
     .fetch_all(&ctx.pool)
     .await?;
     let key = |kind: &str| {
@@ -233,8 +231,8 @@ async fn audio_picture(
         }
     }
     let waveform = key("waveform").ok_or_else(|| {
-        JobError::permanent(
-            "no-audio-outputs",
+        JobError::with_message(
+            ErrorCode::NoAudioOutputs,
             "the audio item has no published transcode to picture",
         )
     })?;
@@ -255,10 +253,6 @@ async fn collect(
 
 impl From<ThumbError> for JobError {
     fn from(err: ThumbError) -> Self {
-        if err.permanent {
-            JobError::permanent(err.code, err.message)
-        } else {
-            JobError::transient(err.code, err.message)
-        }
+        JobError::with_message(err.code, err.message)
     }
 }

@@ -1,5 +1,6 @@
 //! Applies an EXIF orientation (all 8) to a raster.
 
+use crate::error::ErrorCode;
 use image::{DynamicImage, ImageBuffer, metadata::Orientation};
 
 use super::error::ThumbError;
@@ -21,7 +22,7 @@ pub fn apply(raster: Raster, orientation: Orientation) -> Result<Raster, ThumbEr
     if orientation == Orientation::NoTransforms {
         return Ok(raster);
     }
-    let bad = || ThumbError::transient("orient-failed", "pixel buffer does not match its size");
+    let bad = || ThumbError::new(ErrorCode::OrientFailed, "pixel buffer does not match its size");
     let (width, height, alpha) = (raster.width, raster.height, raster.alpha);
     let mut image = if alpha {
         DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, raster.data).ok_or_else(bad)?)

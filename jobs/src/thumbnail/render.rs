@@ -4,6 +4,7 @@
 //! plus a ThumbHash and a dominant colour.
 
 use super::{color, decode, encode, hash, orient, raster, resize};
+use crate::error::ErrorCode;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -218,7 +219,7 @@ fn render_inner(original: &[u8], settings: &ThumbnailSettings) -> Result<Rendere
             for (format, handle) in encoders {
                 let bytes = handle
                     .join()
-                    .map_err(|_| ThumbError::transient("encoder-failed", "an encoder thread panicked"))??;
+                    .map_err(|_| ThumbError::new(ErrorCode::EncoderFailed, "an encoder thread panicked"))??;
                 thumbnails.push(Thumbnail {
                     width,
                     height,

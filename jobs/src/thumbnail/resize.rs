@@ -1,5 +1,6 @@
 //! Which sizes to render, their dimensions, and SIMD Lanczos3 resampling (fast_image_resize).
 
+use crate::error::ErrorCode;
 use fast_image_resize::{
     FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
     images::{Image, ImageRef},
@@ -48,7 +49,7 @@ pub fn resize(src: &Raster, width: u32, height: u32) -> Result<Raster, ThumbErro
         PixelType::U8x3
     };
     let failed =
-        |err: &dyn std::fmt::Display| ThumbError::transient("resize-failed", format!("resizing: {err}"));
+        |err: &dyn std::fmt::Display| ThumbError::new(ErrorCode::ResizeFailed, format!("resizing: {err}"));
     let source = ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|err| failed(&err))?;
     let mut target = Image::new(width, height, pixel_type);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));

@@ -1,12 +1,13 @@
 //! The picture of an audio item without cover art: its waveform peaks drawn as a PNG, which the
 //! thumbnail ladder then renders like any image.
 
+use crate::error::ErrorCode;
 use std::io::Cursor;
 
 use image::{ImageFormat, Rgb, RgbImage};
 
 use super::error::ThumbError;
-use crate::transcode::waveform::Waveform;
+use crate::media::waveform::Waveform;
 
 /// Size of the drawing (4:1, the ladder's largest size on the long side).
 pub const WIDTH: u32 = 1280;
@@ -18,8 +19,8 @@ const PEAKS: Rgb<u8> = Rgb([0x4f, 0xc3, 0xf7]);
 /// Draws the peaks of an audiowaveform `.dat` file: per column, a line from the lowest to the
 /// highest sample of the pixels it covers, over every channel.
 pub fn draw(dat: &[u8]) -> Result<Vec<u8>, ThumbError> {
-    let waveform =
-        Waveform::from_dat(dat).map_err(|err| ThumbError::permanent("corrupt-waveform", err.to_string()))?;
+    let waveform = Waveform::from_dat(dat)
+        .map_err(|err| ThumbError::new(ErrorCode::CorruptWaveform, err.to_string()))?;
     let full_scale = if waveform.bits == 16 { 32_768.0 } else { 128.0 };
     let channels = waveform.channels.max(1) as usize;
     let pixels = waveform.length as usize;
@@ -52,7 +53,7 @@ pub fn draw(dat: &[u8]) -> Result<Vec<u8>, ThumbError> {
     let mut png = Cursor::new(Vec::new());
     picture
         .write_to(&mut png, ImageFormat::Png)
-        .map_err(|err| ThumbError::permanent("encoder-failed", err.to_string()))?;
+        .map_err(|err| ThumbError::new(ErrorCode::EncoderFailed, err.to_string()))?;
     Ok(png.into_inner())
 }
 
@@ -89,7 +90,7 @@ mod tests {
     #[test]
     fn a_corrupt_waveform_is_a_permanent_error() {
         let err = draw(b"not a waveform").unwrap_err();
-        assert_eq!(err.code, "corrupt-waveform");
-        assert!(err.permanent);
+        assert_eq!(err.code.as_str(), "corrupt-waveform");
+        assert!(err.is_permanent());
     }
 }

@@ -1,5 +1,7 @@
 //! Error type for the audio → HLS transcoder, with stable machine-readable codes.
 
+use crate::error::ErrorCode;
+
 /// Everything that can stop a transcode; `code()` is stable and safe to store or expose.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
@@ -43,35 +45,25 @@ pub enum TranscodeError {
 }
 
 impl TranscodeError {
-    /// Stable kebab-case identifier, suitable for persisting in a job record or API response.
-    pub fn code(&self) -> &'static str {
+    /// Its code in the catalogue, which also says whether a retry can help (internal or
+    /// I/O-ish failures may be transient: memory pressure, a storage hiccup).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidSettings(_) => "invalid-settings",
-            Self::UnsupportedFormat(_) => "unsupported-format",
-            Self::UnsupportedCodec(_) => "unsupported-codec",
-            Self::UnsupportedVideo(_) => "unsupported-video",
-            Self::UnreadableMoov(_) => "unreadable-moov",
-            Self::CorruptMedia(_) => "corrupt-media",
-            Self::TooLong { .. } => "too-long",
-            Self::Cancelled => "cancelled",
-            Self::Encoder(_) => "encoder",
-            Self::Sink(_) => "sink",
+            Self::InvalidSettings(_) => ErrorCode::InvalidSettings,
+            Self::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
+            Self::UnsupportedCodec(_) => ErrorCode::UnsupportedCodec,
+            Self::UnsupportedVideo(_) => ErrorCode::UnsupportedVideo,
+            Self::UnreadableMoov(_) => ErrorCode::UnreadableMoov,
+            Self::CorruptMedia(_) => ErrorCode::CorruptMedia,
+            Self::TooLong { .. } => ErrorCode::TooLong,
+            Self::Cancelled => ErrorCode::Cancelled,
+            Self::Encoder(_) => ErrorCode::EncoderFailed,
+            Self::Sink(_) => ErrorCode::StorageUnavailable,
         }
     }
 
     /// True when retrying the same input cannot succeed, so a job queue should not retry.
     pub fn is_permanent(&self) -> bool {
-        match self {
-            Self::InvalidSettings(_)
-            | Self::UnsupportedFormat(_)
-            | Self::UnsupportedCodec(_)
-            | Self::UnsupportedVideo(_)
-            | Self::UnreadableMoov(_)
-            | Self::CorruptMedia(_)
-            | Self::TooLong { .. }
-            | Self::Cancelled => true,
-            // Internal or I/O-ish failures may be transient (memory pressure, storage hiccup).
-            Self::Encoder(_) | Self::Sink(_) => false,
-        }
+        self.code().is_permanent()
     }
 }

@@ -47,7 +47,7 @@ use uuid::Uuid;
 
 use crate::{
     context::{JobContext, JobRun},
-    error::JobError,
+    error::{ErrorCode, JobError},
     kind::Kind,
     media::{self, NewOutput},
     queue::{self, EnqueueError, JobOwner, Priority},
@@ -110,13 +110,12 @@ impl From<TranscodeError> for JobError {
         match err {
             // Internal failures: their text names files and libraries, not the input's fault.
             TranscodeError::Encoder(_) => {
-                JobError::transient(err.code(), "the audio encoder failed").with_cause(err)
+                JobError::with_message(err.code(), "the audio encoder failed").with_cause(err)
             }
             TranscodeError::Sink(_) => {
-                JobError::transient(err.code(), "storing the output failed").with_cause(err)
+                JobError::with_message(err.code(), "storing the output failed").with_cause(err)
             }
-            err if err.is_permanent() => JobError::permanent(err.code(), err.to_string()),
-            err => JobError::transient(err.code(), err.to_string()),
+            err => JobError::with_message(err.code(), err.to_string()),
         }
     }
 }
@@ -127,25 +126,25 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     let Some(media) = media::find_any(&ctx.pool, job.media_id).await? else {
         return Ok(());
     };
-    let limit = ctx.settings.transcode.max_input_bytes;
+    let limit = ctx.settings.get::<TranscodeSettings>().max_input_bytes;
     if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > limit {
-        return Err(JobError::permanent(
-            "audio-too-large",
+        return Err(JobError::with_message(
+            ErrorCode::AudioTooLarge,
             format!("the file is {} bytes; the limit is {limit}", media.size_bytes),
         ));
     }
     let generation = run.id.to_string();
-    tokio::fs::create_dir_all(&ctx.settings.scratch_dir)
-        .await
-        .map_err(|err| {
-            JobError::transient("scratch-unwritable", "the worker's scratch space is not writable")
-                .with_cause(err)
-        })?;
+    tokio::fs::create_dir_all(&ctx.scratch_dir).await.map_err(|err| {
+        JobError::with_message(
+            ErrorCode::ScratchUnwritable,
+            "the worker's scratch space is not writable",
+        )
+        .with_cause(err)
+    })?;
     // One copy per attempt: a stale attempt of this job (its consumer restarted after a
     // database outage and the job was rescued into the new one) may still be running in this
     // process, and removing a shared copy under it failed it (found by tests/faults.rs).
     let scratch = ctx
-        .settings
         .scratch_dir
         .join(format!("{}-{}.original", run.id, Uuid::now_v7()));
     let result =
@@ -240,10 +239,7 @@ impl AudioDetails {
 
 /// The content type of HLS playlists.
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Waveform peaks in audiowaveform's binary format (peaks.js reads it).
-pub const WAVEFORM_DAT: &str = "waveform.dat";
-/// The same peaks as audiowaveform's JSON.
-pub const WAVEFORM_JSON: &str = "waveform.json";
+pub use crate::media::waveform::{WAVEFORM_DAT, WAVEFORM_JSON};
 
 /// One more file of the generation besides the segments.
 struct Output {
@@ -289,7 +285,11 @@ fn audio_outputs(summary: &TranscodeSummary) -> Result<Vec<Output>, JobError> {
             WAVEFORM_JSON,
             "waveform",
             "application/json",
-            summary.waveform.to_json()?.into(),
+            summary
+                .waveform
+                .to_json()
+                .map_err(|err| TranscodeError::Encoder(err.to_string()))?
+                .into(),
         ),
     ];
     if let Some(cover) = &summary.metadata.cover_art {
@@ -347,9 +347,13 @@ async fn transcode_into_generation(
 ) -> Result<TranscodeSummary, JobError> {
     ctx.storage.download_to_file(original_key, scratch).await?;
     let file = std::fs::File::open(scratch).map_err(|err| {
-        JobError::transient("scratch-unreadable", "the worker's scratch copy is not readable").with_cause(err)
+        JobError::with_message(
+            ErrorCode::ScratchUnreadable,
+            "the worker's scratch copy is not readable",
+        )
+        .with_cause(err)
     })?;
-    let settings = ctx.settings.transcode.clone();
+    let settings = TranscodeSettings::clone(&ctx.settings.get::<TranscodeSettings>());
     let names: Vec<String> = settings.ladder.iter().map(Rendition::name).collect();
     let resume = stored_segments(ctx, media_id, generation, &names).await?;
     let cancel = run.cancel.clone();
@@ -405,9 +409,9 @@ async fn transcode_into_generation(
         }
     }
     drop(parts_rx);
-    let outcome = encoder
-        .await
-        .map_err(|err| JobError::permanent("decoder-crashed", "the audio decoder crashed").with_cause(err))?;
+    let outcome = encoder.await.map_err(|err| {
+        JobError::with_message(ErrorCode::DecoderCrashed, "the audio decoder crashed").with_cause(err)
+    })?;
     if let Some(err) = store_error {
         return Err(err);
     }
@@ -468,7 +472,7 @@ async fn store_part(
         names
             .get(index)
             .map(String::as_str)
-            .ok_or_else(|| JobError::permanent("transcode-bug", format!("no rendition {index}")))
+            .ok_or_else(|| JobError::with_message(ErrorCode::TranscodeBug, format!("no rendition {index}")))
     };
     let (name, kind, bytes, duration) = match part {
         HlsPart::Started { .. } => return Ok(()),

@@ -22,12 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::decode::MAX_CHANNELS;
 use super::error::TranscodeError;
 
-/// The format version we write (version 2 adds the channel count to version 1).
-pub const FORMAT_VERSION: i32 = 2;
-/// Header flag bit: values are 8-bit.
-const FLAG_8_BIT: u32 = 1;
-/// Size of the version 2 header in bytes.
-pub const HEADER_LEN: usize = 24;
+pub use crate::media::waveform::{FORMAT_VERSION, HEADER_LEN, Waveform};
+
 /// audiowaveform refuses zoom levels below this.
 pub const MIN_SAMPLES_PER_PIXEL: u32 = 2;
 
@@ -82,25 +78,6 @@ impl Default for WaveformSettings {
             bits: Bits::Eight,
         }
     }
-}
-
-/// A finished waveform: header fields and the interleaved min/max values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waveform {
-    /// Always [`FORMAT_VERSION`].
-    pub version: i32,
-    /// Waveform channels (1 when merged).
-    pub channels: u32,
-    /// Rate of the PCM the waveform was computed from, in Hz.
-    pub sample_rate: u32,
-    /// Input frames per pixel.
-    pub samples_per_pixel: u32,
-    /// 8 or 16.
-    pub bits: u8,
-    /// Number of pixels (min/max pairs per channel).
-    pub length: u32,
-    /// `min, max` per channel per pixel, already scaled to `bits`.
-    pub data: Vec<i16>,
 }
 
 /// Accumulates min/max peaks from streamed interleaved f32 PCM.
@@ -237,91 +214,6 @@ fn widen(acc: &mut (i16, i16), sample: i16) {
 /// sources come back bit-exact; out-of-range values clip and NaN becomes 0.
 fn to_i16(sample: f32) -> i16 {
     (sample * 32768.0).round().clamp(-32768.0, 32767.0) as i16
-}
-
-impl Waveform {
-    /// The binary `.dat` form.
-    pub fn to_dat(&self) -> Vec<u8> {
-        let eight = self.bits == 8;
-        let value_len = if eight { 1 } else { 2 };
-        let mut out = Vec::with_capacity(HEADER_LEN + self.data.len() * value_len);
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&(if eight { FLAG_8_BIT } else { 0 }).to_le_bytes());
-        out.extend_from_slice(&clamp_i32(self.sample_rate).to_le_bytes());
-        out.extend_from_slice(&clamp_i32(self.samples_per_pixel).to_le_bytes());
-        out.extend_from_slice(&self.length.to_le_bytes());
-        out.extend_from_slice(&clamp_i32(self.channels).to_le_bytes());
-        for v in &self.data {
-            if eight {
-                // Values were divided by 256 when the pixel closed, so they fit in an i8.
-                out.push(v.clamp(&i16::from(i8::MIN), &i16::from(i8::MAX)).to_le_bytes()[0]);
-            } else {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        out
-    }
-
-    /// The JSON form: audiowaveform's field names, in its order (the struct's field order).
-    pub fn to_json(&self) -> Result<String, TranscodeError> {
-        serde_json::to_string(self).map_err(|e| TranscodeError::Encoder(format!("waveform JSON: {e}")))
-    }
-
-    /// Parse a version 2 `.dat` file (ours or audiowaveform's); refuses anything inconsistent.
-    pub fn from_dat(bytes: &[u8]) -> Result<Self, TranscodeError> {
-        let bad = |why: &str| TranscodeError::CorruptMedia(format!("waveform data: {why}"));
-        let header = bytes
-            .get(..HEADER_LEN)
-            .ok_or_else(|| bad("shorter than its header"))?;
-        let word = |i: usize| -> [u8; 4] {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(header.get(i * 4..i * 4 + 4).unwrap_or(&[0; 4]));
-            w
-        };
-        let version = i32::from_le_bytes(word(0));
-        if version != FORMAT_VERSION {
-            return Err(bad(&format!("version {version}, expected {FORMAT_VERSION}")));
-        }
-        let flags = u32::from_le_bytes(word(1));
-        let positive = |v: i32, what: &str| u32::try_from(v).map_err(|_| bad(&format!("negative {what}")));
-        let sample_rate = positive(i32::from_le_bytes(word(2)), "sample rate")?;
-        let samples_per_pixel = positive(i32::from_le_bytes(word(3)), "samples per pixel")?;
-        let length = u32::from_le_bytes(word(4));
-        let channels = positive(i32::from_le_bytes(word(5)), "channel count")?;
-        if channels == 0 || channels as usize > MAX_CHANNELS {
-            return Err(bad(&format!("implausible channel count {channels}")));
-        }
-        let eight = flags & FLAG_8_BIT != 0;
-        let body = bytes.get(HEADER_LEN..).unwrap_or_default();
-        let values = u64::from(length) * u64::from(channels) * 2;
-        let expected = values * if eight { 1 } else { 2 };
-        if body.len() as u64 != expected {
-            return Err(bad(&format!(
-                "{} data bytes for {length} pixels × {channels} channels (expected {expected})",
-                body.len()
-            )));
-        }
-        let data = if eight {
-            body.iter().map(|b| i16::from(*b as i8)).collect()
-        } else {
-            body.chunks_exact(2)
-                .map(|b| <[u8; 2]>::try_from(b).map_or(0, i16::from_le_bytes))
-                .collect()
-        };
-        Ok(Self {
-            version,
-            channels,
-            sample_rate,
-            samples_per_pixel,
-            bits: if eight { 8 } else { 16 },
-            length,
-            data,
-        })
-    }
-}
-
-fn clamp_i32(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]

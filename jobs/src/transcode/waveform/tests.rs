@@ -193,7 +193,7 @@ fn hostile_dat_files_are_errors_not_panics() {
     corpus.push(negative_rate);
     for (i, bytes) in corpus.iter().enumerate() {
         let err = Waveform::from_dat(bytes).unwrap_err();
-        assert_eq!(err.code(), "corrupt-media", "case {i}: {err}");
+        assert!(err.to_string().starts_with("waveform data: "), "case {i}: {err}");
     }
     assert!(Waveform::from_dat(&good).is_ok());
 }

@@ -5,27 +5,21 @@
 //! What went wrong inside (a driver's error text naming hosts, buckets, paths or a relay's
 //! reply) is the failure's `cause`, which only the worker's log sees.
 
+mod code;
+
+pub use code::ErrorCode;
+
 use crate::storage::StorageError;
 
 /// A failed job attempt. `code()` is stable and machine-readable; the message is for people.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Retrying cannot help: the input is bad or unsupported.
+    /// A failure with its code from the catalogue, which says whether a retry can help.
     #[error("{message}")]
-    Permanent {
-        /// Stable kebab-case code, e.g. `unsupported-codec`.
-        code: &'static str,
-        /// Readable reason, safe to show the owner.
-        message: String,
-        /// The internal cause, for the log only.
-        cause: Option<String>,
-    },
-    /// A later attempt may succeed.
-    #[error("{message}")]
-    Transient {
-        /// Stable kebab-case code, e.g. `storage-unavailable`.
-        code: &'static str,
-        /// Readable reason, safe to show the owner.
+    Failed {
+        /// What went wrong, from the catalogue.
+        code: ErrorCode,
+        /// Readable reason, safe to show the owner (the code's summary unless more is known).
         message: String,
         /// The internal cause, for the log only.
         cause: Option<String>,
@@ -40,47 +34,40 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// A permanent failure with its code and reason.
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Permanent {
+    /// A failure with `code`'s summary as its message.
+    pub fn new(code: ErrorCode) -> Self {
+        Self::with_message(code, code.summary())
+    }
+
+    /// A failure with a message of its own (safe to show the owner: no hosts, paths or keys).
+    pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Failed {
             code,
             message: message.into(),
             cause: None,
         }
     }
 
-    /// A transient failure with its code and reason.
-    pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Transient {
-            code,
-            message: message.into(),
-            cause: None,
-        }
-    }
-
-    /// The job's owner cancelled it: permanent, with code [`JobError::OWNER_CANCELLED`];
-    /// `before_it_ran` tells a waiting job from a running one in the message.
+    /// The job's owner cancelled it; `before_it_ran` tells a waiting job from a running one in
+    /// the message.
     pub fn owner_cancelled(before_it_ran: bool) -> Self {
         let message = if before_it_ran {
             "cancelled by its owner before it ran"
         } else {
             "cancelled by its owner"
         };
-        Self::permanent(Self::OWNER_CANCELLED, message)
+        Self::with_message(ErrorCode::Cancelled, message)
     }
-
-    /// The code of a job its owner cancelled.
-    pub const OWNER_CANCELLED: &'static str = "cancelled";
 
     /// Whether this is the failure of a job its owner cancelled.
     pub fn is_owner_cancelled(&self) -> bool {
-        matches!(self, Self::Permanent { code, .. } if *code == Self::OWNER_CANCELLED)
+        self.error_code() == Some(ErrorCode::Cancelled)
     }
 
     /// The same failure with the internal `cause` attached: the log shows it, the owner never.
     #[must_use]
     pub fn with_cause(mut self, err: impl std::fmt::Display) -> Self {
-        if let Self::Permanent { cause, .. } | Self::Transient { cause, .. } = &mut self {
+        if let Self::Failed { cause, .. } = &mut self {
             *cause = Some(err.to_string());
         }
         self
@@ -89,15 +76,23 @@ impl JobError {
     /// The internal cause, when there is one (for the log).
     pub fn cause(&self) -> Option<&str> {
         match self {
-            Self::Permanent { cause, .. } | Self::Transient { cause, .. } => cause.as_deref(),
+            Self::Failed { cause, .. } => cause.as_deref(),
             Self::LeaseLost | Self::Cancelled => None,
         }
     }
 
-    /// The stable code.
+    /// The catalogue code of a failure (`None` for a lost lease or a stopped attempt).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Failed { code, .. } => Some(*code),
+            Self::LeaseLost | Self::Cancelled => None,
+        }
+    }
+
+    /// The stable code as stored and shown.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Permanent { code, .. } | Self::Transient { code, .. } => code,
+            Self::Failed { code, .. } => code.as_str(),
             Self::LeaseLost => "lease-lost",
             Self::Cancelled => "cancelled",
         }
@@ -106,31 +101,31 @@ impl JobError {
     /// Whether a later attempt may succeed (lease loss and cancellation are neither: the
     /// worker decides what they mean).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient { .. })
+        matches!(self, Self::Failed { code, .. } if !code.is_permanent())
     }
 }
 
 impl From<StorageError> for JobError {
     fn from(err: StorageError) -> Self {
-        Self::transient("storage-unavailable", "object storage could not be reached").with_cause(err)
+        Self::new(ErrorCode::StorageUnavailable).with_cause(err)
     }
 }
 
 impl From<sqlx::Error> for JobError {
     fn from(err: sqlx::Error) -> Self {
-        Self::transient("database-unavailable", "the database could not be reached").with_cause(err)
+        Self::new(ErrorCode::DatabaseUnavailable).with_cause(err)
     }
 }
 
 impl From<crate::queue::EnqueueError> for JobError {
     fn from(err: crate::queue::EnqueueError) -> Self {
-        Self::transient("enqueue-failed", "a follow-up job could not be queued").with_cause(err)
+        Self::new(ErrorCode::EnqueueFailed).with_cause(err)
     }
 }
 
 impl From<tokio::task::JoinError> for JobError {
     fn from(err: tokio::task::JoinError) -> Self {
-        Self::transient("worker-task-failed", "the worker's task stopped unexpectedly").with_cause(err)
+        Self::new(ErrorCode::WorkerTaskFailed).with_cause(err)
     }
 }
 
@@ -150,8 +145,8 @@ mod tests {
 
     #[test]
     fn a_failure_made_with_a_cause_keeps_its_public_message() {
-        let err = JobError::permanent("smtp-rejected", "the mail server refused the message")
-            .with_cause("550 5.1.1 <ada@relay.internal>: user unknown");
+        let err =
+            JobError::new(ErrorCode::SmtpRejected).with_cause("550 5.1.1 <ada@relay.internal>: user unknown");
         assert_eq!(err.to_string(), "the mail server refused the message");
         assert!(err.cause().is_some_and(|c| c.contains("relay.internal")));
         assert!(!err.is_retryable());
