@@ -35,8 +35,14 @@ pub struct QueueInfo {
     pub concurrency: usize,
 }
 
-/// Every registered queue, in registration order.
-pub fn queues() -> Vec<QueueInfo> {
+/// Every registered queue, in registration order: collected once, on first use (the API looks
+/// queue names up per request, the metrics per scrape).
+pub fn queues() -> &'static [QueueInfo] {
+    static QUEUES: std::sync::LazyLock<Vec<QueueInfo>> = std::sync::LazyLock::new(collect_queues);
+    &QUEUES
+}
+
+fn collect_queues() -> Vec<QueueInfo> {
     struct Collect(Vec<QueueInfo>);
     impl KindVisitor for Collect {
         fn visit<K: Kind>(&mut self) {
@@ -61,7 +67,7 @@ pub fn queue_names() -> Vec<&'static str> {
 
 /// The registered queue called `name`, if any.
 pub fn queue(name: &str) -> Option<QueueInfo> {
-    queues().into_iter().find(|q| q.name == name)
+    queues().iter().find(|q| q.name == name).copied()
 }
 
 #[cfg(test)]

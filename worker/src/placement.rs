@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use figment::Figment;
-use veza_jobs::registry;
+use veza_jobs::{registry, retry::RetryPolicy};
 
 /// How this worker runs one registered queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct QueuePlan {
     pub concurrency: usize,
     /// Longest attempt (`VEZA_{QUEUE}_TIMEOUT_SECONDS`).
     pub timeout: Duration,
+    /// Attempts and backoff (its kind's).
+    pub retry: RetryPolicy,
 }
 
 /// Every registered queue with this worker's settings for it.
@@ -68,6 +70,7 @@ impl Placement {
                         .is_none_or(|names| names.iter().any(|n| n == queue.name)),
                     concurrency,
                     timeout,
+                    retry: queue.retry,
                 }
             })
             .collect();

@@ -147,21 +147,19 @@ fn job_context(
 /// Each served queue's retry policy (its kind's, with `VEZA_RETRY_BASE_MS` applied) and time
 /// limit.
 fn policies(config: &WorkerConfig) -> HashMap<&'static str, KindPolicy> {
-    registry::queues()
-        .into_iter()
-        .filter_map(|queue| {
-            let plan = config.placement.get(queue.name).filter(|plan| plan.served)?;
+    config
+        .placement
+        .served()
+        .map(|plan| {
             let retry = config
                 .retry_base
-                .map_or(queue.retry, |base| queue.retry.with_base(base));
-            Some((
-                queue.name,
-                KindPolicy {
-                    queue: queue.name,
-                    retry,
-                    timeout: plan.timeout,
-                },
-            ))
+                .map_or(plan.retry, |base| plan.retry.with_base(base));
+            let policy = KindPolicy {
+                queue: plan.name,
+                retry,
+                timeout: plan.timeout,
+            };
+            (plan.name, policy)
         })
         .collect()
 }
