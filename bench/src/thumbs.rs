@@ -17,8 +17,8 @@ use veza_bench::photo::{photo, vips};
 use veza_e2e::TestDatabase;
 use veza_jobs::{
     context::{JobContext, JobRun, KindSettings},
-    email::{Mailer, MailerConfig},
     lease::Lease,
+    mailer::{Mailer, MailerConfig},
     media::{self, MediaKind, NewMedia},
     queue,
     storage::{Storage, StorageConfig},
@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         // A claimed job: its lease is held by this process, as a worker's would be.
         let job_id = thumbnail::enqueue(&mut conn, owner, media_id, queue::Priority::Interactive).await?;
         sqlx::query("update apalis.jobs set status = 'Running', lock_by = 'bench' where id = $1")
-            .bind(queue::task_id(job_id))
+            .bind(veza_jobs::task_ids::task_id(job_id))
             .execute(&pool)
             .await?;
         let run = JobRun {

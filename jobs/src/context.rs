@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{cpu::CpuPool, email::Mailer, lease::Lease, storage::Storage};
+use crate::{cpu::CpuPool, lease::Lease, mailer::Mailer, storage::Storage};
 
 /// One attempt of one job: its id, the lease that fences what it publishes, and the token that
 /// asks it to stop (checked at the handler's checkpoints).

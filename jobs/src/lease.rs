@@ -6,7 +6,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{error::JobError, queue};
+use crate::{error::JobError, task_ids};
 
 /// Which worker holds which job.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ impl Lease {
     /// The lease of job `job_id` held by the worker named `worker`.
     pub fn new(job_id: Uuid, worker: &str) -> Self {
         Self {
-            task_id: queue::task_id(job_id),
+            task_id: task_ids::task_id(job_id),
             worker: worker.to_owned(),
         }
     }

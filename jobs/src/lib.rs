@@ -21,8 +21,10 @@
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
+//! - [`mailer`]: the mail transport (SMTP or an outbox folder) and its delivery metrics.
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
 //!   it runs ([`context::JobRun`]: job id, lease, cancellation).
+//! - [`task_ids`]: a job id's UUID (Veza) and ULID (apalis) spellings.
 //! - [`lease`]: the fencing check before anything is published; release and retry scheduling.
 //! - [`retry`]: attempts and backoff per job kind.
 //! - [`settle`]: the media policy — what a media job's success or death means for its item
@@ -43,6 +45,7 @@ pub mod error;
 pub mod job_state;
 pub mod kind;
 pub mod lease;
+pub mod mailer;
 pub mod media;
 pub mod metrics;
 pub mod operations;
@@ -52,6 +55,7 @@ pub mod reprocess;
 pub mod retry;
 pub mod settle;
 pub mod storage;
+pub mod task_ids;
 pub mod thumbnail;
 pub mod transcode;
 pub mod users;

@@ -4,31 +4,17 @@
 //! apalis `apalis.jobs` row (queue state). Both are written by [`enqueue`] on the caller's
 //! transaction, so a job exists exactly when the thing that implies it does.
 //!
-//! The id is a UUIDv7 in Veza's tables and the API. apalis-postgres insists on ULID task ids;
-//! a UUIDv7 and a ULID are the same 128 bits (both start with a 48-bit millisecond time), so
-//! [`task_id`] and [`job_id`] convert between the two spellings without a lookup.
+//! The id is a UUIDv7 in Veza's tables and the API, and the same 128 bits as a ULID in apalis's
+//! (see [`crate::task_ids`]).
 
 use apalis::prelude::{TaskBuilder, TaskId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use ulid::Ulid;
 use uuid::Uuid;
 
 use crate::{error::JobError, kind::Kind};
 
 pub use crate::job_state::JobState;
-
-/// The apalis spelling (a ULID string) of a Veza job id.
-pub fn task_id(job_id: Uuid) -> String {
-    Ulid::from_bytes(*job_id.as_bytes()).to_string()
-}
-
-/// The Veza job id of an apalis task id; `None` when it is not a ULID (not enqueued by Veza).
-pub fn job_id(task_id: &str) -> Option<Uuid> {
-    Ulid::from_string(task_id)
-        .ok()
-        .map(|ulid| Uuid::from_bytes(ulid.to_bytes()))
-}
 
 /// Which of a queue's waiting jobs a worker claims first (apalis orders its fetch by priority,
 /// then by run-at). Priorities order jobs within one queue; each queue has its own consumers.
@@ -101,7 +87,7 @@ pub async fn enqueue_many<K: Kind>(
     for (id, payload) in ids.iter().zip(payloads) {
         tasks.push(
             TaskBuilder::new(serde_json::to_vec(payload)?)
-                .task_id(TaskId::from_ulid(Ulid::from_bytes(*id.as_bytes())))
+                .task_id(TaskId::from_ulid(ulid::Ulid::from_bytes(*id.as_bytes())))
                 .max_attempts(K::RETRY.max_attempts)
                 .priority(priority as usize)
                 .build(),
@@ -323,17 +309,8 @@ pub async fn cancel_requested(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Err
         .map(|requested| requested.unwrap_or(false))
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn job_ids_round_trip_through_the_apalis_spelling() {
-        let id = Uuid::now_v7();
-        let task = task_id(id);
-        assert_eq!(task.len(), 26);
-        assert_eq!(job_id(&task), Some(id));
-        assert_eq!(job_id("not-a-ulid"), None);
+impl From<EnqueueError> for JobError {
+    fn from(err: EnqueueError) -> Self {
+        Self::new(crate::error::ErrorCode::EnqueueFailed).with_cause(err)
     }
 }

@@ -1,10 +1,23 @@
 //! Every job kind, once. The worker registers a consumer per kind through [`each_kind`]; the
 //! operator API, the metrics and the configuration take the queue names from [`queues`]. Adding
-//! a kind is its module plus one line in `each_kind`.
+//! a kind is its module plus one line in `each_kind`. This is the one module of the contract
+//! that names kinds.
 
 use std::time::Duration;
 
-use crate::{canary, email, kind::Kind, retry::RetryPolicy, thumbnail, transcode};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    canary,
+    context::JobContext,
+    email,
+    kind::Kind,
+    media::MediaKind,
+    queue::{EnqueueError, Priority},
+    retry::RetryPolicy,
+    thumbnail, transcode,
+};
 
 /// Something done once per kind, with the kind's type (e.g. registering its consumer).
 pub trait KindVisitor {
@@ -18,6 +31,41 @@ pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<thumbnail::ThumbnailKind>();
     visitor.visit::<transcode::TranscodeKind>();
     visitor.visit::<canary::CanaryKind>();
+}
+
+/// How much of a media item's processing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processing {
+    /// Everything its kind implies (an upload, a reprocess).
+    Full,
+    /// Only the thumbnails, whatever the item's kind (an audio item's come from its published
+    /// transcode): when the configured thumbnail formats changed.
+    ThumbnailsOnly,
+}
+
+/// Enqueues, on the caller's transaction, the job that starts processing media item `media_id`
+/// of `kind`: the one place that knows which kind of job a kind of media begins with.
+pub async fn enqueue_processing(
+    conn: &mut PgConnection,
+    kind: MediaKind,
+    processing: Processing,
+    owner_id: Uuid,
+    media_id: Uuid,
+    priority: Priority,
+) -> Result<Uuid, EnqueueError> {
+    match (kind, processing) {
+        (MediaKind::Audio, Processing::Full) => transcode::enqueue(conn, owner_id, media_id, priority).await,
+        (MediaKind::Audio | MediaKind::Image, _) => {
+            thumbnail::enqueue(conn, owner_id, media_id, priority).await
+        }
+    }
+}
+
+/// Tells the kinds that act on media outcomes that job `job_id` settled on `media_id` (after
+/// [`crate::settle`] recorded the item's fate): the email kind mails the owner. Never fails;
+/// each listener logs its own errors.
+pub async fn media_settled(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
+    email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
 }
 
 /// A registered queue and its kind's defaults.

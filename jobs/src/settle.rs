@@ -1,6 +1,7 @@
 //! What a settled attempt means beyond its job: the media policy. A job that works on a media
 //! item (`Kind::media_id`) decides the item's fate. When it succeeds, its handler has published
-//! the outputs and flipped the item to `ready`; the owner is told. When it is dead (a permanent
+//! the outputs and flipped the item to `ready`; the owner is told (by the kinds that listen,
+//! [`registry::media_settled`]). When it is dead (a permanent
 //! failure, out of attempts, or cancelled), the item is marked failed with the job's public
 //! code and reason and, unless the owner cancelled it, the owner is told.
 //!
@@ -9,11 +10,11 @@
 
 use uuid::Uuid;
 
-use crate::{context::JobContext, email, error::JobError, media};
+use crate::{context::JobContext, error::JobError, media, registry};
 
 /// A media job succeeded: tell the owner (when media emails are on).
 pub async fn media_job_succeeded(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
-    email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+    registry::media_settled(ctx, job_id, media_id).await;
 }
 
 /// A media job is dead: the item fails with the job's reason; the owner is told unless they
@@ -27,6 +28,6 @@ pub async fn media_job_dead(ctx: &JobContext, job_id: Uuid, media_id: Uuid, err:
         tracing::error!(%job_id, %media_id, error = %db, "could not mark the media item failed");
     }
     if !err.is_owner_cancelled() {
-        email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+        registry::media_settled(ctx, job_id, media_id).await;
     }
 }

@@ -18,12 +18,10 @@ use veza_jobs::{
         tokens::{self, TokenCheck, TokenPurpose},
     },
     context::{JobContext, JobRun, KindSettings},
-    email::{
-        self, EmailJob, EmailPolicy, Links, Mailer, MailerConfig, SmtpCredentials,
-        media::notify_media_outcome, render,
-    },
+    email::{self, EmailJob, EmailPolicy, Links, media::notify_media_outcome, render},
     error::JobError,
     lease::Lease,
+    mailer::{Mailer, MailerConfig, SmtpCredentials},
     storage::{Storage, StorageConfig},
 };
 
@@ -64,7 +62,7 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("maildir");
         let sink = SmtpSink::start_scripted(&maildir, mode).await;
-        let mailer = Mailer::open(&config(sink.port)).unwrap().with_policy(policy);
+        let mailer = Mailer::open(&config(sink.port)).unwrap();
         let ctx = JobContext {
             pool: pool.clone(),
             storage: Storage::open(&StorageConfig::Fs {
@@ -74,10 +72,12 @@ impl Setup {
             mailer,
             cpu: veza_jobs::cpu::CpuPool::per_core(),
             scratch_dir: dir.path().join("scratch"),
-            settings: KindSettings::default().with(email::EmailSettings {
-                from: "Veza <noreply@veza.test>".into(),
-                public_url: "https://veza.test".into(),
-            }),
+            settings: KindSettings::default()
+                .with(email::EmailSettings {
+                    from: "Veza <noreply@veza.test>".into(),
+                    public_url: "https://veza.test".into(),
+                })
+                .with(policy),
         };
         Self {
             ctx,
@@ -355,7 +355,7 @@ async fn over_the_recipient_limit_notifications_are_dropped_and_security_mail_wa
     let set_attempt = |attempt: i32| {
         // Attempts settled so far, as apalis records them.
         sqlx::query("update apalis.jobs set attempts = $2 where id = $1")
-            .bind(veza_jobs::queue::task_id(waiting.id))
+            .bind(veza_jobs::task_ids::task_id(waiting.id))
             .bind(attempt)
             .execute(&setup.pool)
     };
@@ -433,7 +433,7 @@ async fn a_failed_media_item_mails_its_reason_once() {
     );
     let payload: serde_json::Value =
         sqlx::query_scalar("select convert_from(job, 'utf8')::jsonb from apalis.jobs where id = $1")
-            .bind(veza_jobs::queue::task_id(email_job))
+            .bind(veza_jobs::task_ids::task_id(email_job))
             .fetch_one(&setup.pool)
             .await
             .unwrap();

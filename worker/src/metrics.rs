@@ -21,7 +21,7 @@ use prometheus_client::{
 };
 use sqlx::PgPool;
 use veza_jobs::{
-    email::metrics::DeliveryMetrics,
+    mailer::metrics::DeliveryMetrics,
     metrics::{QueueDepth, ScrapeToken, render},
     storage::StorageTraffic,
 };

@@ -115,7 +115,7 @@ impl Runner {
     /// The attempt's identity: Veza's job id, the lease, a cancellation token tied to shutdown.
     fn start(&self, id: &TaskId, worker: &WorkerContext) -> Result<JobRun, BoxDynError> {
         // A task without a Veza id was not enqueued by Veza: fail it for good.
-        let job_id = queue::job_id(&id.to_string()).ok_or_else(|| {
+        let job_id = veza_jobs::task_ids::job_id(&id.to_string()).ok_or_else(|| {
             Box::new(AbortError::new(format!("task {id} was not enqueued by Veza"))) as BoxDynError
         })?;
         Ok(JobRun {

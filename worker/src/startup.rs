@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 use veza_jobs::{
     context::{JobContext, KindSettings},
-    email::{EmailSettings, Mailer},
+    email::EmailSettings,
+    mailer::Mailer,
     registry,
     storage::Storage,
 };
@@ -126,7 +127,6 @@ fn job_context(
     let storage = Storage::open(&config.storage)?.with_traffic(metrics.storage.clone());
     let mailer = Mailer::open(&config.mailer)
         .map_err(StartError::Mailer)?
-        .with_policy(config.email_policy)
         .with_metrics(metrics.email.clone());
     Ok(JobContext {
         pool: pool.clone(),
@@ -139,6 +139,7 @@ fn job_context(
                 from: config.email_from.clone(),
                 public_url: config.public_url.clone(),
             })
+            .with(config.email_policy)
             .with(config.transcode.clone())
             .with(config.thumbnail.clone()),
     })

@@ -509,7 +509,7 @@ async fn an_upload_is_claimed_before_the_repair_tasks_reprocessing_queued_ahead_
             .fetch_one(&pool)
             .await
             .unwrap();
-        veza_jobs::queue::job_id(&id).unwrap()
+        veza_jobs::task_ids::job_id(&id).unwrap()
     };
     assert_eq!(claim(pool.clone()).await, upload);
     assert_eq!(claim(pool.clone()).await, background);

@@ -11,11 +11,11 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 use veza_jobs::{
-    media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    media::{self, NewMedia, SNIFF_LEN, Sniffed},
     queue::Priority,
+    registry::{self, Processing},
     reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
-    thumbnail, transcode,
 };
 
 use super::ApiTags;
@@ -240,15 +240,15 @@ impl MediaApi {
 async fn record_upload(state: &AppState, new_media: &NewMedia<'_>) -> Result<Vec<Uuid>, ApiError> {
     let mut tx = state.pool.begin().await?;
     media::insert(&mut tx, new_media).await?;
-    let job_id = match new_media.kind {
-        MediaKind::Audio => {
-            transcode::enqueue(&mut tx, new_media.owner_id, new_media.id, Priority::Interactive).await
-        }
-        MediaKind::Image => {
-            thumbnail::enqueue(&mut tx, new_media.owner_id, new_media.id, Priority::Interactive).await
-        }
-    }
-    .map_err(ApiError::from)?;
+    let job_id = registry::enqueue_processing(
+        &mut tx,
+        new_media.kind,
+        Processing::Full,
+        new_media.owner_id,
+        new_media.id,
+        Priority::Interactive,
+    )
+    .await?;
     tx.commit().await?;
     Ok(vec![job_id])
 }

@@ -11,8 +11,9 @@ use veza_e2e::servers::{SmtpSink, decoded_body};
 use veza_jobs::{
     accounts::tokens::{self, TokenPurpose},
     context::{JobContext, JobRun, KindSettings},
-    email::{self, EmailJob, Mailer, MailerConfig},
+    email::{self, EmailJob},
     lease::Lease,
+    mailer::{Mailer, MailerConfig},
     storage::{Storage, StorageConfig},
 };
 
@@ -51,7 +52,7 @@ async fn deliver_queued(app: &TestApp, template: &str) -> Vec<String> {
         if payload["template"] != template {
             continue;
         }
-        let id = veza_jobs::queue::job_id(&task_id).unwrap();
+        let id = veza_jobs::task_ids::job_id(&task_id).unwrap();
         let job: EmailJob = serde_json::from_value(payload).unwrap();
         let run = JobRun {
             id,

@@ -46,7 +46,7 @@ async fn the_sql_spelling_of_a_job_id_matches_apalis_task_ids() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        assert_eq!(in_sql, veza_jobs::queue::task_id(id));
+        assert_eq!(in_sql, veza_jobs::task_ids::task_id(id));
         let back: Option<Uuid> = sqlx::query_scalar("select veza_job_id($1)")
             .bind(&in_sql)
             .fetch_one(&app.pool)

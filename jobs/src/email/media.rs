@@ -78,7 +78,7 @@ pub async fn notify_media_outcome(
 /// [`notify_media_outcome`] for the worker's settle step: does nothing when media emails are
 /// off (`VEZA_MEDIA_EMAILS=false`), never fails the job, logs instead.
 pub async fn notify_media_outcome_logged(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
-    if !ctx.mailer.policy().media_emails {
+    if !ctx.settings.get::<super::EmailPolicy>().media_emails {
         return;
     }
     match notify_media_outcome(&ctx.pool, job_id, media_id).await {

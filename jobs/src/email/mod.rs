@@ -3,25 +3,23 @@
 //! folder) and record the delivery.
 //!
 //! - [`render`]: templates (`jobs/templates/email/`), plain text and HTML, escaped by default.
-//! - [`deliver`]: lettre transports and how SMTP failures are classified.
+//! - delivery through the platform's transport ([`crate::mailer`]: SMTP failures classified
+//!   there), under this kind's [`EmailPolicy`] (rate limit, link lifetimes) from its settings.
+//! - [`EmailJob`]: the payload, one variant per template, and its [`Category`].
 //! - [`deliveries`]: the delivery log that makes a re-run send nothing.
-//! - [`tokens`]: verification and reset tokens (stored as hashes, single use).
-//! - [`links`]: signed one-click unsubscribe links.
+//! - account tokens and unsubscribe links come from [`crate::accounts`].
 //! - [`media`]: the media ready / failed emails the worker enqueues when a media job settles.
-//! - [`metrics`]: delivery outcomes and configuration faults.
 
-mod deliver;
 pub mod deliveries;
+mod job;
 pub mod media;
-pub mod metrics;
 mod render;
 
-pub use deliver::{Mailer, MailerConfig, SmtpCredentials};
+pub use job::{Category, EmailJob};
 pub use render::{Links, render};
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -33,7 +31,7 @@ use crate::{
     context::{JobContext, JobRun},
     error::{ErrorCode, JobError},
     kind::Kind,
-    queue::{self, EnqueueError, JobOwner, Priority},
+    queue::{self, EnqueueError, JobOwner},
     retry::RetryPolicy,
 };
 
@@ -62,147 +60,6 @@ impl Kind for EmailKind {
 
     async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(), JobError> {
         handle(ctx, run, job).await
-    }
-}
-
-/// The payload of an email job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "template", rename_all = "kebab-case")]
-pub enum EmailJob {
-    /// Sent once when an account is created.
-    Welcome {
-        /// The new user.
-        user_id: Uuid,
-        /// Where to send it.
-        to: String,
-    },
-    /// A link that proves the user reads the address (`/verify?token=…`).
-    VerifyEmail {
-        /// The user.
-        user_id: Uuid,
-        /// The address to verify.
-        to: String,
-    },
-    /// A link to choose a new password (`/reset?token=…`).
-    PasswordReset {
-        /// The user.
-        user_id: Uuid,
-        /// The account's address.
-        to: String,
-    },
-    /// An upload finished processing.
-    MediaReady {
-        /// The owner.
-        user_id: Uuid,
-        /// The owner's address.
-        to: String,
-        /// The item.
-        media_id: Uuid,
-        /// Its original file name, if known.
-        name: Option<String>,
-    },
-    /// An upload could not be processed.
-    MediaFailed {
-        /// The owner.
-        user_id: Uuid,
-        /// The owner's address.
-        to: String,
-        /// The item.
-        media_id: Uuid,
-        /// Its original file name, if known.
-        name: Option<String>,
-        /// The readable reason (the job's error message).
-        reason: String,
-    },
-}
-
-/// Security mail is never dropped nor opted out of; notification mail may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    /// Verification and password reset.
-    Security,
-    /// Welcome and media outcomes.
-    Notification,
-}
-
-impl Category {
-    /// The `email_deliveries.category` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Security => "security",
-            Self::Notification => "notification",
-        }
-    }
-}
-
-impl EmailJob {
-    /// The user the email is for.
-    pub fn user_id(&self) -> Uuid {
-        match self {
-            Self::Welcome { user_id, .. }
-            | Self::VerifyEmail { user_id, .. }
-            | Self::PasswordReset { user_id, .. }
-            | Self::MediaReady { user_id, .. }
-            | Self::MediaFailed { user_id, .. } => *user_id,
-        }
-    }
-
-    /// The address it goes to.
-    pub fn recipient(&self) -> &str {
-        match self {
-            Self::Welcome { to, .. }
-            | Self::VerifyEmail { to, .. }
-            | Self::PasswordReset { to, .. }
-            | Self::MediaReady { to, .. }
-            | Self::MediaFailed { to, .. } => to,
-        }
-    }
-
-    /// The template name.
-    pub fn template(&self) -> &'static str {
-        match self {
-            Self::Welcome { .. } => "welcome",
-            Self::VerifyEmail { .. } => "verify-email",
-            Self::PasswordReset { .. } => "password-reset",
-            Self::MediaReady { .. } => "media-ready",
-            Self::MediaFailed { .. } => "media-failed",
-        }
-    }
-
-    /// The delivery log row of this email as job `job_id`.
-    pub fn log_entry<'a>(
-        &'a self,
-        job_id: Uuid,
-        outcome: deliveries::Outcome,
-        smtp_reply: Option<&'a str>,
-    ) -> deliveries::Entry<'a> {
-        deliveries::Entry {
-            job_id,
-            recipient: self.recipient(),
-            template: self.template(),
-            category: self.category(),
-            outcome,
-            smtp_reply,
-        }
-    }
-
-    /// Security or notification.
-    /// Mail a person is waiting for goes first: security mail (a verification or reset link
-    /// someone just asked for) before notifications.
-    fn priority(&self) -> Priority {
-        match self.category() {
-            Category::Security => Priority::Interactive,
-            Category::Notification => Priority::Normal,
-        }
-    }
-
-    pub fn category(&self) -> Category {
-        match self {
-            Self::VerifyEmail { .. } | Self::PasswordReset { .. } => Category::Security,
-            Self::Welcome { .. } | Self::MediaReady { .. } | Self::MediaFailed { .. } => {
-                Category::Notification
-            }
-        }
     }
 }
 
@@ -281,7 +138,7 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EmailJob) -> Result<(),
         mailer.metrics().delivery(skipped.as_str());
         return Ok(());
     }
-    let policy = *mailer.policy();
+    let policy = *ctx.settings.get::<EmailPolicy>();
     let sent = deliveries::sent_within(pool, job.recipient(), policy.recipient_window).await?;
     if sent >= i64::from(policy.recipient_limit) && !send_over_limit(ctx, run, &job).await? {
         return over_rate_limit(
@@ -331,7 +188,7 @@ async fn send_over_limit(ctx: &JobContext, run: &JobRun, job: &EmailJob) -> Resu
         return Ok(false);
     }
     let attempt: Option<i32> = sqlx::query_scalar("select attempts from apalis.jobs where id = $1")
-        .bind(queue::task_id(run.id))
+        .bind(crate::task_ids::task_id(run.id))
         .fetch_optional(&ctx.pool)
         .await?;
     // `attempts` counts the attempts settled before this one (apalis records the count when
@@ -404,7 +261,7 @@ async fn links_for(ctx: &JobContext, job: &EmailJob) -> Result<Links, JobError> 
         .public_url
         .trim_end_matches('/')
         .to_owned();
-    let policy = ctx.mailer.policy();
+    let policy = ctx.settings.get::<EmailPolicy>();
     let token_link = |path: &str, token: String| format!("{public_url}/{path}?token={token}");
     let mut links = Links {
         public_url: public_url.clone(),

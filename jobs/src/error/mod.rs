@@ -117,12 +117,6 @@ impl From<sqlx::Error> for JobError {
     }
 }
 
-impl From<crate::queue::EnqueueError> for JobError {
-    fn from(err: crate::queue::EnqueueError) -> Self {
-        Self::new(ErrorCode::EnqueueFailed).with_cause(err)
-    }
-}
-
 impl From<tokio::task::JoinError> for JobError {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::new(ErrorCode::WorkerTaskFailed).with_cause(err)

@@ -32,6 +32,13 @@ impl MediaKind {
             Self::Image => "image",
         }
     }
+
+    /// The kind stored as `value` in `media.kind`; `None` for a value this build does not know.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        [Self::Audio, Self::Image]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
 }
 
 /// The fields of a new media row.

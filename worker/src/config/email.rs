@@ -4,7 +4,10 @@
 use std::{path::Path, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
-use veza_jobs::email::{EmailPolicy, MailerConfig, SmtpCredentials};
+use veza_jobs::{
+    email::EmailPolicy,
+    mailer::{MailerConfig, SmtpCredentials},
+};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RawEmail {

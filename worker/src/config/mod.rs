@@ -17,7 +17,8 @@ use figment::{
 };
 use serde::Deserialize;
 use veza_jobs::{
-    email::{EmailPolicy, MailerConfig},
+    email::EmailPolicy,
+    mailer::MailerConfig,
     storage::{StorageConfig, StorageSettings},
     thumbnail::ThumbnailSettings,
     transcode::TranscodeSettings,

@@ -1,4 +1,5 @@
-//! Delivery through lettre: SMTP when a URL is configured, otherwise `.eml` files in an outbox.
+//! The mail transport every job may use (the platform's, not one kind's): delivery through
+//! lettre, SMTP when a URL is configured, otherwise `.eml` files in an outbox.
 //!
 //! How an SMTP failure is classified (the worker's runner turns a transient error into a retry
 //! scheduled with backoff, capped in attempts, and a permanent one into a failed job):
@@ -15,8 +16,10 @@ use lettre::{
 };
 use uuid::Uuid;
 
-use super::{EmailPolicy, metrics::DeliveryMetrics};
+pub mod metrics;
+
 use crate::error::{ErrorCode, JobError};
+use metrics::DeliveryMetrics;
 
 /// SMTP credentials (`VEZA_SMTP_USERNAME`, `VEZA_SMTP_PASSWORD`).
 #[derive(Clone)]
@@ -77,11 +80,10 @@ enum Transport {
     Outbox(PathBuf),
 }
 
-/// A ready-to-use transport, with the email policy and the delivery metrics.
+/// A ready-to-use transport, with its delivery metrics.
 #[derive(Clone)]
 pub struct Mailer {
     transport: Transport,
-    policy: EmailPolicy,
     metrics: DeliveryMetrics,
 }
 
@@ -95,8 +97,8 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Builds the transport (the outbox folder is created when missing), with the default
-    /// policy and unregistered metrics.
+    /// Builds the transport (the outbox folder is created when missing), with unregistered
+    /// metrics.
     pub fn open(config: &MailerConfig) -> Result<Self, String> {
         let transport = match config {
             MailerConfig::Smtp {
@@ -123,24 +125,13 @@ impl Mailer {
         };
         Ok(Self {
             transport,
-            policy: EmailPolicy::default(),
             metrics: DeliveryMetrics::default(),
         })
-    }
-
-    /// The same mailer under another policy.
-    pub fn with_policy(self, policy: EmailPolicy) -> Self {
-        Self { policy, ..self }
     }
 
     /// The same mailer counting into `metrics`.
     pub fn with_metrics(self, metrics: DeliveryMetrics) -> Self {
         Self { metrics, ..self }
-    }
-
-    /// The policy (rate limit, token lifetimes).
-    pub fn policy(&self) -> &EmailPolicy {
-        &self.policy
     }
 
     /// The delivery metrics.
