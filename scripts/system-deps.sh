@@ -4,6 +4,9 @@
 #   libheif-dev, pkg-config — HEIC/HEIF and AVIF decoding (the `libheif-rs` crate links Debian's
 #            libheif 1.15, which brings libde265 for HEVC and dav1d/aom for AV1; the tests make
 #            their HEIC/AVIF inputs with libheif's x265 and aom encoders);
+#   libav*-dev, libclang-dev — video demuxing and decoding: the `ffmpeg-next` crate links
+#            Debian's FFmpeg 5.1 libraries (libavformat, libavcodec, libavutil, libswscale, ...)
+#            and generates its bindings with bindgen, which needs libclang;
 #   nasm   — assembles rav1e's SIMD kernels (the `ravif` crate, AVIF thumbnails);
 #   ffmpeg — ffprobe/ffmpeg check the HLS output in tests (never used by Veza itself);
 #   chromium — the playback test plays the HLS output in headless Chromium with hls.js
@@ -35,6 +38,10 @@ missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists 'libheif >= 1.15' 2>/dev/null || missing+=(libheif-dev)
+for lib in libavformat libavcodec libavutil libswscale libswresample libavfilter libavdevice; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+done
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v nasm >/dev/null 2>&1 || missing+=(nasm)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -14,7 +14,7 @@
 //!   handler); [`registry`]: every kind, once, which the worker, the operator API, the metrics
 //!   and the configuration derive their queues from (`docs/architecture.md`).
 //! - one module per job kind, each with its payload, its `Kind` and an `enqueue(&mut tx, ..)`:
-//!   [`email`], [`thumbnail`], [`transcode`], and [`canary`] (does nothing: checks the fleet and
+//!   [`email`], [`thumbnail`], [`transcode`], [`video`], and [`canary`] (does nothing: checks the fleet and
 //!   measures the queue).
 //! - [`users`]: the users store — every query of the `users` table (the API's and the email
 //!   kind's).
@@ -59,3 +59,4 @@ pub mod task_ids;
 pub mod thumbnail;
 pub mod transcode;
 pub mod users;
+pub mod video;

@@ -16,7 +16,7 @@ use crate::{
     media::MediaKind,
     queue::{EnqueueError, Priority},
     retry::RetryPolicy,
-    thumbnail, transcode,
+    thumbnail, transcode, video,
 };
 
 /// Something done once per kind, with the kind's type (e.g. registering its consumer).
@@ -30,6 +30,7 @@ pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<email::EmailKind>();
     visitor.visit::<thumbnail::ThumbnailKind>();
     visitor.visit::<transcode::TranscodeKind>();
+    visitor.visit::<video::ProbeKind>();
     visitor.visit::<canary::CanaryKind>();
 }
 
@@ -54,6 +55,7 @@ pub async fn enqueue_processing(
     priority: Priority,
 ) -> Result<Uuid, EnqueueError> {
     match (kind, processing) {
+        (MediaKind::Video, _) => video::enqueue(conn, owner_id, media_id, priority).await,
         (MediaKind::Audio, Processing::Full) => transcode::enqueue(conn, owner_id, media_id, priority).await,
         (MediaKind::Audio | MediaKind::Image, _) => {
             thumbnail::enqueue(conn, owner_id, media_id, priority).await

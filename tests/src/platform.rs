@@ -411,6 +411,23 @@ impl Platform {
         }
     }
 
+    /// Polls a media item until it leaves `processing` (120 s at most, across every job it
+    /// takes: a probe that hands over to a transcode, say); returns the item.
+    pub async fn wait_for_media(&self, token: &str, media_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let media = self.get_json(token, &format!("/v1/media/{media_id}")).await;
+            if media["status"] != "processing" {
+                return media;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "media {media_id} never settled: {media}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Sends SIGTERM to the API and the first worker and waits (20 s at most) for both to
     /// exit; returns their exit statuses, API first.
     pub async fn terminate(&mut self) -> (std::process::ExitStatus, std::process::ExitStatus) {

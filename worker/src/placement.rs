@@ -150,11 +150,9 @@ mod tests {
 
     #[test]
     fn unknown_queues_and_zero_settings_are_refused_by_name() {
-        let (_, problems) = read("canary_concurrency = 0\n", Some("email,video"));
+        let (_, problems) = read("canary_concurrency = 0\n", Some("email,chat"));
         assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("VEZA_QUEUES names `video`")),
+            problems.iter().any(|p| p.starts_with("VEZA_QUEUES names `chat`")),
             "{problems:?}"
         );
         assert!(

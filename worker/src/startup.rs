@@ -141,7 +141,8 @@ fn job_context(
             })
             .with(config.email_policy)
             .with(config.transcode.clone())
-            .with(config.thumbnail.clone()),
+            .with(config.thumbnail.clone())
+            .with(config.video.clone()),
     })
 }
 

@@ -320,7 +320,7 @@ async fn pausing_and_resuming_a_queue_is_recorded_and_idempotent() {
         .await
         .unwrap();
     assert_eq!(resumed["paused"], false);
-    let unknown = post("/v1/admin/queues/video/pause").await.unwrap();
+    let unknown = post("/v1/admin/queues/chat/pause").await.unwrap();
     assert_problem(unknown, StatusCode::BAD_REQUEST, "bad-request").await;
 }
 
@@ -357,7 +357,7 @@ async fn every_registered_queue_is_in_the_operator_api_the_metrics_and_the_spec(
     }
     let unknown = app
         .http
-        .post(app.url("/v1/admin/queues/video/pause"))
+        .post(app.url("/v1/admin/queues/chat/pause"))
         .bearer_auth(&admin)
         .send()
         .await

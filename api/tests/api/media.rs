@@ -95,17 +95,17 @@ async fn heic_upload_is_an_image_and_an_mp4_goes_to_the_transcode() {
         .unwrap();
     assert_eq!(media["content_type"], "image/heic");
     // ISO-BMFF too, but not an image: audio or video, which only its `moov` box (here, as in
-    // most files, not within the head) says, so the transcode decides.
+    // most files, not within the head) says, so the video probe decides.
     let mut mp4 = 24u32.to_be_bytes().to_vec();
     mp4.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
     mp4.extend_from_slice(&[0, 0, 0, 8, b'f', b'r', b'e', b'e']);
     let resp = app.upload(&token, mp4).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["kind"], "audio");
+    assert_eq!(body["kind"], "video");
     assert_eq!(body["content_type"], "video/mp4");
     assert_eq!(
-        app.count("select count(*) from apalis.jobs where job_type = 'transcode'")
+        app.count("select count(*) from apalis.jobs where job_type = 'probe'")
             .await,
         1
     );

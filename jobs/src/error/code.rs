@@ -56,6 +56,14 @@ pub enum ErrorCode {
     UnsupportedVideo,
     /// An MP4/QuickTime file whose track index (`moov`) is missing, cut off or malformed.
     UnreadableMoov,
+    /// A video stream in a codec Veza does not decode.
+    UnsupportedVideoCodec,
+    /// A soundtrack in a codec Veza does not decode.
+    UnsupportedAudioCodec,
+    /// A video over a configured limit (pixels, frame rate, duration, bytes).
+    VideoOverLimits,
+    /// A video container that is damaged, truncated or not a video at all.
+    CorruptVideo,
     /// Audio that is damaged, truncated, empty or declares absurd parameters.
     CorruptMedia,
     /// An image that claims a format but does not decode.
@@ -90,7 +98,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (a test checks each is spelled once; `entry` is the exhaustive table).
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 42] = [
         Self::StorageUnavailable,
         Self::DatabaseUnavailable,
         Self::EnqueueFailed,
@@ -114,6 +122,10 @@ impl ErrorCode {
         Self::UnsupportedCodec,
         Self::UnsupportedVideo,
         Self::UnreadableMoov,
+        Self::UnsupportedVideoCodec,
+        Self::UnsupportedAudioCodec,
+        Self::VideoOverLimits,
+        Self::CorruptVideo,
         Self::CorruptMedia,
         Self::CorruptImage,
         Self::CorruptWaveform,
@@ -221,6 +233,22 @@ impl ErrorCode {
                 Permanent,
                 "the file's track index is unreadable",
             ),
+            Self::UnsupportedVideoCodec => (
+                "unsupported-video-codec",
+                Permanent,
+                "the video is in a codec Veza does not read",
+            ),
+            Self::UnsupportedAudioCodec => (
+                "unsupported-audio-codec",
+                Permanent,
+                "the video's soundtrack is in a codec Veza does not read",
+            ),
+            Self::VideoOverLimits => (
+                "video-over-limits",
+                Permanent,
+                "the video is over this server's limits",
+            ),
+            Self::CorruptVideo => ("corrupt-video", Permanent, "the video is damaged or truncated"),
             Self::CorruptMedia => ("corrupt-media", Permanent, "the audio is damaged or truncated"),
             Self::CorruptImage => ("corrupt-image", Permanent, "the image is damaged or truncated"),
             Self::CorruptWaveform => ("corrupt-waveform", Permanent, "the stored waveform is damaged"),

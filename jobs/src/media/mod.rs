@@ -16,12 +16,14 @@ pub use sniff::{SNIFF_LEN, Sniffed, sniff};
 /// The kinds of media Veza processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
-    /// Transcoded to HLS. MP4 and QuickTime files are this kind too: whether one holds video is
-    /// known only from its `moov` box, often stored after the media data, so the transcode
-    /// decides (a video fails with `unsupported-video`).
+    /// Transcoded to the audio HLS ladder.
     Audio,
     /// Thumbnailed.
     Image,
+    /// Probed first: MP4/QuickTime (other than M4A-style audio brands), Matroska and WebM. The
+    /// container says nothing of its tracks until they are read, so the probe decides: a file
+    /// with no video stream but a soundtrack becomes an audio item.
+    Video,
 }
 
 impl MediaKind {
@@ -30,12 +32,13 @@ impl MediaKind {
         match self {
             Self::Audio => "audio",
             Self::Image => "image",
+            Self::Video => "video", // the media kind, not a queue name
         }
     }
 
     /// The kind stored as `value` in `media.kind`; `None` for a value this build does not know.
     pub fn from_stored(value: &str) -> Option<Self> {
-        [Self::Audio, Self::Image]
+        [Self::Audio, Self::Image, Self::Video]
             .into_iter()
             .find(|kind| kind.as_str() == value)
     }

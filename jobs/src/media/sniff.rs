@@ -37,10 +37,19 @@ pub fn sniff(head: &[u8]) -> Sniffed {
     }
     // An MP4 or QuickTime file may hold audio alone (M4A, podcasts, voice memos) or video, and
     // only its `moov` box says which; ffmpeg and most recorders write that box after the media
-    // data, far beyond these bytes. The transcode job reads it and refuses video there.
+    // data, far beyond these bytes. Audio brands (M4A, M4B, ...) are audio; the rest are probed
+    // as video, and the probe hands an item without a video stream to the audio pipeline.
     if let Some(content_type) = movie_content_type(head) {
+        let kind = if content_type == "audio/mp4" {
+            MediaKind::Audio
+        } else {
+            MediaKind::Video
+        };
+        return Sniffed::Supported { kind, content_type };
+    }
+    if let Some(content_type) = ebml_content_type(head) {
         return Sniffed::Supported {
-            kind: MediaKind::Audio,
+            kind: MediaKind::Video,
             content_type,
         };
     }
@@ -60,6 +69,25 @@ pub fn sniff(head: &[u8]) -> Sniffed {
     match kind {
         Some(kind) => Sniffed::Supported { kind, content_type },
         None => Sniffed::Unsupported { content_type },
+    }
+}
+
+/// The MIME type of a Matroska or WebM file `head` starts: an EBML header whose `DocType`
+/// element (id `0x4282`, within the header's first bytes) says `webm` or `matroska`. (`infer`
+/// calls every EBML file WebM, and finds Matroska only at fixed offsets.)
+fn ebml_content_type(head: &[u8]) -> Option<&'static str> {
+    if !head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        return None;
+    }
+    let window = head.get(..head.len().min(64))?;
+    let at = window.windows(2).position(|id| id == [0x42, 0x82])?;
+    // A one-byte size (`0x80 | n`), as every muxer writes for so short a string.
+    let size = usize::from(window.get(at + 2)? & 0x7F);
+    let doctype = head.get(at + 3..at + 3 + size)?;
+    match doctype {
+        b"webm" => Some("video/webm"),
+        b"matroska" => Some("video/x-matroska"),
+        _ => None,
     }
 }
 
@@ -123,6 +151,13 @@ mod tests {
         }
     }
 
+    fn video(content_type: &'static str) -> Sniffed {
+        Sniffed::Supported {
+            kind: MediaKind::Video,
+            content_type,
+        }
+    }
+
     #[test]
     fn m4a_is_audio_mp4() {
         // ffmpeg's `-c:a aac out.m4a` and an iPhone voice memo.
@@ -139,20 +174,32 @@ mod tests {
     }
 
     #[test]
-    fn mp4_and_quicktime_go_to_the_transcode_whose_probe_decides() {
-        // ffmpeg's `.mp4`, audio-only or not: the head cannot tell.
+    fn mp4_and_quicktime_are_probed_as_video() {
+        // ffmpeg's `.mp4`, audio-only or not: the head cannot tell, the probe decides.
         assert_eq!(
             sniff(&ftyp(b"isom", &[b"isom", b"iso2", b"mp41"])),
-            audio("video/mp4")
+            video("video/mp4")
         );
-        assert_eq!(sniff(&ftyp(b"mp42", &[b"mp42", b"isom"])), audio("video/mp4"));
-        assert_eq!(sniff(&ftyp(b"qt  ", &[b"qt  "])), audio("video/quicktime"));
-        assert_eq!(sniff(&ftyp(b"3gp4", &[b"isom", b"3gp4"])), audio("video/3gpp"));
+        assert_eq!(sniff(&ftyp(b"mp42", &[b"mp42", b"isom"])), video("video/mp4"));
+        assert_eq!(sniff(&ftyp(b"qt  ", &[b"qt  "])), video("video/quicktime"));
+        assert_eq!(sniff(&ftyp(b"3gp4", &[b"isom", b"3gp4"])), video("video/3gpp"));
         // An unknown major brand that declares itself compatible with the family.
         assert_eq!(
             sniff(&ftyp(b"XAVC", &[b"XAVC", b"mp42", b"iso2"])),
-            audio("video/mp4")
+            video("video/mp4")
         );
+    }
+
+    #[test]
+    fn matroska_and_webm_are_video() {
+        let ebml = |doctype: &[u8]| {
+            let mut out = vec![0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01, 0x42, 0x82];
+            out.push(0x80 | u8::try_from(doctype.len()).unwrap());
+            out.extend_from_slice(doctype);
+            out
+        };
+        assert_eq!(sniff(&ebml(b"webm")), video("video/webm"));
+        assert_eq!(sniff(&ebml(b"matroska")), video("video/x-matroska"));
     }
 
     #[test]

@@ -1008,7 +1008,7 @@ export interface components {
          * @description A queue.
          * @enum {string}
          */
-        QueueName: "canary" | "email" | "thumbnail" | "transcode";
+        QueueName: "canary" | "email" | "probe" | "thumbnail" | "transcode";
         /**
          * RegisterRequest
          * @description A new account.

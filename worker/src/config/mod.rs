@@ -1,13 +1,14 @@
 //! `veza-worker` configuration: environment variables (`VEZA_*`, `DATABASE_URL`) over an
 //! optional TOML file (`VEZA_CONFIG`), every default written down, every problem reported at
 //! once. The process-wide keys are here; each job kind validates its own section
-//! ([`email`], [`thumbnail`], [`transcode`]), maintenance has [`maintenance`], and the per-queue
+//! ([`email`], [`thumbnail`], [`transcode`], [`video`]), maintenance has [`maintenance`], and the per-queue
 //! keys are read by `placement` from the job registry.
 
 mod email;
 mod maintenance;
 mod thumbnail;
 mod transcode;
+mod video;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -22,6 +23,7 @@ use veza_jobs::{
     storage::{StorageConfig, StorageSettings},
     thumbnail::ThumbnailSettings,
     transcode::TranscodeSettings,
+    video::VideoSettings,
 };
 
 pub use maintenance::MaintenanceConfig;
@@ -173,6 +175,9 @@ pub struct WorkerConfig {
     /// Thumbnails (`VEZA_THUMBNAIL_SIZES`, `VEZA_THUMBNAIL_FORMATS`, `VEZA_THUMBNAIL_*_QUALITY`,
     /// `VEZA_THUMBNAIL_AVIF_SPEED`, `VEZA_MAX_IMAGE_BYTES`, `VEZA_MAX_IMAGE_PIXELS`).
     pub thumbnail: ThumbnailSettings,
+    /// Video probe limits (`VEZA_VIDEO_MAX_PIXELS`, `VEZA_VIDEO_MAX_FRAME_RATE`,
+    /// `VEZA_VIDEO_MAX_DURATION_SECONDS`, `VEZA_VIDEO_MAX_INPUT_BYTES`).
+    pub video: VideoSettings,
 }
 
 impl WorkerConfig {
@@ -214,6 +219,7 @@ impl RawConfig {
             section::<transcode::RawTranscode>(figment, &mut problems).map(|raw| raw.validate(&mut problems));
         let thumbnail =
             section::<thumbnail::RawThumbnail>(figment, &mut problems).map(|raw| raw.validate(&mut problems));
+        let video = section::<video::RawVideo>(figment, &mut problems).map(|raw| raw.validate(&mut problems));
         let metrics_listen = self.metrics_listen.parse().unwrap_or_else(|_| {
             problems.push(format!(
                 "VEZA_METRICS_LISTEN must be host:port, not `{}`",
@@ -238,8 +244,8 @@ impl RawConfig {
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
-        let (Some(storage), Some(maintenance), Some(email), Some(transcode), Some(thumbnail)) =
-            (storage, maintenance, email, transcode, thumbnail)
+        let (Some(storage), Some(maintenance), Some(email), Some(transcode), Some(thumbnail), Some(video)) =
+            (storage, maintenance, email, transcode, thumbnail, video)
         else {
             return Err(problems);
         };
@@ -269,6 +275,7 @@ impl RawConfig {
             metrics_token: self.metrics_token,
             transcode,
             thumbnail,
+            video,
         })
     }
 }
