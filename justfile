@@ -42,7 +42,7 @@ test:
     cargo test --workspace --no-fail-fast
 
 # Every benchmark.
-bench: bench-up bench-queue bench-thumbs bench-audio
+bench: bench-up bench-queue bench-thumbs bench-audio bench-video
 
 # Upload to ready on the platform as `just up` runs it (release binaries, default settings): a
 # 3-minute FLAC and a 24-megapixel JPEG, beside ffmpeg's ladder and vipsthumbnail in the same run.
@@ -72,6 +72,17 @@ bench-audio runs="3":
     scripts/system-deps.sh
     cargo build --release --bin bench-audio
     "{{target}}/release/bench-audio" {{runs}}
+
+# Video: a 1080p clip (30 s by default) to the default AV1 ladder on the release platform, beside
+# ffmpeg with librav1e and with libsvtav1 making the same ladder; then one and two workers of one
+# thread each, with every worker's peak RSS.
+bench-video seconds="30":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    base=$(scripts/postgres.sh)
+    cargo build --release --bins
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-video" {{seconds}}
 
 # The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run,
 # with pgbench's rate on that server before and after (postgresql-client).

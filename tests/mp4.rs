@@ -77,20 +77,19 @@ async fn aac_m4a_alac_m4a_and_audio_only_mp4_with_moov_last_play_as_the_audio_la
 }
 
 #[tokio::test]
-async fn video_mp4s_and_mp4s_without_moov_fail_for_good_and_the_worker_keeps_going() {
-    // H.264 with AAC, which the probe reads; MPEG-4 Part 2 without sound, a codec Veza does not.
-    let video_args = |audio: bool| {
-        let mut args = vec!["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2"];
-        if audio {
-            args.extend(["-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac"]);
-            args.extend(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
-        } else {
-            args.extend(["-c:v", "mpeg4"]);
-        }
-        args
-    };
-    let with_audio = fixtures::ffmpeg(&video_args(true), "clip.mp4");
-    let silent = fixtures::ffmpeg(&video_args(false), "silent.mp4");
+async fn unreadable_video_mp4s_fail_for_good_and_the_worker_keeps_going() {
+    // MPEG-4 Part 2, a video codec Veza does not read.
+    let silent = fixtures::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:duration=2",
+            "-c:v",
+            "mpeg4",
+        ],
+        "silent.mp4",
+    );
     let mut truncated = tone("aac", "cut.mp4");
     // An upload cut off before its trailing `moov` box, as an interrupted copy leaves it.
     truncated.truncate(truncated.len() / 2);
@@ -99,7 +98,6 @@ async fn video_mp4s_and_mp4s_without_moov_fail_for_good_and_the_worker_keeps_goi
     let mut platform = Platform::start().await;
     let token = platform.register_and_login("ada@example.com").await;
     for (bytes, name, code) in [
-        (with_audio, "clip.mp4", "unsupported-video"),
         (silent, "silent.mp4", "unsupported-video-codec"),
         (truncated, "cut.mp4", "unreadable-moov"),
     ] {
@@ -115,9 +113,7 @@ async fn video_mp4s_and_mp4s_without_moov_fail_for_good_and_the_worker_keeps_goi
         assert_eq!(media["status"], "failed", "{name}: {media}");
         assert_eq!(media["error"]["code"], code, "{name}: {media}");
         let message = media["error"]["message"].as_str().unwrap();
-        if code == "unsupported-video" {
-            assert!(message.contains("160x120 h264 video"), "{message}");
-        } else if code == "unsupported-video-codec" {
+        if code == "unsupported-video-codec" {
             assert!(message.contains("mpeg4"), "{message}");
         } else {
             assert!(message.contains("(moov) is missing"), "{message}");

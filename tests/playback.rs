@@ -4,7 +4,8 @@
 //! an Opus rung — and each run must play the clip to its end with no fatal hls.js error, no
 //! refused segment (even one hls.js recovers from by falling back to another level), no media
 //! element error and no error in Chromium's media log. The source is 44.1 kHz, as most music
-//! is, so every rendition has been resampled.
+//! is, so every rendition has been resampled. A video's master plays the same way in a
+//! `<video>`, forced once onto the AV1 rung and once onto the H.264 one, every frame decoded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -35,7 +36,7 @@ async fn master_playlist_plays_in_headless_chromium_on_aac_and_opus_rungs() {
     let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
     let master = media["playlist_url"].as_str().expect("a published playlist");
 
-    let report = play_in_chromium(&player, &platform.base_url, master, &token).await;
+    let report = play_in_chromium(&player, &platform.base_url, master, &token, &[]).await;
 
     let runs = report["runs"].as_array().unwrap();
     let families: Vec<&str> = runs
@@ -74,6 +75,88 @@ async fn master_playlist_plays_in_headless_chromium_on_aac_and_opus_rungs() {
     }
 }
 
+/// Long enough for two segments per rendition at the test's 1-second segments.
+const VIDEO_SECONDS: f64 = 3.0;
+
+#[tokio::test]
+async fn video_master_plays_in_headless_chromium_on_the_av1_and_the_h264_rung() {
+    let player = player_dir();
+    install_player(&player);
+    let clip = fixtures::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x54:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        "clip.mp4",
+    );
+    let platform = Platform::start_with(&[("VEZA_VIDEO_SEGMENT_SECONDS", "1")]).await;
+    let token = platform.register_and_login("viewer@example.com").await;
+    let upload = platform.upload(&token, clip, "clip.mp4").await;
+    let media = platform
+        .wait_for_media(&token, upload["media_id"].as_str().unwrap())
+        .await;
+    assert_eq!(media["status"], "ready", "{media}");
+    let master = media["playlist_url"].as_str().expect("a published playlist");
+
+    let extra = ["--element", "video", "--families", "av01,avc1"];
+    let report = play_in_chromium(&player, &platform.base_url, master, &token, &extra).await;
+
+    let runs = report["runs"].as_array().unwrap();
+    let families: Vec<&str> = runs
+        .iter()
+        .map(|r| r["family"].as_str().unwrap_or("auto"))
+        .collect();
+    assert_eq!(families, ["auto", "av01", "avc1"], "{report:#}");
+    for run in runs {
+        assert_eq!(run["ok"], true, "{report:#}");
+        let played = run["currentTime"].as_f64().unwrap();
+        assert!(
+            (played - VIDEO_SECONDS).abs() < 0.1,
+            "played {played} s: {report:#}"
+        );
+        assert_eq!(run["videoSize"], serde_json::json!([96, 54]), "{report:#}");
+        // Every frame reached the decoder (a few may be dropped at twice real time).
+        let decoded = run["videoFrames"]["decoded"].as_u64().unwrap();
+        assert!(decoded >= 70, "decoded {decoded} frames: {report:#}");
+    }
+    assert!(
+        runs[1]["level"]["videoCodec"]
+            .as_str()
+            .unwrap()
+            .starts_with("av01"),
+        "{report:#}"
+    );
+    assert!(
+        runs[2]["level"]["videoCodec"]
+            .as_str()
+            .unwrap()
+            .starts_with("avc1"),
+        "{report:#}"
+    );
+    for run in runs {
+        println!(
+            "chromium {}: {} played level {} ({}) to {:.3} s, {} frames",
+            report["chromium"].as_str().unwrap_or("?"),
+            run["family"].as_str().unwrap_or("auto"),
+            run["level"]["index"],
+            run["level"]["codecs"].as_str().unwrap_or("?"),
+            run["currentTime"].as_f64().unwrap_or(0.0),
+            run["videoFrames"]["decoded"],
+        );
+    }
+}
+
 /// tests/player: the Node script and its pinned npm packages.
 fn player_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("player")
@@ -100,9 +183,10 @@ fn chromium() -> String {
 
 /// Runs play.mjs on the master at `master` (a path on `origin`); returns its JSON report, or
 /// fails with everything it printed when it exits non-zero or runs past its deadline.
-async fn play_in_chromium(player: &Path, origin: &str, master: &str, token: &str) -> Value {
+async fn play_in_chromium(player: &Path, origin: &str, master: &str, token: &str, extra: &[&str]) -> Value {
     let script = player.join("play.mjs");
-    let args = [
+    let browser = chromium();
+    let mut args = vec![
         script.to_str().unwrap(),
         "--origin",
         origin,
@@ -111,10 +195,11 @@ async fn play_in_chromium(player: &Path, origin: &str, master: &str, token: &str
         "--token",
         token,
         "--chromium",
-        &chromium(),
+        &browser,
         "--timeout-seconds",
         "20",
     ];
+    args.extend_from_slice(extra);
     let output = veza_e2e::node::run(player, &args, Duration::from_secs(120)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -21,7 +21,10 @@ pub struct MediaError {
 #[oai(skip_serializing_if_is_none)]
 pub struct OutputFile {
     /// `hls-playlist` (the master playlist), `thumbnail`, `waveform` (audiowaveform peaks,
-    /// `waveform.dat` and `waveform.json`) or `cover-art` (the picture embedded in the audio).
+    /// `waveform.dat` and `waveform.json`), `cover-art` (the picture embedded in the audio),
+    /// `poster` (a video's representative frame, full size), `storyboard` (a sprite of a
+    /// video's frames every few seconds) or `storyboard-index` (its WebVTT index, `#xywh=`
+    /// cues for scrubbing previews).
     pub kind: String,
     /// File name.
     pub name: String,
@@ -127,7 +130,7 @@ impl From<AudioDetails> for AudioInfo {
 pub struct MediaItem {
     /// Id.
     pub id: Uuid,
-    /// `audio` or `image`.
+    /// `audio`, `image` or `video`.
     pub kind: String,
     /// `processing`, `ready` or `failed`.
     pub status: String,
@@ -149,6 +152,9 @@ pub struct MediaItem {
     pub job_ids: Vec<Uuid>,
     /// Why processing failed, when it did.
     pub error: Option<MediaError>,
+    /// How far processing is, in percent: for a video, frames encoded over frames planned
+    /// across every chunk of its encode (floored); 100 once the item is ready.
+    pub progress_percent: Option<i16>,
     /// Pixel width after orientation (EXIF, or HEIF's own `irot`/`imir`), once thumbnailed.
     pub width: Option<i32>,
     /// Pixel height after orientation (EXIF, or HEIF's own `irot`/`imir`), once thumbnailed.
@@ -173,7 +179,17 @@ pub struct MediaPage {
     pub next_before: Option<Uuid>,
 }
 
-pub fn media_item(row: media::Media, outputs: &[media::Output], job_ids: Vec<Uuid>) -> MediaItem {
+pub fn media_item(
+    row: media::Media,
+    outputs: &[media::Output],
+    job_ids: Vec<Uuid>,
+    progress_percent: Option<i16>,
+) -> MediaItem {
+    let progress_percent = if row.status == "ready" {
+        Some(100)
+    } else {
+        progress_percent
+    };
     let url = |o: &media::Output| format!("/v1/media/{}/outputs/{}/{}", row.id, o.generation, o.name);
     let playlist_url = outputs.iter().find(|o| o.kind == "hls-playlist").map(url);
     let outputs = outputs
@@ -208,6 +224,7 @@ pub fn media_item(row: media::Media, outputs: &[media::Output], job_ids: Vec<Uui
         outputs,
         job_ids,
         error,
+        progress_percent,
         width: row.width,
         height: row.height,
         audio: row.audio_details.map(|details| details.0.into()),

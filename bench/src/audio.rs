@@ -173,6 +173,7 @@ fn write_playlists(summary: &TranscodeSummary, out: &Path) -> anyhow::Result<()>
             bandwidth: rendition.peak_bitrate_bps,
             average_bandwidth: rendition.average_bitrate_bps,
             codecs: rendition.rendition.codecs_attr().to_owned(),
+            picture: None,
         });
     }
     std::fs::write(out.join(MASTER_PLAYLIST), transcode::master_playlist(&variants))?;

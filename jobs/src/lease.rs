@@ -24,6 +24,11 @@ impl Lease {
         }
     }
 
+    /// The name of the worker holding the lease.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
     /// Checks the lease and locks the job's row until `conn`'s transaction ends (use it inside
     /// the transaction that publishes). Fails with [`JobError::LeaseLost`] when another worker
     /// holds the job now.

@@ -22,6 +22,7 @@
 //! - [`operations`]: what operators do — queue statistics, job listing, retrying dead jobs,
 //!   pausing queues, listing workers.
 //! - [`mailer`]: the mail transport (SMTP or an outbox folder) and its delivery metrics.
+//! - [`hls`]: playlist text and the file names of a generation (audio and video ladders).
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
 //!   it runs ([`context::JobRun`]: job id, lease, cancellation).
 //! - [`task_ids`]: a job id's UUID (Veza) and ULID (apalis) spellings.
@@ -42,6 +43,7 @@ pub mod cpu;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod hls;
 pub mod job_state;
 pub mod kind;
 pub mod lease;

@@ -279,10 +279,57 @@ pub async fn cancel(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<CancelOutcom
         .fetch_one(&mut *tx)
         .await?;
     if let Some(media_id) = media_id {
-        crate::media::mark_failed(&mut tx, media_id, cancelled.code(), &cancelled.to_string()).await?;
+        crate::media::mark_cancelled(&mut tx, media_id, cancelled.code(), &cancelled.to_string()).await?;
     }
     tx.commit().await?;
     Ok(CancelOutcome::Cancelled)
+}
+
+/// Cancels job `id` as [`cancel`] does and, when that settles it at once (it was waiting), its
+/// media item's other jobs too, as the runner does when a running job stops cancelled: the item
+/// has failed as cancelled, so their work would be thrown away (cancelling one chunk of a video
+/// cancels the video).
+pub async fn cancel_with_siblings(
+    pool: &PgPool,
+    id: Uuid,
+    owner: Uuid,
+) -> Result<CancelOutcome, sqlx::Error> {
+    let outcome = cancel(pool, id, owner).await?;
+    if outcome == CancelOutcome::Cancelled {
+        let media_id: Option<Uuid> = sqlx::query_scalar("select media_id from jobs where id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+        if let Some(media_id) = media_id {
+            cancel_siblings(pool, media_id, id).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Cancels every other job of `media_id` still to run or running (`except` is the job that
+/// failed for good: the item has failed with its reason, and their work would be thrown away).
+/// Returns how many were cancelled or asked to stop.
+pub async fn cancel_siblings(pool: &PgPool, media_id: Uuid, except: Uuid) -> Result<usize, sqlx::Error> {
+    let siblings: Vec<(Uuid, Uuid)> = sqlx::query_as(concat!(
+        "select j.id, j.owner_id from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
+          where j.media_id = $1 and j.id <> $2 and ",
+        active_job!()
+    ))
+    .bind(media_id)
+    .bind(except)
+    .fetch_all(pool)
+    .await?;
+    let mut cancelled = 0;
+    for (id, owner) in siblings {
+        if matches!(
+            cancel(pool, id, owner).await?,
+            CancelOutcome::Cancelled | CancelOutcome::Requested
+        ) {
+            cancelled += 1;
+        }
+    }
+    Ok(cancelled)
 }
 
 /// What a worker checks as an attempt starts: whether the owner asked to cancel the job, and

@@ -31,6 +31,9 @@ pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<thumbnail::ThumbnailKind>();
     visitor.visit::<transcode::TranscodeKind>();
     visitor.visit::<video::ProbeKind>();
+    visitor.visit::<video::encode::EncodeKind>();
+    visitor.visit::<video::soundtrack::SoundtrackKind>();
+    visitor.visit::<video::finalize::FinalizeKind>();
     visitor.visit::<canary::CanaryKind>();
 }
 
@@ -40,7 +43,8 @@ pub enum Processing {
     /// Everything its kind implies (an upload, a reprocess).
     Full,
     /// Only the thumbnails, whatever the item's kind (an audio item's come from its published
-    /// transcode): when the configured thumbnail formats changed.
+    /// transcode, a video's from its published poster): when the configured thumbnail formats
+    /// changed.
     ThumbnailsOnly,
 }
 
@@ -55,9 +59,9 @@ pub async fn enqueue_processing(
     priority: Priority,
 ) -> Result<Uuid, EnqueueError> {
     match (kind, processing) {
-        (MediaKind::Video, _) => video::enqueue(conn, owner_id, media_id, priority).await,
+        (MediaKind::Video, Processing::Full) => video::enqueue(conn, owner_id, media_id, priority).await,
         (MediaKind::Audio, Processing::Full) => transcode::enqueue(conn, owner_id, media_id, priority).await,
-        (MediaKind::Audio | MediaKind::Image, _) => {
+        (MediaKind::Audio | MediaKind::Image | MediaKind::Video, _) => {
             thumbnail::enqueue(conn, owner_id, media_id, priority).await
         }
     }

@@ -10,22 +10,35 @@
 
 use uuid::Uuid;
 
-use crate::{context::JobContext, error::JobError, media, registry};
+use crate::{context::JobContext, error::JobError, media, queue, registry};
 
 /// A media job succeeded: tell the owner (when media emails are on).
 pub async fn media_job_succeeded(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
     registry::media_settled(ctx, job_id, media_id).await;
 }
 
-/// A media job is dead: the item fails with the job's reason; the owner is told unless they
-/// cancelled it themselves.
+/// A media job is dead: the item fails with the job's reason (a cancelled job's item keeps an
+/// earlier failure's reason), the item's other jobs still to run or running are cancelled
+/// (one chunk of a video failing fails the video), and the owner is told unless they cancelled
+/// it themselves.
 pub async fn media_job_dead(ctx: &JobContext, job_id: Uuid, media_id: Uuid, err: &JobError) {
     let marked = async {
         let mut conn = ctx.pool.acquire().await?;
-        media::mark_failed(&mut conn, media_id, err.code(), &err.to_string()).await
+        if err.is_owner_cancelled() {
+            media::mark_cancelled(&mut conn, media_id, err.code(), &err.to_string()).await
+        } else {
+            media::mark_failed(&mut conn, media_id, err.code(), &err.to_string()).await
+        }
     };
     if let Err(db) = marked.await {
         tracing::error!(%job_id, %media_id, error = %db, "could not mark the media item failed");
+    }
+    match queue::cancel_siblings(&ctx.pool, media_id, job_id).await {
+        Ok(0) => {}
+        Ok(cancelled) => {
+            tracing::info!(%job_id, %media_id, cancelled, "the item failed: its other jobs cancelled")
+        }
+        Err(db) => tracing::error!(%job_id, %media_id, error = %db, "could not cancel the item's other jobs"),
     }
     if !err.is_owner_cancelled() {
         registry::media_settled(ctx, job_id, media_id).await;

@@ -326,6 +326,18 @@ impl Storage {
         }
     }
 
+    /// A whole (small) object in memory; `None` when it does not exist.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        let Some((size, mut stream)) = self.get_stream(key).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+
     /// Copies an object into a local file chunk by chunk (decoders want `Read + Seek`).
     pub async fn download_to_file(&self, key: &str, file: &std::path::Path) -> Result<u64, StorageError> {
         let result = self.store.get(&Path::from(key)).await?;

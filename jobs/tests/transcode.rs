@@ -126,6 +126,7 @@ fn transcode_to_dir(
             bandwidth: rendition.peak_bitrate_bps,
             average_bandwidth: rendition.average_bitrate_bps,
             codecs: rendition.rendition.codecs_attr().into(),
+            picture: None,
         });
     }
     fs::write(out_dir.join(MASTER_PLAYLIST), master_playlist(&variants)).unwrap();
@@ -740,6 +741,7 @@ fn playlist_format() {
         bandwidth: 171_000,
         average_bandwidth: 165_000,
         codecs: "mp4a.40.2".into(),
+        picture: None,
     }]);
     assert_eq!(
         m,
@@ -952,6 +954,7 @@ fn crash_and_resume_matches_an_uninterrupted_run() {
             bandwidth: resumed_summary.renditions[r].peak_bitrate_bps,
             average_bandwidth: resumed_summary.renditions[r].average_bitrate_bps,
             codecs: rendition.codecs_attr().into(),
+            picture: None,
         });
     }
     fs::write(out.join(MASTER_PLAYLIST), master_playlist(&variants)).unwrap();

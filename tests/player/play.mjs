@@ -3,12 +3,15 @@
 // fatal hls.js error, a media element error, or a clip that did not play to its end in time.
 //
 //   node play.mjs --origin http://127.0.0.1:PORT --master /v1/media/ID/outputs/GEN/index.m3u8 \
-//                 --token JWT [--chromium /usr/bin/chromium] [--timeout-seconds 30]
+//                 --token JWT [--chromium /usr/bin/chromium] [--timeout-seconds 30] \
+//                 [--element audio|video] [--families mp4a,opus]
 //
 // The player page is served from a made-up URL on the API's origin (page.route fulfils it), so
 // hls.js's requests are same-origin and need no CORS; every other request reaches the real API,
 // with the bearer token added by hls.js's xhrSetup. One run lets hls.js choose its level, then
-// one run per codec in the master (AAC, Opus) forces the lowest level of that codec.
+// one run per codec family (`--families`: audio ones such as mp4a and opus, video ones such as
+// av01 and avc1) forces the first level of that family. A video page also reports the frames
+// its <video> decoded and dropped.
 import { parseArgs } from "node:util";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
@@ -21,8 +24,14 @@ const { values: args } = parseArgs({
     token: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
     "timeout-seconds": { type: "string", default: "30" },
+    element: { type: "string", default: "audio" },
+    families: { type: "string", default: "mp4a,opus" },
   },
 });
+if (!["audio", "video"].includes(args.element)) {
+  console.error("--element is audio or video");
+  process.exit(2);
+}
 for (const name of ["origin", "master", "token"]) {
   if (!args[name]) {
     console.error(`missing --${name}`);
@@ -33,7 +42,7 @@ const timeoutMs = Number(args["timeout-seconds"]) * 1000;
 const playerUrl = `${args.origin}/__player.html`;
 const hlsPath = require.resolve("hls.js/dist/hls.min.js");
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Veza player</title></head>
-<body><audio id="player" muted preload="auto"></audio></body></html>`;
+<body><${args.element} id="player" muted preload="auto"></${args.element}></body></html>`;
 
 const browser = await chromium.launch({
   executablePath: args.chromium,
@@ -47,8 +56,10 @@ try {
   report.levels = levels.levels;
   report.runs.push(levels.run);
   // One forced run per codec family the master offers, on that family's first level.
-  for (const family of ["mp4a", "opus"]) {
-    const index = levels.levels.findIndex((l) => (l.audioCodec || "").toLowerCase().startsWith(family));
+  for (const family of args.families.split(",")) {
+    const index = levels.levels.findIndex((l) =>
+      [l.audioCodec, l.videoCodec].some((codec) => (codec || "").toLowerCase().startsWith(family)),
+    );
     if (index < 0) {
       report.runs.push({ forced: family, ok: false, problems: [`no ${family} level in the master`] });
       continue;
@@ -139,6 +150,8 @@ function play({ master, token, forced, timeoutMs }) {
         aac: MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.40.2"'),
         opus: MediaSource.isTypeSupported('audio/mp4; codecs="opus"'),
         Opus: MediaSource.isTypeSupported('audio/mp4; codecs="Opus"'),
+        av1: MediaSource.isTypeSupported('video/mp4; codecs="av01.0.00M.08"'),
+        h264: MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c00a"'),
       },
       errors: [],
       levelsPlayed: [],
@@ -160,6 +173,12 @@ function play({ master, token, forced, timeoutMs }) {
       run.currentTime = audio.currentTime;
       run.duration = audio.duration;
       run.ended = audio.ended;
+      if (audio.getVideoPlaybackQuality) {
+        const quality = audio.getVideoPlaybackQuality();
+        run.videoFrames = { decoded: quality.totalVideoFrames, dropped: quality.droppedVideoFrames };
+        run.videoSize = [audio.videoWidth, audio.videoHeight];
+        if (!(quality.totalVideoFrames > 0)) run.problems.push("no video frame decoded");
+      }
       run.mediaError = audio.error ? { code: audio.error.code, message: audio.error.message } : null;
       run.level = hls.currentLevel >= 0 ? levels[hls.currentLevel] : null;
       if (run.errors.some((e) => e.fatal)) run.problems.push("fatal hls.js error");
@@ -186,6 +205,7 @@ function play({ master, token, forced, timeoutMs }) {
         bitrate: l.bitrate,
         codecs: l.attrs.CODECS,
         audioCodec: l.audioCodec,
+        videoCodec: l.videoCodec,
       }));
       if (forced !== null) hls.currentLevel = forced;
       audio.playbackRate = 2;

@@ -338,7 +338,20 @@ impl Platform {
                 .map(str::to_owned)
                 .collect()
         };
-        let media_playlists = uris(&master);
+        // Variant URIs (a video variant may be listed once per audio group) and the audio
+        // renditions of `EXT-X-MEDIA` groups, each once.
+        let mut media_playlists: Vec<String> = Vec::new();
+        let media_uris = master
+            .lines()
+            .filter(|line| line.starts_with("#EXT-X-MEDIA:"))
+            .filter_map(|line| line.split("URI=\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned);
+        for uri in uris(&master).into_iter().chain(media_uris) {
+            if !media_playlists.contains(&uri) {
+                media_playlists.push(uri);
+            }
+        }
         assert!(!media_playlists.is_empty(), "no variants in {master}");
         for name in &media_playlists {
             let playlist = fetch(name.clone()).await;

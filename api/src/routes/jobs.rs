@@ -76,7 +76,9 @@ impl JobsApi {
     }
 
     /// Cancel one of your jobs: a waiting job never runs; a running one stops at its next
-    /// checkpoint (a transcode at the next segment boundary) without publishing anything.
+    /// checkpoint (a transcode at the next segment boundary) without publishing anything. Its
+    /// media item fails as cancelled, and the item's other jobs are cancelled with it (every
+    /// chunk of a video).
     #[oai(path = "/jobs/:id/cancel", method = "post", operation_id = "cancelJob")]
     async fn cancel(
         &self,
@@ -84,7 +86,7 @@ impl JobsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<CancelResponse, ApiError> {
-        match queue::cancel(&state.pool, id.0, auth.0.id).await? {
+        match queue::cancel_with_siblings(&state.pool, id.0, auth.0.id).await? {
             CancelOutcome::NotFound => Err(job_not_found()),
             CancelOutcome::AlreadyFinished => {
                 Err(ApiError::conflict("job-finished", "the job has already finished"))

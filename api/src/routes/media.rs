@@ -1,6 +1,8 @@
 //! Uploads and their results: `POST /v1/media`, `GET /v1/media`, `GET /v1/media/{id}` and
 //! reprocessing (the output files themselves are streamed by [`super::outputs`]).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use poem::{Body, Request, web::Data};
@@ -11,11 +13,12 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 use veza_jobs::{
-    media::{self, NewMedia, SNIFF_LEN, Sniffed},
+    media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
     queue::Priority,
     registry::{self, Processing},
     reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
+    video,
 };
 
 use super::ApiTags;
@@ -297,11 +300,22 @@ fn media_not_found() -> ApiError {
     ApiError::not_found("media-not-found", "no such media item")
 }
 
-/// The API view of `rows`, with two queries however many rows there are.
+/// The API view of `rows`, with three queries however many rows there are.
 async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<MediaItem>, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
     let mut outputs = media::published_outputs(&state.pool, &ids).await?;
     let mut job_ids = media::job_ids(&state.pool, &ids).await?;
+    let encoding: Vec<Uuid> = rows
+        .iter()
+        .filter(|row| row.status == "processing" && row.kind == MediaKind::Video.as_str())
+        .map(|row| row.id)
+        .collect();
+    let mut progress = if encoding.is_empty() {
+        HashMap::new()
+    } else {
+        let mut conn = state.pool.acquire().await?;
+        video::frames_percent(&mut conn, &encoding).await?
+    };
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -309,7 +323,8 @@ async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<Me
                 outputs.remove(&row.id).unwrap_or_default(),
                 job_ids.remove(&row.id).unwrap_or_default(),
             );
-            media_item(row, &outputs, job_ids)
+            let progress = progress.remove(&row.id);
+            media_item(row, &outputs, job_ids, progress)
         })
         .collect())
 }

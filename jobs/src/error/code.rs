@@ -80,6 +80,8 @@ pub enum ErrorCode {
     DecoderCrashed,
     /// An audio item has no published transcode to picture.
     NoAudioOutputs,
+    /// A video item has no published poster frame to picture.
+    NoPoster,
     /// The transcode settings are unusable.
     InvalidSettings,
     /// An internal inconsistency of the transcode (a bug).
@@ -98,7 +100,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (a test checks each is spelled once; `entry` is the exhaustive table).
-    pub const ALL: [Self; 42] = [
+    pub const ALL: [Self; 43] = [
         Self::StorageUnavailable,
         Self::DatabaseUnavailable,
         Self::EnqueueFailed,
@@ -134,6 +136,7 @@ impl ErrorCode {
         Self::ImageTooLarge,
         Self::DecoderCrashed,
         Self::NoAudioOutputs,
+        Self::NoPoster,
         Self::InvalidSettings,
         Self::TranscodeBug,
         Self::TemplateFailed,
@@ -264,6 +267,11 @@ impl ErrorCode {
                 "no-audio-outputs",
                 Permanent,
                 "the audio item has no published transcode to picture",
+            ),
+            Self::NoPoster => (
+                "no-poster",
+                Permanent,
+                "the video has no published poster frame to picture",
             ),
             Self::InvalidSettings => (
                 "invalid-settings",

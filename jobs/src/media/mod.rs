@@ -212,6 +212,26 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// Marks a media item still processing failed because its job was cancelled; an item that
+/// failed already keeps its first reason (a chunk's failure cancels its siblings).
+pub async fn mark_cancelled(
+    conn: &mut PgConnection,
+    id: Uuid,
+    code: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update media set status = 'failed', error_code = $2, error_message = $3, updated_at = now()
+          where id = $1 and status = 'processing'",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(message)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// One stored output file.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Output {
@@ -304,7 +324,8 @@ pub async fn published_outputs(
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
           where o.media_id = any($1)
-            and o.kind in ('hls-playlist', 'thumbnail', 'waveform', 'cover-art')
+            and o.kind in ('hls-playlist', 'thumbnail', 'waveform', 'cover-art', 'poster',
+                           'storyboard', 'storyboard-index')
             and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)
           order by o.media_id, o.kind, o.width nulls first, o.name",
     )

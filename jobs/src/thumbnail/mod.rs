@@ -16,7 +16,6 @@ mod waveform_image;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -96,6 +95,8 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ThumbnailJob) -> Result
     let settings = ThumbnailSettings::clone(&ctx.settings.get::<ThumbnailSettings>());
     let rendered = if media.kind == "audio" {
         audio_picture(ctx, &media, settings).await?
+    } else if media.kind == "video" {
+        video_picture(ctx, &media, settings).await?
     } else {
         if u64::try_from(media.size_bytes).unwrap_or(u64::MAX) > settings.max_input_bytes {
             return Err(JobError::with_message(
@@ -191,10 +192,33 @@ async fn render_off_runtime(
 
 /// The whole object at `key`; `what` names it in the error when it is gone.
 async fn fetch(ctx: &JobContext, key: &str, what: &str) -> Result<Vec<u8>, JobError> {
-    let (_, stream) = ctx.storage.get_stream(key).await?.ok_or_else(|| {
+    let bytes = ctx.storage.get_bytes(key).await?.ok_or_else(|| {
         JobError::with_message(ErrorCode::OriginalMissing, format!("{what} is no longer stored"))
     })?;
-    collect(stream).await
+    Ok(bytes.to_vec())
+}
+
+/// A video item's thumbnails: from the poster frame its published generation picked.
+async fn video_picture(
+    ctx: &JobContext,
+    media: &media::Media,
+    settings: ThumbnailSettings,
+) -> Result<Rendered, JobError> {
+    let poster: Option<String> = sqlx::query_scalar(
+        "select o.object_key from outputs o join media m on m.id = o.media_id
+          where o.media_id = $1 and o.generation = m.playback_generation and o.kind = 'poster'",
+    )
+    .bind(media.id)
+    .fetch_optional(&ctx.pool)
+    .await?;
+    let poster = poster.ok_or_else(|| {
+        JobError::with_message(
+            ErrorCode::NoPoster,
+            "the video has no published poster frame to picture",
+        )
+    })?;
+    let bytes = fetch(ctx, &poster, "the poster frame").await?;
+    render_off_runtime(ctx, move || render(&bytes, &settings)).await
 }
 
 /// An audio item's thumbnails: from its cover art when it has one that decodes, else from its
@@ -238,17 +262,6 @@ async fn audio_picture(
     })?;
     let dat = fetch(ctx, &waveform, "the waveform").await?;
     render_off_runtime(ctx, move || render(&waveform_image::draw(&dat)?, &settings)).await
-}
-
-async fn collect(
-    mut stream: futures::stream::BoxStream<'static, Result<Bytes, crate::storage::StorageError>>,
-) -> Result<Vec<u8>, JobError> {
-    use futures::StreamExt;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk?);
-    }
-    Ok(out)
 }
 
 impl From<ThumbError> for JobError {

@@ -18,7 +18,6 @@ mod decode;
 mod encode;
 mod error;
 mod fmp4;
-mod hls;
 mod input;
 mod ladder;
 pub mod loudness;
@@ -29,13 +28,17 @@ mod pipeline;
 mod resample;
 pub mod waveform;
 
-pub use error::TranscodeError;
-pub use hls::{
+pub use crate::hls::{
     MASTER_PLAYLIST, Variant, init_file_name, master_playlist, media_playlist, playlist_file_name,
     segment_file_name,
 };
+pub use decode::PcmFormat;
+pub use error::TranscodeError;
 pub use ladder::{AudioCodec, Rendition};
-pub use pipeline::{HlsPart, RenditionSummary, Resume, TranscodeSettings, TranscodeSummary, transcode_audio};
+pub use pipeline::{
+    HlsPart, PcmSource, RenditionSummary, Resume, TranscodeSettings, TranscodeSummary, transcode_audio,
+    transcode_pcm,
+};
 
 pub use crate::media::audio::AudioDetails;
 use std::time::Duration;
@@ -147,32 +150,24 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: TranscodeJob) -> Result
     let scratch = ctx
         .scratch_dir
         .join(format!("{}-{}.original", run.id, Uuid::now_v7()));
-    let result =
-        transcode_into_generation(ctx, run, media.id, &media.original_key, &generation, &scratch).await;
+    let result = transcode_into_generation(
+        ctx,
+        run,
+        Target {
+            media_id: media.id,
+            original_key: &media.original_key,
+            generation: &generation,
+            scratch: &scratch,
+        },
+        Box::new(open_audio_file),
+    )
+    .await;
     // The scratch copy is ours alone; removing it is best effort (a leftover is only disk).
     let _ = tokio::fs::remove_file(&scratch).await;
     let summary = result?;
     progress(ctx, run, "finalizing", Some(99)).await?;
 
-    let duration = Some(summary.duration_seconds);
-    let mut variants = Vec::with_capacity(summary.renditions.len());
-    for rendition in &summary.renditions {
-        let name = rendition.rendition.name();
-        let playlist = media_playlist(&name, &rendition.segment_durations);
-        let output = Output::playlist(
-            playlist_file_name(&name),
-            "hls-media-playlist",
-            playlist,
-            duration,
-        );
-        store_output(ctx, run, media.id, &generation, output).await?;
-        variants.push(Variant {
-            rendition: name,
-            bandwidth: rendition.peak_bitrate_bps,
-            average_bandwidth: rendition.average_bitrate_bps,
-            codecs: rendition.rendition.codecs_attr().to_owned(),
-        });
-    }
+    let variants = store_media_playlists(ctx, run, media.id, &generation, &summary).await?;
     for output in audio_outputs(&summary)? {
         store_output(ctx, run, media.id, &generation, output).await?;
     }
@@ -264,6 +259,38 @@ impl Output {
     }
 }
 
+/// Writes every rendition's media playlist into the generation; returns the variants for a
+/// master playlist.
+pub async fn store_media_playlists(
+    ctx: &JobContext,
+    run: &JobRun,
+    media_id: Uuid,
+    generation: &str,
+    summary: &TranscodeSummary,
+) -> Result<Vec<Variant>, JobError> {
+    let duration = Some(summary.duration_seconds);
+    let mut variants = Vec::with_capacity(summary.renditions.len());
+    for rendition in &summary.renditions {
+        let name = rendition.rendition.name();
+        let playlist = media_playlist(&name, &rendition.segment_durations);
+        let output = Output::playlist(
+            playlist_file_name(&name),
+            "hls-media-playlist",
+            playlist,
+            duration,
+        );
+        store_output(ctx, run, media_id, generation, output).await?;
+        variants.push(Variant {
+            rendition: name,
+            bandwidth: rendition.peak_bitrate_bps,
+            average_bandwidth: rendition.average_bitrate_bps,
+            codecs: rendition.rendition.codecs_attr().to_owned(),
+            picture: None,
+        });
+    }
+    Ok(variants)
+}
+
 /// The audio item's waveform peaks (audiowaveform `.dat` and JSON) and its embedded cover art.
 fn audio_outputs(summary: &TranscodeSummary) -> Result<Vec<Output>, JobError> {
     let audio = |name: &str, kind, content_type: &str, bytes: bytes::Bytes| Output {
@@ -335,24 +362,51 @@ async fn store_output(
     Ok(())
 }
 
+/// Opens the PCM source of a scratch copy, on the blocking thread that then runs the pipeline.
+pub type SourceOpener = Box<
+    dyn FnOnce(&std::path::Path) -> Result<(Box<dyn PcmSource>, metadata::AudioMetadata), TranscodeError>
+        + Send,
+>;
+
+/// The audio pipeline's own decoders on an audio file.
+fn open_audio_file(
+    path: &std::path::Path,
+) -> Result<(Box<dyn PcmSource>, metadata::AudioMetadata), TranscodeError> {
+    let file = std::fs::File::open(path)
+        .map_err(|err| TranscodeError::CorruptMedia(format!("cannot read the file: {err}")))?;
+    let (input, metadata) = input::open(file)?;
+    Ok((Box::new(input), metadata))
+}
+
+/// Where a transcode reads and writes: the item, its original, the generation to fill and this
+/// attempt's scratch copy.
+pub struct Target<'a> {
+    /// The media item.
+    pub media_id: Uuid,
+    /// Its original's key.
+    pub original_key: &'a str,
+    /// The generation the renditions go under.
+    pub generation: &'a str,
+    /// This attempt's scratch copy of the original.
+    pub scratch: &'a std::path::Path,
+}
+
 /// Fetches the original, runs the pipeline on a blocking thread and stores each part as it
-/// arrives.
-async fn transcode_into_generation(
+/// arrives (resuming after the segments an earlier attempt stored).
+pub async fn transcode_into_generation(
     ctx: &JobContext,
     run: &JobRun,
-    media_id: Uuid,
-    original_key: &str,
-    generation: &str,
-    scratch: &std::path::Path,
+    target: Target<'_>,
+    open: SourceOpener,
 ) -> Result<TranscodeSummary, JobError> {
+    let Target {
+        media_id,
+        original_key,
+        generation,
+        scratch,
+    } = target;
     ctx.storage.download_to_file(original_key, scratch).await?;
-    let file = std::fs::File::open(scratch).map_err(|err| {
-        JobError::with_message(
-            ErrorCode::ScratchUnreadable,
-            "the worker's scratch copy is not readable",
-        )
-        .with_cause(err)
-    })?;
+    let path = scratch.to_owned();
     let settings = TranscodeSettings::clone(&ctx.settings.get::<TranscodeSettings>());
     let names: Vec<String> = settings.ladder.iter().map(Rendition::name).collect();
     let resume = stored_segments(ctx, media_id, generation, &names).await?;
@@ -368,7 +422,10 @@ async fn transcode_into_generation(
         };
         // Cancellation (drain deadline, timeout) stops the encoder at the next segment boundary;
         // so does the receiver going away (storage failed).
-        transcode_audio(file, &settings, &resume, &mut sink, &|| cancel.is_cancelled())
+        let (mut source, metadata) = open(&path)?;
+        transcode_pcm(&mut *source, metadata, &settings, &resume, &mut sink, &|| {
+            cancel.is_cancelled()
+        })
     });
 
     let mut store_error = None;

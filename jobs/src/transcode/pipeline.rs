@@ -151,12 +151,45 @@ pub fn transcode_audio(
     sink: Sink<'_>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<TranscodeSummary, TranscodeError> {
+    // Bad settings fail before the input is read; cancellation is checked by the pipeline.
+    validate(settings)?;
+    let (mut source, metadata) = input::open(source)?;
+    transcode_pcm(&mut source, metadata, settings, resume, sink, cancelled)
+}
+
+/// Where the pipeline's PCM comes from: its own decoders ([`input::Input`]), or another kind's
+/// (a video's soundtrack, decoded by FFmpeg).
+pub trait PcmSource {
+    /// Short name of the source codec (e.g. "flac", "aac").
+    fn codec_name(&self) -> &str;
+    /// Decodes the next block; `None` at the end. The slice is interleaved f32.
+    fn next_chunk(&mut self) -> Result<Option<(&PcmFormat, &[f32])>, TranscodeError>;
+}
+
+impl PcmSource for input::Input {
+    fn codec_name(&self) -> &str {
+        input::Input::codec_name(self)
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<(&PcmFormat, &[f32])>, TranscodeError> {
+        input::Input::next_chunk(self)
+    }
+}
+
+/// [`transcode_audio`] from an open source whose stream facts are `metadata`.
+pub fn transcode_pcm(
+    source: &mut dyn PcmSource,
+    metadata: AudioMetadata,
+    settings: &TranscodeSettings,
+    resume: &Resume,
+    sink: Sink<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<TranscodeSummary, TranscodeError> {
     let target = validate(settings)?;
     if cancelled() {
         return Err(TranscodeError::Cancelled);
     }
     let max_seconds = settings.max_duration_seconds;
-    let (mut source, metadata) = input::open(source)?;
     if let Some(declared) = metadata.duration_seconds
         && declared > max_seconds + DECLARED_DURATION_SLACK_SECONDS
     {

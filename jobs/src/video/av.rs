@@ -286,9 +286,11 @@ pub fn probe(path: &Path) -> Result<VideoFacts, ProbeError> {
     })
 }
 
-/// One decoded frame as 8-bit 4:2:0 planar YUV. Chroma planes are
-/// `(width + 1) / 2` x `(height + 1) / 2`; each plane slice is
-/// `stride * plane_height` bytes (rows may carry padding past the width).
+/// One decoded frame as 4:2:0 planar YUV: 8-bit samples, or for sources of
+/// more than 8 bits 10-bit samples as little-endian pairs of bytes (`bits`).
+/// Chroma planes are `(width + 1) / 2` x `(height + 1) / 2`; each plane
+/// slice is `stride * plane_height` bytes (rows may carry padding past the
+/// width).
 #[derive(Debug)]
 pub struct Yuv420Frame<'a> {
     pub y: &'a [u8],
@@ -304,6 +306,8 @@ pub struct Yuv420Frame<'a> {
     /// The samples keep the source's range: true means 0-255 (full/"pc")
     /// range, false means limited or unspecified (treat as limited).
     pub full_range: bool,
+    /// Bits per sample: 8, or 10 (two bytes each).
+    pub bits: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -524,26 +528,31 @@ impl FrameSink {
         }
 
         let (width, height) = (frame.width(), frame.height());
-        let out: &ff::frame::Video = if frame.format() == Pixel::YUV420P {
+        // More than 8 bits stay 10 (HDR needs them to tone-map without banding).
+        let (target, bits) = match bit_depth(frame.format()) {
+            Some(depth) if depth > 8 => (Pixel::YUV420P10LE, 10),
+            _ => (Pixel::YUV420P, 8),
+        };
+        let out: &ff::frame::Video = if frame.format() == target {
             frame
         } else {
             let stale = self.scaler.as_ref().is_none_or(|s| {
-                let i = s.input();
-                i.format != frame.format() || i.width != width || i.height != height
+                let (i, o) = (s.input(), s.output());
+                i.format != frame.format() || i.width != width || i.height != height || o.format != target
             });
             if stale {
                 let scaler = ff::software::scaling::Context::get(
                     frame.format(),
                     width,
                     height,
-                    Pixel::YUV420P,
+                    target,
                     width,
                     height,
                     ff::software::scaling::Flags::BILINEAR,
                 )
                 .map_err(|_| {
                     ProbeError::Decode(format!(
-                        "swscale cannot convert {:?} {width}x{height} to yuv420p",
+                        "swscale cannot convert {:?} {width}x{height} to {target:?}",
                         frame.format()
                     ))
                 })?;
@@ -574,6 +583,7 @@ impl FrameSink {
             height,
             pts_seconds,
             full_range,
+            bits,
         };
         self.summary.delivered += 1;
         Ok(callback(&yuv))
@@ -583,10 +593,10 @@ impl FrameSink {
 // ---------------------------------------------------------------------------
 // helpers
 
-struct OpenedInput {
-    input: ff::format::context::Input,
+pub(super) struct OpenedInput {
+    pub(super) input: ff::format::context::Input,
     /// While true, the interrupt callback aborts I/O once the deadline passes.
-    open_phase: Arc<AtomicBool>,
+    pub(super) open_phase: Arc<AtomicBool>,
 }
 
 /// `ffmpeg_next::init()` fills the static table that `ff::Error`'s
@@ -603,7 +613,7 @@ fn ensure_init() {
     });
 }
 
-fn open_input(path: &Path) -> Result<OpenedInput, ProbeError> {
+pub(super) fn open_input(path: &Path) -> Result<OpenedInput, ProbeError> {
     ensure_init();
     // Plain std checks first: precise io::ErrorKind for missing files,
     // permissions and directories.
@@ -637,7 +647,7 @@ fn open_input(path: &Path) -> Result<OpenedInput, ProbeError> {
     }
 }
 
-fn map_ff_error(e: ff::Error) -> ProbeError {
+pub(super) fn map_ff_error(e: ff::Error) -> ProbeError {
     match e {
         ff::Error::Other { errno } => ProbeError::Io(io::Error::from_raw_os_error(errno)),
         ff::Error::Exit => ProbeError::TimedOut(OPEN_TIMEOUT),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::av::VideoFacts;
+use super::{av::VideoFacts, plan::LadderStep};
 use crate::error::{ErrorCode, JobError};
 
 /// Video codecs read (FFmpeg's names): what phones and browsers record.
@@ -22,6 +22,23 @@ pub struct VideoSettings {
     pub max_duration: Duration,
     /// Largest original (`VEZA_VIDEO_MAX_INPUT_BYTES`, default 20 GiB).
     pub max_input_bytes: u64,
+    /// The AV1 ladder (`VEZA_VIDEO_LADDER`, `height:kbps` pairs, default 360p, 720p, 1080p).
+    pub ladder: Vec<LadderStep>,
+    /// The H.264 fallback rung (`VEZA_VIDEO_H264`, `height:kbps` or `off`; default 720p at
+    /// 2500 kbit/s, never above the source), for players without AV1.
+    pub h264: Option<LadderStep>,
+    /// Segment length in seconds (`VEZA_VIDEO_SEGMENT_SECONDS`, default 4); a keyframe starts
+    /// each, in every rendition.
+    pub segment_seconds: f64,
+    /// Segments per encode job (`VEZA_VIDEO_CHUNK_SEGMENTS`, default 5: 20 s chunks).
+    pub chunk_segments: u32,
+    /// rav1e's speed preset, 0 (slowest) to 10 (`VEZA_VIDEO_AV1_SPEED`, default 10).
+    pub av1_speed: u8,
+    /// Tiles per AV1 frame (`VEZA_VIDEO_AV1_TILES`, default 2): parallelism inside a frame.
+    pub av1_tiles: usize,
+    /// Threads of one AV1 encoder (`VEZA_VIDEO_AV1_THREADS`, default 1: chunks and rungs are
+    /// the fleet's parallelism).
+    pub av1_threads: usize,
 }
 
 impl Default for VideoSettings {
@@ -31,6 +48,29 @@ impl Default for VideoSettings {
             max_frame_rate: 120.0,
             max_duration: Duration::from_secs(4 * 3600),
             max_input_bytes: 20 << 30,
+            ladder: vec![
+                LadderStep {
+                    height: 360,
+                    kbps: 700,
+                },
+                LadderStep {
+                    height: 720,
+                    kbps: 2_000,
+                },
+                LadderStep {
+                    height: 1080,
+                    kbps: 4_000,
+                },
+            ],
+            h264: Some(LadderStep {
+                height: 720,
+                kbps: 2_500,
+            }),
+            segment_seconds: 4.0,
+            chunk_segments: 5,
+            av1_speed: 10,
+            av1_tiles: 2,
+            av1_threads: 1,
         }
     }
 }
@@ -171,6 +211,7 @@ mod tests {
             max_frame_rate: 25.0,
             max_duration: Duration::from_secs(1),
             max_input_bytes: 10,
+            ..VideoSettings::default()
         };
         let err = check(&facts(), &small).unwrap_err();
         assert_eq!(err.code(), "video-over-limits");

@@ -4,13 +4,26 @@
 //!
 //! A file without a video stream but with a soundtrack (an `.mp4` that is really a podcast)
 //! becomes an audio item: the probe flips its kind and queues the audio transcode in one
-//! transaction. Encoding (the AV1 ladder, the H.264 rung, chunks across the fleet) is not built
-//! yet: a video that passes the probe fails for good with `unsupported-video`, as MP4 video did
-//! before, its facts stored.
+//! transaction. Otherwise the probe makes the [`plan`] (frame rate, segments, chunks, ladder)
+//! and queues one [`encode`] job per chunk; the last chunk done queues [`finalize`], which
+//! publishes. `docs/video.md` has the whole design.
 
 pub mod av;
+mod av1;
+mod av_audio;
+mod chunks;
+mod colour;
 mod details;
+pub mod encode;
+pub mod finalize;
+mod fmp4;
+mod h264;
 pub mod limits;
+mod picture;
+pub mod plan;
+mod rung_encoder;
+pub mod soundtrack;
+mod stills;
 
 use std::time::Duration;
 
@@ -18,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use chunks::frames_percent;
 pub use limits::VideoSettings;
+use plan::Plan;
 
 use crate::{
     context::{JobContext, JobRun},
@@ -105,24 +120,44 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: ProbeJob) -> Result<(),
         Probed::AudioOnly => return hand_to_audio(ctx, run, &media).await,
     };
     limits::check(&facts, &settings)?;
+    let plan = Plan::new(&facts, &settings)?;
+    let chunks = plan.chunks();
+    // The generation is this job's id: a re-run finds its plan recorded and queues nothing twice.
+    let generation = run.id.to_string();
     let mut tx = ctx.pool.begin().await?;
     run.lease.hold(&mut tx).await?;
     details::store(&mut tx, media.id, &facts).await?;
+    if chunks::create(&mut tx, media.id, &generation, &plan, &chunks).await? {
+        for chunk in &chunks {
+            encode::enqueue(
+                &mut tx,
+                media.owner_id,
+                media.id,
+                &generation,
+                chunk.index,
+                Priority::Interactive,
+            )
+            .await?;
+        }
+        if plan.audio_stream.is_some() {
+            soundtrack::enqueue(
+                &mut tx,
+                media.owner_id,
+                media.id,
+                &generation,
+                Priority::Interactive,
+            )
+            .await?;
+        }
+    }
+    queue::set_progress(&mut tx, run.id, "done", Some(100)).await?;
     tx.commit().await?;
     tracing::info!(
         media_id = %media.id, codec = facts.video.codec, width = facts.video.width,
         height = facts.video.height, rotation = facts.video.rotation_degrees,
-        hdr = ?facts.video.hdr, "video probed"
+        hdr = ?facts.video.hdr, chunks = chunks.len(), rungs = plan.rungs.len(), "video probed"
     );
-    Err(JobError::with_message(
-        ErrorCode::UnsupportedVideo,
-        format!(
-            "a {}x{} {} video: video is probed but not transcoded yet",
-            facts.video.display_size().0,
-            facts.video.display_size().1,
-            facts.video.codec
-        ),
-    ))
+    Ok(())
 }
 
 /// What the probe found.
@@ -210,5 +245,42 @@ async fn set_progress(
 ) -> Result<(), JobError> {
     let mut conn = ctx.pool.acquire().await?;
     queue::set_progress(&mut conn, run.id, stage, percent).await?;
+    Ok(())
+}
+
+/// One file of a generation's folder: HLS files and stills.
+pub(crate) struct HlsFile<'a> {
+    media_id: Uuid,
+    generation: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    content_type: &'a str,
+    bytes: &'a bytes::Bytes,
+    duration_seconds: Option<f64>,
+    dimensions: Option<(u32, u32)>,
+}
+
+/// Stores one file under its generation and records it (the segment tracker's row), fenced on
+/// the attempt's lease.
+pub(crate) async fn store_hls(ctx: &JobContext, run: &JobRun, file: HlsFile<'_>) -> Result<(), JobError> {
+    let key = crate::storage::Storage::output_key(file.media_id, "hls", file.generation, file.name);
+    let mut conn = ctx.pool.acquire().await?;
+    run.lease.hold(&mut conn).await?;
+    ctx.storage.put_bytes(&key, file.bytes.clone()).await?;
+    media::record_output(
+        &mut conn,
+        &media::NewOutput {
+            media_id: file.media_id,
+            kind: file.kind,
+            generation: file.generation,
+            name: file.name,
+            object_key: &key,
+            content_type: file.content_type,
+            bytes: file.bytes,
+            dimensions: file.dimensions,
+            duration_seconds: file.duration_seconds,
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -281,7 +281,9 @@ export interface paths {
         put?: never;
         /**
          * Cancel one of your jobs: a waiting job never runs; a running one stops at its next
-         *     checkpoint (a transcode at the next segment boundary) without publishing anything.
+         *     checkpoint (a transcode at the next segment boundary) without publishing anything. Its
+         *     media item fails as cancelled, and the item's other jobs are cancelled with it (every
+         *     chunk of a video).
          */
         post: operations["cancelJob"];
         delete?: never;
@@ -837,7 +839,7 @@ export interface components {
              * @description Id.
              */
             id: string;
-            /** @description `audio` or `image`. */
+            /** @description `audio`, `image` or `video`. */
             kind: string;
             /** @description `processing`, `ready` or `failed`. */
             status: string;
@@ -862,6 +864,12 @@ export interface components {
             job_ids: string[];
             /** @description Why processing failed, when it did. */
             error?: components["schemas"]["MediaError"] & unknown;
+            /**
+             * Format: int16
+             * @description How far processing is, in percent: for a video, frames encoded over frames planned
+             *     across every chunk of its encode (floored); 100 once the item is ready.
+             */
+            progress_percent?: number;
             /**
              * Format: int32
              * @description Pixel width after orientation (EXIF, or HEIF's own `irot`/`imir`), once thumbnailed.
@@ -907,7 +915,10 @@ export interface components {
         OutputFile: {
             /**
              * @description `hls-playlist` (the master playlist), `thumbnail`, `waveform` (audiowaveform peaks,
-             *     `waveform.dat` and `waveform.json`) or `cover-art` (the picture embedded in the audio).
+             *     `waveform.dat` and `waveform.json`), `cover-art` (the picture embedded in the audio),
+             *     `poster` (a video's representative frame, full size), `storyboard` (a sprite of a
+             *     video's frames every few seconds) or `storyboard-index` (its WebVTT index, `#xywh=`
+             *     cues for scrubbing previews).
              */
             kind: string;
             /** @description File name. */
@@ -1008,7 +1019,7 @@ export interface components {
          * @description A queue.
          * @enum {string}
          */
-        QueueName: "canary" | "email" | "probe" | "thumbnail" | "transcode";
+        QueueName: "canary" | "email" | "encode" | "finalize" | "probe" | "soundtrack" | "thumbnail" | "transcode";
         /**
          * RegisterRequest
          * @description A new account.

@@ -13,11 +13,12 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 use veza_jobs::{
+    media::MediaKind,
     queue::Priority,
     reprocess::{self, Reprocess},
     storage::Storage,
     thumbnail::{self, Format},
-    transcode,
+    transcode, video,
 };
 
 use super::MaintenanceError;
@@ -68,15 +69,10 @@ impl Repair {
         let mut report = RepairReport::default();
         for (media_id, kind, playback_version, thumbnail_version) in items {
             report.checked += 1;
-            let version = if kind == "audio" {
-                playback_version
-            } else {
-                thumbnail_version
-            };
-            let current = if kind == "audio" {
-                transcode::PIPELINE_VERSION
-            } else {
-                thumbnail::PIPELINE_VERSION
+            let (version, current) = match MediaKind::from_stored(&kind) {
+                Some(MediaKind::Audio) => (playback_version, transcode::PIPELINE_VERSION),
+                Some(MediaKind::Video) => (playback_version, video::finalize::PIPELINE_VERSION),
+                Some(MediaKind::Image) | None => (thumbnail_version, thumbnail::PIPELINE_VERSION),
             };
             let outdated = version.is_none_or(|v| v < current);
             let missing = !outdated && self.has_missing_output(media_id).await?;
