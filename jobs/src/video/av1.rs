@@ -25,6 +25,8 @@ use rav1e::prelude::{
     Rational, SceneDetectionSpeed, TransferCharacteristics,
 };
 
+use super::bits::{BitReader, BitsError};
+
 /// Errors from [`Av1Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Av1Error {
@@ -38,6 +40,12 @@ pub enum Av1Error {
     Bitstream(String),
     #[error("encoder already finished")]
     Finished,
+}
+
+impl From<BitsError> for Av1Error {
+    fn from(err: BitsError) -> Self {
+        Self::Bitstream(format!("sequence header: {err}"))
+    }
 }
 
 /// Encoder settings. `bitrate_kbps == 0` selects constant-quantizer mode using `quantizer`
@@ -610,40 +618,6 @@ pub struct SeqInfo {
     pub max_height: u32,
 }
 
-struct BitReader<'a> {
-    data: &'a [u8],
-    bit: usize,
-}
-
-impl BitReader<'_> {
-    fn bit(&mut self) -> Result<bool, Av1Error> {
-        let byte = self
-            .data
-            .get(self.bit / 8)
-            .ok_or_else(|| Av1Error::Bitstream("truncated sequence header".into()))?;
-        let v = (byte >> (7 - (self.bit % 8))) & 1;
-        self.bit += 1;
-        Ok(v == 1)
-    }
-    fn bits(&mut self, n: u32) -> Result<u32, Av1Error> {
-        let mut v: u32 = 0;
-        for _ in 0..n {
-            v = (v << 1) | u32::from(self.bit()?);
-        }
-        Ok(v)
-    }
-    fn uvlc(&mut self) -> Result<u32, Av1Error> {
-        let mut lz = 0u32;
-        while !self.bit()? {
-            lz += 1;
-            if lz >= 32 {
-                return Err(Av1Error::Bitstream("uvlc too long".into()));
-            }
-        }
-        Ok(self.bits(lz)?.saturating_add((1u32 << lz) - 1))
-    }
-}
-
 /// Parse a complete sequence header OBU (with OBU header and size field).
 pub fn parse_sequence_header_obu(obu: &[u8]) -> Result<SeqInfo, Av1Error> {
     let hdr = *obu
@@ -662,10 +636,7 @@ pub fn parse_sequence_header_obu(obu: &[u8]) -> Result<SeqInfo, Av1Error> {
     } else {
         obu.get(pos..).unwrap_or_default()
     };
-    let mut r = BitReader {
-        data: payload,
-        bit: 0,
-    };
+    let mut r = BitReader::new(payload);
 
     let profile = r.bits(3)? as u8;
     let _still = r.bit()?;
@@ -682,7 +653,7 @@ pub fn parse_sequence_header_obu(obu: &[u8]) -> Result<SeqInfo, Av1Error> {
             r.bits(32)?; // num_units_in_display_tick
             r.bits(32)?; // time_scale
             if r.bit()? {
-                r.uvlc()?; // num_ticks_per_picture_minus_1
+                r.exp_golomb()?; // num_ticks_per_picture_minus_1
             }
             decoder_model_info_present = r.bit()?;
             if decoder_model_info_present {

@@ -103,10 +103,10 @@ pub struct Planes<'a> {
     pub y: &'a [u8],
     /// Cb rows, `strides.1` bytes apart.
     pub u: &'a [u8],
-    /// Cr rows, `strides.1` bytes apart.
+    /// Cr rows, `strides.2` bytes apart.
     pub v: &'a [u8],
-    /// Bytes per row of luma and of chroma.
-    pub strides: (usize, usize),
+    /// Bytes per row of luma, Cb and Cr.
+    pub strides: (usize, usize, usize),
     /// Luma width and height.
     pub size: (u32, u32),
     /// 8 or 10.
@@ -162,14 +162,14 @@ fn matrix_only(planes: &Planes<'_>, matrix: Matrix) -> (Vec<u8>, Vec<u8>, Vec<u8
     let convert = to_rgb(matrix);
     let (w, h) = (planes.size.0 as usize, planes.size.1 as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let (ys, cs) = planes.strides;
+    let (ys, us, vs) = planes.strides;
     // Normalised chroma of every block, converted once.
     let mut chroma = Vec::with_capacity(cw * ch);
     for row in 0..ch {
         for x in 0..cw {
             let (cb, cr) = (
-                planes.sample(planes.u, cs, x, row),
-                planes.sample(planes.v, cs, x, row),
+                planes.sample(planes.u, us, x, row),
+                planes.sample(planes.v, vs, x, row),
             );
             let (_, cb, cr) = normalise(0.0, cb, cr, planes.full_range);
             chroma.push((cb, cr));
@@ -234,7 +234,7 @@ fn through_light(planes: &Planes<'_>, colour: SourceColour) -> (Vec<u8>, Vec<u8>
     let eetf = Eetf::new(HDR_PEAK_NITS, SDR_WHITE_NITS);
     let (w, h) = (planes.size.0 as usize, planes.size.1 as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let (ys, cs) = planes.strides;
+    let (ys, us, vs) = planes.strides;
     let mut y_out = Vec::with_capacity(w * h);
     // Per chroma block: the sum of its pixels' R'G'B' and how many there were.
     let mut blocks = vec![([0.0f32; 3], 0u32); cw * ch];
@@ -243,8 +243,8 @@ fn through_light(planes: &Planes<'_>, colour: SourceColour) -> (Vec<u8>, Vec<u8>
             let (cx, cy) = (x / 2, row / 2);
             let (luma, cb, cr) = normalise(
                 planes.sample(planes.y, ys, x, row),
-                planes.sample(planes.u, cs, cx, cy),
-                planes.sample(planes.v, cs, cx, cy),
+                planes.sample(planes.u, us, cx, cy),
+                planes.sample(planes.v, vs, cx, cy),
                 planes.full_range,
             );
             let (r, g, b) = convert(luma, cb, cr);
@@ -379,7 +379,7 @@ mod tests {
             y: &ys,
             u: &us,
             v: &vs,
-            strides: (2, 1),
+            strides: (2, 1, 1),
             size: (2, 2),
             bits: 8,
             full_range,
@@ -397,7 +397,7 @@ mod tests {
             y: &ys,
             u: &us,
             v: &vs,
-            strides: (4, 2),
+            strides: (4, 2, 2),
             size: (2, 2),
             bits: 10,
             full_range: false,

@@ -31,6 +31,8 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::{OpenH264API, Timestamp};
 
+use super::bits::{BitReader, BitsError};
+
 /// Errors from [`H264Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum H264Error {
@@ -46,6 +48,12 @@ pub enum H264Error {
     Finished,
     #[error("encoder unusable after an earlier encoder failure")]
     Failed,
+}
+
+impl From<BitsError> for H264Error {
+    fn from(err: BitsError) -> Self {
+        Self::Bitstream(format!("SPS: {err}"))
+    }
 }
 
 fn enc_err(e: openh264::Error) -> H264Error {
@@ -589,45 +597,6 @@ pub struct SpsInfo {
     pub full_range: bool,
 }
 
-struct BitReader {
-    data: Vec<u8>,
-    bit: usize,
-}
-
-impl BitReader {
-    fn bit(&mut self) -> Result<bool, H264Error> {
-        let byte = self
-            .data
-            .get(self.bit / 8)
-            .ok_or_else(|| H264Error::Bitstream("truncated SPS".into()))?;
-        let v = (byte >> (7 - (self.bit % 8))) & 1;
-        self.bit += 1;
-        Ok(v == 1)
-    }
-    fn bits(&mut self, n: u32) -> Result<u32, H264Error> {
-        let mut v: u32 = 0;
-        for _ in 0..n {
-            v = (v << 1) | u32::from(self.bit()?);
-        }
-        Ok(v)
-    }
-    fn ue(&mut self) -> Result<u32, H264Error> {
-        let mut lz = 0u32;
-        while !self.bit()? {
-            lz += 1;
-            if lz > 31 {
-                return Err(H264Error::Bitstream("Exp-Golomb code too long".into()));
-            }
-        }
-        let v = u64::from(self.bits(lz)?) + (1u64 << lz) - 1;
-        u32::try_from(v).map_err(|_| H264Error::Bitstream("Exp-Golomb value too large".into()))
-    }
-    fn se(&mut self) -> Result<i64, H264Error> {
-        let k = i64::from(self.ue()?);
-        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
-    }
-}
-
 /// Remove emulation_prevention_three_bytes (00 00 03 -> 00 00).
 fn nal_to_rbsp(nal: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len());
@@ -647,7 +616,7 @@ fn skip_scaling_list(r: &mut BitReader, size: usize) -> Result<(), H264Error> {
     let (mut last, mut next) = (8i64, 8i64);
     for _ in 0..size {
         if next != 0 {
-            next = (last + r.se()? + 256) % 256;
+            next = (last + r.signed_exp_golomb()? + 256) % 256;
         }
         if next != 0 {
             last = next;
@@ -664,26 +633,24 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, H264Error> {
     if hdr & 0x1f != NAL_SPS {
         return Err(H264Error::Bitstream("not an SPS NAL unit".into()));
     }
-    let mut r = BitReader {
-        data: nal_to_rbsp(nal.get(1..).unwrap_or_default()),
-        bit: 0,
-    };
+    let rbsp = nal_to_rbsp(nal.get(1..).unwrap_or_default());
+    let mut r = BitReader::new(&rbsp);
     let profile_idc = r.bits(8)? as u8;
     let constraint_flags = r.bits(8)? as u8;
     let level_idc = r.bits(8)? as u8;
-    r.ue()?; // seq_parameter_set_id
+    r.exp_golomb()?; // seq_parameter_set_id
     let (mut chroma_format_idc, mut bit_depth_luma, mut bit_depth_chroma) = (1, 8, 8);
     let mut separate_colour_plane = false;
     if matches!(
         profile_idc,
         100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
     ) {
-        chroma_format_idc = r.ue()?;
+        chroma_format_idc = r.exp_golomb()?;
         if chroma_format_idc == 3 {
             separate_colour_plane = r.bit()?;
         }
-        bit_depth_luma = r.ue()?.saturating_add(8);
-        bit_depth_chroma = r.ue()?.saturating_add(8);
+        bit_depth_luma = r.exp_golomb()?.saturating_add(8);
+        bit_depth_chroma = r.exp_golomb()?.saturating_add(8);
         r.bit()?; // qpprime_y_zero_transform_bypass_flag
         if r.bit()? {
             // seq_scaling_matrix_present_flag
@@ -695,29 +662,29 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, H264Error> {
             }
         }
     }
-    r.ue()?; // log2_max_frame_num_minus4
-    match r.ue()? {
+    r.exp_golomb()?; // log2_max_frame_num_minus4
+    match r.exp_golomb()? {
         0 => {
-            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+            r.exp_golomb()?; // log2_max_pic_order_cnt_lsb_minus4
         }
         1 => {
             r.bit()?; // delta_pic_order_always_zero_flag
-            r.se()?; // offset_for_non_ref_pic
-            r.se()?; // offset_for_top_to_bottom_field
-            let n = r.ue()?;
+            r.signed_exp_golomb()?; // offset_for_non_ref_pic
+            r.signed_exp_golomb()?; // offset_for_top_to_bottom_field
+            let n = r.exp_golomb()?;
             if n > 255 {
                 return Err(H264Error::Bitstream("bad POC cycle length".into()));
             }
             for _ in 0..n {
-                r.se()?;
+                r.signed_exp_golomb()?;
             }
         }
         _ => {}
     }
-    let max_num_ref_frames = r.ue()?;
+    let max_num_ref_frames = r.exp_golomb()?;
     r.bit()?; // gaps_in_frame_num_value_allowed_flag
-    let w_mbs = u64::from(r.ue()?) + 1;
-    let h_map = u64::from(r.ue()?) + 1;
+    let w_mbs = u64::from(r.exp_golomb()?) + 1;
+    let h_map = u64::from(r.exp_golomb()?) + 1;
     let frame_mbs_only = r.bit()?;
     if !frame_mbs_only {
         r.bit()?; // mb_adaptive_frame_field_flag
@@ -725,10 +692,10 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, H264Error> {
     r.bit()?; // direct_8x8_inference_flag
     let (mut cl, mut cr, mut ct, mut cb) = (0u64, 0u64, 0u64, 0u64);
     if r.bit()? {
-        cl = r.ue()?.into();
-        cr = r.ue()?.into();
-        ct = r.ue()?.into();
-        cb = r.ue()?.into();
+        cl = r.exp_golomb()?.into();
+        cr = r.exp_golomb()?.into();
+        ct = r.exp_golomb()?.into();
+        cb = r.exp_golomb()?.into();
     }
     let mut color_description = None;
     let mut full_range = false;

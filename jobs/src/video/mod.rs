@@ -11,6 +11,7 @@
 pub mod av;
 mod av1;
 mod av_audio;
+mod bits;
 mod chunks;
 mod colour;
 mod details;

@@ -43,7 +43,7 @@ impl Picture {
                 y: frame.y,
                 u: frame.u,
                 v: frame.v,
-                strides: (frame.y_stride, frame.u_stride.min(frame.v_stride)),
+                strides: (frame.y_stride, frame.u_stride, frame.v_stride),
                 size: (w, h),
                 bits: frame.bits,
                 full_range: frame.full_range,

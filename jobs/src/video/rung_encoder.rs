@@ -5,9 +5,9 @@
 use bytes::Bytes;
 
 use super::{
-    av1::{Av1Encoder, Av1Settings},
+    av1::{Av1Encoder, Av1Packet, Av1Settings},
     fmp4,
-    h264::{H264Encoder, H264Settings},
+    h264::{H264Encoder, H264Packet, H264Settings},
     limits::VideoSettings,
     picture::{Picture, chroma_size},
     plan::{Plan, Rung, VideoCodec},
@@ -19,6 +19,30 @@ pub struct Packet {
     pub data: Vec<u8>,
     /// Whether it is a keyframe (a sync sample).
     pub keyframe: bool,
+}
+
+impl From<Av1Packet> for Packet {
+    fn from(p: Av1Packet) -> Self {
+        Self {
+            data: p.data,
+            keyframe: p.keyframe,
+        }
+    }
+}
+
+impl From<H264Packet> for Packet {
+    fn from(p: H264Packet) -> Self {
+        Self {
+            data: p.data,
+            keyframe: p.keyframe,
+        }
+    }
+}
+
+/// Either encoder's packets as [`Packet`]s, its error as text.
+fn packets<P: Into<Packet>, E: std::fmt::Display>(out: Result<Vec<P>, E>) -> Result<Vec<Packet>, String> {
+    out.map(|ps| ps.into_iter().map(Into::into).collect())
+        .map_err(|err| err.to_string())
 }
 
 /// A rung's encoder.
@@ -70,60 +94,16 @@ impl RungEncoder {
         );
         let (y, u, v) = (&picture.y, &picture.u, &picture.v);
         match self {
-            Self::Av1(encoder) => encoder
-                .send(y, width, u, cw, v, cw)
-                .map(|packets| {
-                    packets
-                        .into_iter()
-                        .map(|p| Packet {
-                            data: p.data,
-                            keyframe: p.keyframe,
-                        })
-                        .collect()
-                })
-                .map_err(|err| err.to_string()),
-            Self::H264(encoder) => encoder
-                .send(y, width, u, cw, v, cw)
-                .map(|packets| {
-                    packets
-                        .into_iter()
-                        .map(|p| Packet {
-                            data: p.data,
-                            keyframe: p.keyframe,
-                        })
-                        .collect()
-                })
-                .map_err(|err| err.to_string()),
+            Self::Av1(encoder) => packets(encoder.send(y, width, u, cw, v, cw)),
+            Self::H264(encoder) => packets(encoder.send(y, width, u, cw, v, cw)),
         }
     }
 
     /// Flushes the encoder: the last packets.
     pub fn finish(&mut self) -> Result<Vec<Packet>, String> {
         match self {
-            Self::Av1(encoder) => encoder
-                .finish()
-                .map(|packets| {
-                    packets
-                        .into_iter()
-                        .map(|p| Packet {
-                            data: p.data,
-                            keyframe: p.keyframe,
-                        })
-                        .collect()
-                })
-                .map_err(|err| err.to_string()),
-            Self::H264(encoder) => encoder
-                .finish()
-                .map(|packets| {
-                    packets
-                        .into_iter()
-                        .map(|p| Packet {
-                            data: p.data,
-                            keyframe: p.keyframe,
-                        })
-                        .collect()
-                })
-                .map_err(|err| err.to_string()),
+            Self::Av1(encoder) => packets(encoder.finish()),
+            Self::H264(encoder) => packets(encoder.finish()),
         }
     }
 
