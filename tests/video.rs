@@ -288,6 +288,141 @@ async fn the_probe_reads_what_phones_and_browsers_record_and_refuses_the_rest_wi
     }
 }
 
+/// The frame rate the probe stored for `media` (what the renditions run at).
+async fn stored_frame_rate(platform: &Platform, media: &Value) -> f64 {
+    let row = details(platform, media["id"].as_str().unwrap()).await;
+    let num = row.get::<Option<i32>, _>("frame_rate_num").unwrap();
+    let den = row.get::<Option<i32>, _>("frame_rate_den").unwrap();
+    f64::from(num) / f64::from(den)
+}
+
+#[tokio::test]
+async fn every_kind_of_upload_comes_out_as_renditions_an_independent_decoder_reads() {
+    let x265 = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=none:pools=1:frame-threads=1",
+    ];
+    // What an iPhone records: HEVC in QuickTime (`hvc1`), held sideways (a 270° matrix), AAC.
+    let mut args = vec!["-f", "lavfi", "-i", SRC, "-f", "lavfi", "-i", TONE];
+    args.extend_from_slice(&x265);
+    args.extend_from_slice(&[
+        "-tag:v",
+        "hvc1",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-shortest",
+        "-f",
+        "mov",
+    ]);
+    let mov = rotate(fixtures::ffmpeg(&args, "iphone.mov"), 270);
+    // A screen recording's variable frame rate: every third frame of 25 missing, timestamps as
+    // recorded (17 frames over 1 s), with its sound.
+    let vfr = fixtures::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-f",
+            "lavfi",
+            "-i",
+            TONE,
+            "-vf",
+            "select=not(eq(mod(n\\,3)\\,1))",
+            "-vsync",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+        ],
+        "screen.mp4",
+    );
+    // Odd dimensions (VP9 allows them; 4:2:0 H.264 and AV1 rungs cannot), no sound.
+    let odd = fixtures::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=162x92:rate=25:duration=1",
+            // Cropped in 4:4:4 (ffmpeg's 4:2:0 crop keeps sizes even), stored as 4:2:0.
+            "-vf",
+            "format=yuv444p,crop=161:91:0:0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
+        "odd.webm",
+    );
+    let platform = Platform::start_with(&[("VEZA_VIDEO_SEGMENT_SECONDS", "0.4")]).await;
+    let token = platform.register_and_login("ada@example.com").await;
+
+    // (clip, name, upright size of the rungs, whether it has sound)
+    for (bytes, name, (width, height), sound) in [
+        (mov, "iphone.mov", (90, 160), true),
+        (vfr, "screen.mp4", (160, 90), true),
+        (odd, "odd.webm", (162, 92), false),
+    ] {
+        let (_, media) = settle(&platform, &token, bytes, name).await;
+        assert_eq!(media["status"], "ready", "{name}: {media}");
+        let fps = stored_frame_rate(&platform, &media).await;
+        let copy = tempfile::tempdir().unwrap();
+        let renditions = platform
+            .fetch_hls(&token, media["playlist_url"].as_str().unwrap(), copy.path())
+            .await;
+        let master = std::fs::read_to_string(copy.path().join("index.m3u8")).unwrap();
+        let video: Vec<&String> = renditions
+            .iter()
+            .filter(|r| r.starts_with("av1-") || r.starts_with("h264-"))
+            .collect();
+        assert_eq!(video.len(), 2, "{name}: {renditions:?}");
+        for rendition in video {
+            let read = ffprobe::video_rendition(&copy.path().join(rendition));
+            let codec = if rendition.starts_with("av1-") {
+                "av1"
+            } else {
+                "h264"
+            };
+            assert_eq!(read.codec, codec, "{name} {rendition}");
+            assert_eq!((read.width, read.height), (width, height), "{name} {rendition}");
+            // 1 s of picture, within one frame, whatever the source's timestamps were.
+            let seconds = read.frames as f64 / fps;
+            assert!(
+                (seconds - 1.0).abs() <= 1.0 / fps + 1e-9,
+                "{name} {rendition}: {} frames at {fps} fps",
+                read.frames
+            );
+            assert_eq!(read.keyframes.first(), Some(&0), "{name} {rendition}");
+        }
+        if sound {
+            ffprobe::check_rendition(&copy.path().join("aac-160k.m3u8"), "aac", 1.0);
+            assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO"), "{name}: {master}");
+        } else {
+            // No sound: no audio group, and no audio codec promised to players.
+            assert!(!master.contains("EXT-X-MEDIA"), "{name}: {master}");
+            assert!(
+                !master.contains("mp4a") && !master.contains("Opus"),
+                "{name}: {master}"
+            );
+            assert!(media["audio"].is_null(), "{name}: {media}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_chunk_that_fails_for_good_fails_the_video_with_its_reason_and_cancels_its_siblings() {
     // H.264 with its index first; the media data zeroed: the headers probe well, and no chunk

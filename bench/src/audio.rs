@@ -157,6 +157,8 @@ fn transcode_to_dir(input: &Path, out: &Path) -> anyhow::Result<TranscodeSummary
         &Resume::default(),
         &mut sink,
         &|| false,
+        // As a worker with free cores runs it: one thread per rendition, at most one per core.
+        std::thread::available_parallelism().map_or(1, usize::from),
     )?)
 }
 

@@ -5,6 +5,10 @@
 //! blocking threads, and at most `threads` such tasks run at once in a worker process
 //! (`VEZA_CPU_THREADS`, default the number of cores): a burst of uploads queues here instead of
 //! oversubscribing the cores, while the job slots stay free to heartbeat and be cancelled.
+//!
+//! Work that splits (the rungs of a ladder) asks for more than one slot with
+//! [`CpuPool::spawn_wide`]: it gets the slots that are free when it starts, never waits for more,
+//! and [`crate::fan_out`] spreads its work over them.
 
 use std::sync::Arc;
 
@@ -50,6 +54,40 @@ impl CpuPool {
             tokio::task::spawn_blocking(move || {
                 let _slot = permit;
                 work()
+            })
+            .await
+            .map_err(|err| CpuTaskCrashed(err.to_string()))
+        });
+        async move { task.await.map_err(|err| CpuTaskCrashed(err.to_string()))? }
+    }
+
+    /// Like [`Self::spawn`], but `work` may use up to `most` threads: once its own slot is free
+    /// it also takes whichever slots are free at that moment (never waiting for them), holds
+    /// them until it ends, and is told how many it has (at least one). Spare slots are taken only
+    /// after the task's own, so two wide tasks can never wait on each other.
+    pub fn spawn_wide<T: Send + 'static>(
+        &self,
+        most: usize,
+        work: impl FnOnce(usize) -> T + Send + 'static,
+    ) -> impl Future<Output = Result<T, CpuTaskCrashed>> + Send + 'static {
+        let permits = Arc::clone(&self.permits);
+        let task = tokio::spawn(async move {
+            let mut slots = vec![
+                Arc::clone(&permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| CpuTaskCrashed("the pool is closed".into()))?,
+            ];
+            while slots.len() < most {
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(spare) => slots.push(spare),
+                    Err(_) => break,
+                }
+            }
+            tokio::task::spawn_blocking(move || {
+                let threads = slots.len();
+                let _slots = slots;
+                work(threads)
             })
             .await
             .map_err(|err| CpuTaskCrashed(err.to_string()))
@@ -103,6 +141,27 @@ mod tests {
             .unwrap();
         assert_eq!(got.ok(), Some(1));
         assert!(result.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_wide_task_takes_the_free_slots_and_gives_them_back() {
+        let pool = CpuPool::new(3);
+        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 3);
+        assert_eq!(pool.spawn_wide(2, |threads| threads).await.unwrap(), 2);
+        // One slot busy: a wide task gets the other two, and does not wait for the third.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let busy = pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().ok();
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 2);
+        release_tx.send(()).unwrap();
+        busy.await.unwrap();
+        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 3);
     }
 
     #[tokio::test]

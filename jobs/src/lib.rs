@@ -43,6 +43,7 @@ pub mod cpu;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod fan_out;
 pub mod hls;
 pub mod job_state;
 pub mod kind;

@@ -43,7 +43,7 @@ fn transcode(file: &[u8]) -> Result<TranscodeSummary, TranscodeError> {
         ..TranscodeSettings::default()
     };
     let file = std::fs::File::open(&path).unwrap();
-    transcode_audio(file, &settings, &Resume::default(), &mut |_| Ok(()), &|| false)
+    transcode_audio(file, &settings, &Resume::default(), &mut |_| Ok(()), &|| false, 1)
 }
 
 #[test]

@@ -106,7 +106,8 @@ fn transcode_to_dir(
             Ok(())
         };
         let file = fs::File::open(input).unwrap();
-        transcode_audio(file, s, &Resume::default(), &mut sink, &|| false)?
+        // Two threads: the renditions encode in parallel, as on a worker with a free core.
+        transcode_audio(file, s, &Resume::default(), &mut sink, &|| false, 2)?
     };
     let mut variants = Vec::new();
     for (r, rendition) in summary.renditions.iter().enumerate() {
@@ -381,6 +382,49 @@ fn stereo_44k1_wav_13s() {
     }
 }
 
+/// Splitting the renditions over threads changes when they run, never what they write.
+#[test]
+fn renditions_are_the_same_bytes_on_one_thread_and_on_three() {
+    let dir = tmp();
+    let wav = dir.path().join("in.wav");
+    write_sine_wav(&wav, 44_100, 2, 4.0, Fmt::I16);
+    let s = TranscodeSettings {
+        ladder: Rendition::default_ladder(),
+        segment_seconds: 1.0,
+        ..settings()
+    };
+    let run = |threads: usize| {
+        let mut parts = Vec::new();
+        transcode_audio(
+            fs::File::open(&wav).unwrap(),
+            &s,
+            &Resume::default(),
+            &mut |part| {
+                match part {
+                    HlsPart::Started { .. } => {}
+                    HlsPart::Init { rendition, bytes } => parts.push((rendition, None, bytes.to_vec())),
+                    HlsPart::Segment {
+                        rendition,
+                        index,
+                        bytes,
+                        ..
+                    } => parts.push((rendition, Some(index), bytes.to_vec())),
+                }
+                Ok(())
+            },
+            &|| false,
+            threads,
+        )
+        .unwrap();
+        parts.sort();
+        parts
+    };
+    let one = run(1);
+    // 4 renditions, each an init and 4 or 5 one-second segments.
+    assert!(one.len() >= 4 * 5, "{} parts", one.len());
+    assert!(one == run(3), "the parts differ between one thread and three");
+}
+
 #[test]
 fn mono_22050_wav_stays_mono() {
     let dir = tmp();
@@ -539,7 +583,14 @@ fn run_bytes(bytes: &[u8]) -> Result<TranscodeSummary, TranscodeError> {
     let p = dir.path().join("in.bin");
     fs::write(&p, bytes).unwrap();
     let file = fs::File::open(&p).unwrap();
-    transcode_audio(file, &settings(), &Resume::default(), &mut |_| Ok(()), &|| false)
+    transcode_audio(
+        file,
+        &settings(),
+        &Resume::default(),
+        &mut |_| Ok(()),
+        &|| false,
+        1,
+    )
 }
 
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
@@ -679,9 +730,14 @@ fn too_long_and_cancel() {
         ..settings()
     };
     let none = Resume::default();
-    let e = transcode_audio(fs::File::open(&wav).unwrap(), &s, &none, &mut |_| Ok(()), &|| {
-        false
-    })
+    let e = transcode_audio(
+        fs::File::open(&wav).unwrap(),
+        &s,
+        &none,
+        &mut |_| Ok(()),
+        &|| false,
+        1,
+    )
     .unwrap_err();
     assert_eq!(e.code().as_str(), "too-long");
 
@@ -690,7 +746,7 @@ fn too_long_and_cancel() {
         ..settings()
     };
     let mut emitted = 0u32;
-    let counter = std::cell::Cell::new(0u32);
+    let counter = std::sync::atomic::AtomicU32::new(0);
     let e = transcode_audio(
         fs::File::open(&wav).unwrap(),
         &s,
@@ -701,10 +757,8 @@ fn too_long_and_cancel() {
             }
             Ok(())
         },
-        &|| {
-            counter.set(counter.get() + 1);
-            counter.get() > 2
-        },
+        &|| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 > 2,
+        1,
     )
     .unwrap_err();
     assert_eq!(e.code().as_str(), "cancelled");
@@ -720,6 +774,7 @@ fn too_long_and_cancel() {
         &none,
         &mut |_| Ok(()),
         &|| false,
+        1,
     )
     .unwrap_err();
     assert_eq!(e.code().as_str(), "invalid-settings");
@@ -810,6 +865,8 @@ fn run_parts(
             Ok(())
         },
         &|| false,
+        // One thread: which segment the sink refuses must not depend on thread timing.
+        1,
     );
     (result, parts)
 }

@@ -414,7 +414,8 @@ pub async fn transcode_into_generation(
 
     // Two parts in flight at most: the encoder waits for storage instead of filling memory.
     let (parts_tx, mut parts_rx) = mpsc::channel::<HlsPart>(2);
-    let encoder = ctx.cpu.spawn(move || {
+    let renditions = settings.ladder.len();
+    let encoder = ctx.cpu.spawn_wide(renditions, move |threads| {
         let mut sink = |part: HlsPart| {
             parts_tx
                 .blocking_send(part)
@@ -423,9 +424,15 @@ pub async fn transcode_into_generation(
         // Cancellation (drain deadline, timeout) stops the encoder at the next segment boundary;
         // so does the receiver going away (storage failed).
         let (mut source, metadata) = open(&path)?;
-        transcode_pcm(&mut *source, metadata, &settings, &resume, &mut sink, &|| {
-            cancel.is_cancelled()
-        })
+        transcode_pcm(
+            &mut *source,
+            metadata,
+            &settings,
+            &resume,
+            &mut sink,
+            &|| cancel.is_cancelled(),
+            threads,
+        )
     });
 
     let mut store_error = None;

@@ -11,6 +11,8 @@
 
 use bytes::Bytes;
 
+use crate::fan_out::fan_out;
+
 use super::decode::PcmFormat;
 use super::error::TranscodeError;
 use super::fmp4::{self, TIMESCALE};
@@ -136,7 +138,11 @@ pub struct TranscodeSummary {
     pub waveform: Waveform,
 }
 
-type Sink<'a> = &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>;
+/// Where the parts go. `Send`: the renditions encode on their own threads when the job was
+/// given more than one ([`crate::fan_out`]), each handing its parts over in turn.
+type Sink<'a> = &'a mut (dyn FnMut(HlsPart) -> Result<(), TranscodeError> + Send);
+/// Whether the job was cancelled (asked from every rendition's thread).
+type Cancelled<'a> = &'a (dyn Fn() -> bool + Sync);
 
 /// Transcode any audio we decode (symphonia's formats, and Opus in Ogg) into the ladder's fMP4
 /// HLS parts, streaming them to `sink`, and measure it on the way (metadata, loudness, peaks).
@@ -144,17 +150,19 @@ type Sink<'a> = &'a mut dyn FnMut(HlsPart) -> Result<(), TranscodeError>;
 /// Synchronous and CPU-bound by design: run it on a blocking thread. Mono stays mono; anything
 /// with more channels is downmixed to stereo. `cancelled` is polled before every segment.
 /// `resume` names segments an earlier attempt stored; pass `&Resume::default()` to start afresh.
+/// The renditions encode on up to `threads` threads.
 pub fn transcode_audio(
     source: std::fs::File,
     settings: &TranscodeSettings,
     resume: &Resume,
     sink: Sink<'_>,
-    cancelled: &dyn Fn() -> bool,
+    cancelled: Cancelled<'_>,
+    threads: usize,
 ) -> Result<TranscodeSummary, TranscodeError> {
     // Bad settings fail before the input is read; cancellation is checked by the pipeline.
     validate(settings)?;
     let (mut source, metadata) = input::open(source)?;
-    transcode_pcm(&mut source, metadata, settings, resume, sink, cancelled)
+    transcode_pcm(&mut source, metadata, settings, resume, sink, cancelled, threads)
 }
 
 /// Where the pipeline's PCM comes from: its own decoders ([`input::Input`]), or another kind's
@@ -183,7 +191,8 @@ pub fn transcode_pcm(
     settings: &TranscodeSettings,
     resume: &Resume,
     sink: Sink<'_>,
-    cancelled: &dyn Fn() -> bool,
+    cancelled: Cancelled<'_>,
+    threads: usize,
 ) -> Result<TranscodeSummary, TranscodeError> {
     let target = validate(settings)?;
     if cancelled() {
@@ -200,66 +209,68 @@ pub fn transcode_pcm(
     }
     let source_codec = source.codec_name().to_string();
 
-    let mut stages: Option<Stages> = None;
-    let mut mixed: Vec<f32> = Vec::new();
-    let mut pcm48: Vec<f32> = Vec::new();
-    let mut frames_in: u64 = 0;
-
-    while let Some((fmt, pcm)) = source.next_chunk()? {
-        let st = match stages.as_mut() {
-            Some(st) => st,
-            None => stages.insert(Stages::new(
-                fmt,
-                settings,
-                target,
-                resume,
-                metadata.duration_seconds,
-                sink,
-            )?),
-        };
-        let channels = fmt.channel_count().max(1);
-        frames_in = frames_in.saturating_add((pcm.len() / channels) as u64);
-        let seconds_in = frames_in as f64 / f64::from(st.sample_rate_in);
-        if seconds_in > max_seconds {
-            return Err(TranscodeError::TooLong {
-                actual_seconds: seconds_in,
-                max_seconds,
-            });
-        }
-        st.waveform.push(pcm);
-        mixed.clear();
-        st.mixer.mix_into(pcm, &mut mixed);
-        st.loudness.push(&mixed)?;
-        pcm48.clear();
-        st.resampler.push(&mixed, &mut pcm48)?;
-        st.feed(&pcm48, sink, cancelled)?;
-    }
-
-    // next_chunk returns an error rather than Ok(None) when nothing decoded, so stages exist.
-    let Some(mut st) = stages else {
-        return Err(TranscodeError::CorruptMedia("no decodable audio frames".into()));
+    // The first block reveals the PCM format the stages are built for. (next_chunk returns an
+    // error rather than Ok(None) when nothing decodes.)
+    let (format, first) = match source.next_chunk()? {
+        Some((format, pcm)) => (format.clone(), pcm.to_vec()),
+        None => return Err(TranscodeError::CorruptMedia("no decodable audio frames".into())),
     };
-    pcm48.clear();
-    st.resampler.finish(&mut pcm48)?;
-    st.feed(&pcm48, sink, cancelled)?;
-    let frames_out = st.resampler.frames_out();
-    let loudness = st.loudness.measurement()?;
-    let renditions = st
-        .lanes
+    let (mut front, lanes) = stages(&format, settings, target, resume, metadata.duration_seconds, sink)?;
+
+    // Decoding, mixing, measuring and resampling run here; the renditions' encoders consume the
+    // 48 kHz blocks, on their own threads when there are several.
+    let shared_sink = std::sync::Mutex::new(&mut *sink);
+    let encode = |lane: &mut Lane, pcm48: &Vec<f32>| {
+        let mut to_sink = |part: HlsPart| match shared_sink.lock() {
+            Ok(mut sink) => sink(part),
+            Err(_) => Err(TranscodeError::Sink(
+                "another rendition failed while writing".into(),
+            )),
+        };
+        lane.feed(pcm48, &mut to_sink, cancelled)
+    };
+    let costs = vec![1; lanes.len()];
+    let ((), lanes) = fan_out(threads, lanes, &costs, encode, |deliver| {
+        let stopped = || TranscodeError::Sink("a rendition stopped".into());
+        let channels = format.channel_count().max(1);
+        let block = front.push(&first, channels, max_seconds)?;
+        if !deliver(block.into()) {
+            return Err(stopped());
+        }
+        while let Some((format, pcm)) = source.next_chunk()? {
+            let block = front.push(pcm, format.channel_count().max(1), max_seconds)?;
+            if !block.is_empty() && !deliver(block.into()) {
+                return Err(stopped());
+            }
+        }
+        let mut tail = Vec::new();
+        front.resampler.finish(&mut tail)?;
+        if !deliver(tail.into()) {
+            return Err(stopped());
+        }
+        Ok(())
+    })?;
+    let sink = shared_sink
+        .into_inner()
+        .map_err(|_| TranscodeError::Sink("a rendition failed while writing".into()))?;
+
+    let frames_out = front.resampler.frames_out();
+    let loudness = front.loudness.measurement()?;
+    let renditions = lanes
         .into_iter()
         .map(|lane| lane.finish(frames_out, sink, cancelled))
         .collect::<Result<Vec<_>, _>>()?;
 
     Ok(TranscodeSummary {
         duration_seconds: frames_out as f64 / f64::from(TIMESCALE),
-        sample_rate_in: st.sample_rate_in,
-        channels_in: st.channels_in,
+        sample_rate_in: front.sample_rate_in,
+        channels_in: front.channels_in,
         source_codec,
         renditions,
         metadata,
         playback_gain_db: loudness::playback_gain_db(&loudness, &settings.loudness_target),
         loudness,
-        waveform: st.waveform.finish(),
+        waveform: front.waveform.finish(),
     })
 }
 
@@ -287,84 +298,94 @@ fn validate(s: &TranscodeSettings) -> Result<u64, TranscodeError> {
     Ok(((s.segment_seconds * f64::from(TIMESCALE)).round() as u64).max(1))
 }
 
-/// Processing stages, created once the first decoded packet reveals the real PCM format.
-struct Stages {
+/// What runs before the encoders, on the decoding thread: mix, measure, resample.
+struct Front {
     mixer: ChannelMixer,
     resampler: To48k,
-    lanes: Vec<Lane>,
     loudness: LoudnessMeter,
     waveform: WaveformBuilder,
     sample_rate_in: u32,
     channels_in: u16,
+    frames_in: u64,
+    mixed: Vec<f32>,
 }
 
-impl Stages {
-    fn new(
-        fmt: &PcmFormat,
-        settings: &TranscodeSettings,
-        target: u64,
-        resume: &Resume,
-        expected_seconds: Option<f64>,
-        sink: Sink<'_>,
-    ) -> Result<Self, TranscodeError> {
-        let mixer = ChannelMixer::new(&fmt.channels);
-        let out_channels = mixer.out_channels();
-        let resampler = To48k::new(fmt.sample_rate, out_channels)?;
-        let channels_in = u16::try_from(fmt.channel_count())
-            .map_err(|_| TranscodeError::CorruptMedia("channel count out of range".into()))?;
-        let track_channels = u16::try_from(out_channels).unwrap_or(2);
-        let encoders = settings
-            .ladder
-            .iter()
-            .map(|rendition| RenditionEncoder::new(rendition, out_channels))
-            .collect::<Result<Vec<_>, _>>()?;
-        let grids: Vec<SegmentGrid> = encoders
-            .iter()
-            .map(|encoder| SegmentGrid::new(encoder.frame_samples() as u64, encoder.priming(), target))
-            .collect();
-        let resumed = resumable_segments(resume, &grids);
-        let resumed_seconds = resume.stored.first().map_or(0.0, |stored| {
-            stored.iter().take(resumed as usize).map(|(_, d)| d).sum()
-        });
-        sink(HlsPart::Started {
-            expected_seconds,
-            resumed_segments: resumed,
-            resumed_seconds,
-        })?;
-        let mut lanes = Vec::with_capacity(settings.ladder.len());
-        for (index, ((rendition, encoder), grid)) in
-            settings.ladder.iter().zip(encoders).zip(grids).enumerate()
-        {
-            let track = encoder.track(track_channels, rendition.bitrate_bps);
-            sink(HlsPart::Init {
-                rendition: index,
-                bytes: fmp4::init_segment(&track)?,
-            })?;
-            let stored = resume.stored.get(index).map_or(&[][..], Vec::as_slice);
-            lanes.push(Lane::new(index, *rendition, encoder, grid, stored, resumed));
+impl Front {
+    /// Takes one decoded block (`channels` interleaved) and returns its 48 kHz mix.
+    fn push(&mut self, pcm: &[f32], channels: usize, max_seconds: f64) -> Result<Vec<f32>, TranscodeError> {
+        self.frames_in = self.frames_in.saturating_add((pcm.len() / channels) as u64);
+        let seconds_in = self.frames_in as f64 / f64::from(self.sample_rate_in);
+        if seconds_in > max_seconds {
+            return Err(TranscodeError::TooLong {
+                actual_seconds: seconds_in,
+                max_seconds,
+            });
         }
-        Ok(Self {
-            loudness: LoudnessMeter::new(fmt.sample_rate, out_channels)?,
-            waveform: WaveformBuilder::new(fmt.sample_rate, fmt.channel_count(), settings.waveform)?,
-            mixer,
-            resampler,
-            lanes,
-            sample_rate_in: fmt.sample_rate,
-            channels_in,
-        })
+        self.waveform.push(pcm);
+        self.mixed.clear();
+        self.mixer.mix_into(pcm, &mut self.mixed);
+        self.loudness.push(&self.mixed)?;
+        let mut pcm48 = Vec::new();
+        self.resampler.push(&self.mixed, &mut pcm48)?;
+        Ok(pcm48)
     }
+}
 
-    fn feed(
-        &mut self,
-        pcm48: &[f32],
-        sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<(), TranscodeError> {
-        for lane in &mut self.lanes {
-            lane.feed(pcm48, sink, cancelled)?;
-        }
-        Ok(())
+/// The stages for PCM of `fmt`: the front, and one lane per rendition (whose init parts go to
+/// the sink now).
+fn stages(
+    fmt: &PcmFormat,
+    settings: &TranscodeSettings,
+    target: u64,
+    resume: &Resume,
+    expected_seconds: Option<f64>,
+    sink: Sink<'_>,
+) -> Result<(Front, Vec<Lane>), TranscodeError> {
+    let mixer = ChannelMixer::new(&fmt.channels);
+    let out_channels = mixer.out_channels();
+    let resampler = To48k::new(fmt.sample_rate, out_channels)?;
+    let channels_in = u16::try_from(fmt.channel_count())
+        .map_err(|_| TranscodeError::CorruptMedia("channel count out of range".into()))?;
+    let track_channels = u16::try_from(out_channels).unwrap_or(2);
+    let encoders = settings
+        .ladder
+        .iter()
+        .map(|rendition| RenditionEncoder::new(rendition, out_channels))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grids: Vec<SegmentGrid> = encoders
+        .iter()
+        .map(|encoder| SegmentGrid::new(encoder.frame_samples() as u64, encoder.priming(), target))
+        .collect();
+    let resumed = resumable_segments(resume, &grids);
+    let resumed_seconds = resume.stored.first().map_or(0.0, |stored| {
+        stored.iter().take(resumed as usize).map(|(_, d)| d).sum()
+    });
+    sink(HlsPart::Started {
+        expected_seconds,
+        resumed_segments: resumed,
+        resumed_seconds,
+    })?;
+    let mut lanes = Vec::with_capacity(settings.ladder.len());
+    for (index, ((rendition, encoder), grid)) in settings.ladder.iter().zip(encoders).zip(grids).enumerate() {
+        let track = encoder.track(track_channels, rendition.bitrate_bps);
+        sink(HlsPart::Init {
+            rendition: index,
+            bytes: fmp4::init_segment(&track)?,
+        })?;
+        let stored = resume.stored.get(index).map_or(&[][..], Vec::as_slice);
+        lanes.push(Lane::new(index, *rendition, encoder, grid, stored, resumed));
     }
+    let front = Front {
+        loudness: LoudnessMeter::new(fmt.sample_rate, out_channels)?,
+        waveform: WaveformBuilder::new(fmt.sample_rate, fmt.channel_count(), settings.waveform)?,
+        mixer,
+        resampler,
+        sample_rate_in: fmt.sample_rate,
+        channels_in,
+        frames_in: 0,
+        mixed: Vec::new(),
+    };
+    Ok((front, lanes))
 }
 
 /// Where one rendition's segments start: packet `n` covers media time `[n·F, (n+1)·F)` (F the
@@ -484,7 +505,7 @@ impl Lane {
         &mut self,
         mut pcm48: &[f32],
         sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
+        cancelled: Cancelled<'_>,
     ) -> Result<(), TranscodeError> {
         let frame_len = self.encoder.frame_len();
         if self.skip_samples > 0 {
@@ -519,7 +540,7 @@ impl Lane {
         mut self,
         frames: u64,
         sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
+        cancelled: Cancelled<'_>,
     ) -> Result<RenditionSummary, TranscodeError> {
         let grid = self.segmenter.grid;
         let presentation_end = grid.priming.saturating_add(frames);
@@ -603,7 +624,7 @@ impl Segmenter {
         &mut self,
         packet: Vec<u8>,
         sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
+        cancelled: Cancelled<'_>,
     ) -> Result<(), TranscodeError> {
         let packet_start = self
             .start
@@ -620,7 +641,7 @@ impl Segmenter {
         &mut self,
         presentation_end: u64,
         sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
+        cancelled: Cancelled<'_>,
     ) -> Result<(), TranscodeError> {
         if !self.packets.is_empty() {
             self.emit(Some(presentation_end), sink, cancelled)?;
@@ -632,7 +653,7 @@ impl Segmenter {
         &mut self,
         presentation_end: Option<u64>,
         sink: Sink<'_>,
-        cancelled: &dyn Fn() -> bool,
+        cancelled: Cancelled<'_>,
     ) -> Result<(), TranscodeError> {
         if cancelled() {
             return Err(TranscodeError::Cancelled);

@@ -29,7 +29,7 @@ use super::{
     finalize, fmp4,
     limits::VideoSettings,
     picture::Picture,
-    plan::{Chunk, Plan},
+    plan::{Chunk, Plan, Rung, VideoCodec},
     rung_encoder::{Packet, RungEncoder},
     stills::{self, SampledStills, Sampler},
     store_hls,
@@ -37,6 +37,7 @@ use super::{
 use crate::{
     context::{JobContext, JobRun},
     error::{ErrorCode, JobError},
+    fan_out::fan_out,
     hls::{init_file_name, segment_file_name},
     kind::Kind,
     media,
@@ -142,9 +143,9 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EncodeJob) -> Result<()
         let (path, cancel, work_plan) = (scratch.clone(), run.cancel.clone(), plan.clone());
         let frames = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&frames);
-        let work = ctx
-            .cpu
-            .spawn(move || encode_chunk(&path, &work_plan, chunk, &settings, &cancel, &counter));
+        let work = ctx.cpu.spawn_wide(work_plan.rungs.len(), move |threads| {
+            encode_chunk(&path, &work_plan, chunk, &settings, &cancel, &counter, threads)
+        });
         tokio::pin!(work);
         let mut ticks = tokio::time::interval(PROGRESS_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -292,7 +293,26 @@ pub fn track_timing(frame_rate: (u32, u32)) -> (u32, u32) {
     (num.saturating_mul(scale), den.saturating_mul(scale))
 }
 
-/// Decodes, conforms and encodes one chunk (blocking: runs on the CPU pool).
+/// One rung's share of a chunk: its encoder, its own scaler and the packets so far.
+struct RungWork<'a> {
+    rung: &'a Rung,
+    encoder: RungEncoder,
+    resizer: Resizer,
+    packets: Vec<Packet>,
+}
+
+/// What a rung costs to encode, relative to the others (balances rungs over threads): its
+/// pixels; OpenH264's Constrained Baseline costs about a quarter of rav1e's AV1 per pixel.
+fn rung_cost(rung: &Rung) -> u64 {
+    let pixels = u64::from(rung.width) * u64::from(rung.height);
+    match rung.codec {
+        VideoCodec::Av1 => pixels,
+        VideoCodec::H264 => pixels / 4,
+    }
+}
+
+/// Decodes, conforms and encodes one chunk (blocking: runs on the CPU pool). The rungs encode
+/// on `threads` threads (the pool slots this chunk holds), each decoded frame shared by all.
 fn encode_chunk(
     path: &Path,
     plan: &Plan,
@@ -300,34 +320,81 @@ fn encode_chunk(
     settings: &VideoSettings,
     cancel: &CancellationToken,
     frames_done: &AtomicU64,
+    threads: usize,
 ) -> Result<(Vec<RungOutput>, SampledStills), JobError> {
-    let mut encoders = plan
+    let rungs = plan
         .rungs
         .iter()
-        .map(|rung| RungEncoder::new(rung, plan, settings).map_err(bug))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut packets: Vec<Vec<Packet>> = encoders.iter().map(|_| Vec::new()).collect();
+        .map(|rung| {
+            Ok(RungWork {
+                rung,
+                encoder: RungEncoder::new(rung, plan, settings).map_err(bug)?,
+                resizer: Resizer::new(),
+                packets: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, JobError>>()?;
+    let costs: Vec<u64> = plan.rungs.iter().map(rung_cost).collect();
+    let encode = |work: &mut RungWork<'_>, picture: &Picture| -> Result<(), JobError> {
+        let scaled = picture
+            .scaled(&mut work.resizer, work.rung.width, work.rung.height)
+            .map_err(bug)?;
+        work.packets.extend(work.encoder.send(&scaled).map_err(bug)?);
+        Ok(())
+    };
+    let (stills, rungs) = fan_out(threads, rungs, &costs, encode, |deliver| {
+        decode_chunk(path, plan, chunk, cancel, frames_done, deliver)
+    })?;
+    let mut outputs = Vec::with_capacity(rungs.len());
+    for RungWork {
+        rung,
+        mut encoder,
+        mut packets,
+        ..
+    } in rungs
+    {
+        packets.extend(encoder.finish().map_err(bug)?);
+        let init = encoder
+            .init_segment(rung, track_timing(plan.frame_rate).0)
+            .map_err(bug)?;
+        outputs.push(RungOutput {
+            codecs: encoder.codecs().map_err(bug)?,
+            init,
+            segments: segments(plan, chunk, &packets)?,
+        });
+    }
+    Ok((outputs, stills))
+}
+
+/// Decodes the chunk's frames, puts them on the plan's frame rate and hands each output frame
+/// to `deliver` (the rungs); samples the stills on the way.
+fn decode_chunk(
+    path: &Path,
+    plan: &Plan,
+    chunk: Chunk,
+    cancel: &CancellationToken,
+    frames_done: &AtomicU64,
+    deliver: &mut dyn FnMut(Arc<Picture>) -> bool,
+) -> Result<SampledStills, JobError> {
     let half_frame = plan.frame_time(1) / 2.0;
     let start = (plan.frame_time(chunk.first_frame) - half_frame).max(0.0);
     let end = plan.frame_time(chunk.first_frame + chunk.frames) + half_frame;
     let mut resizer = Resizer::new();
     let mut emitted = 0u64;
-    let mut last: Option<Picture> = None;
+    let mut last: Option<Arc<Picture>> = None;
     let mut failure: Option<JobError> = None;
 
     let mut sampler = Sampler::new(plan);
-    let mut emit = |picture: &Picture, emitted: &mut u64| -> Result<(), JobError> {
+    let mut emit = |picture: &Arc<Picture>, emitted: &mut u64| -> Result<(), JobError> {
         if cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
         sampler
             .offer(chunk.first_frame + *emitted, picture, &mut resizer)
             .map_err(bug)?;
-        for ((rung, encoder), out) in plan.rungs.iter().zip(&mut encoders).zip(&mut packets) {
-            let scaled = picture
-                .scaled(&mut resizer, rung.width, rung.height)
-                .map_err(bug)?;
-            out.extend(encoder.send(&scaled).map_err(bug)?);
+        if !deliver(Arc::clone(picture)) {
+            // A rung failed; its own error is what the chunk reports.
+            return Err(bug("a rung stopped"));
         }
         *emitted += 1;
         frames_done.store(*emitted, Ordering::Relaxed);
@@ -340,8 +407,8 @@ fn encode_chunk(
         while emitted < chunk.frames
             && frame.pts_seconds > plan.frame_time(chunk.first_frame + emitted) + half_frame
         {
-            let picture =
-                last.get_or_insert_with(|| Picture::upright(frame, plan.rotation_degrees, plan.colour));
+            let picture = last
+                .get_or_insert_with(|| Arc::new(Picture::upright(frame, plan.rotation_degrees, plan.colour)));
             if let Err(err) = emit(picture, &mut emitted) {
                 failure = Some(err);
                 return ControlFlow::Break(());
@@ -350,7 +417,11 @@ fn encode_chunk(
         if emitted >= chunk.frames {
             return ControlFlow::Break(());
         }
-        last = Some(Picture::upright(frame, plan.rotation_degrees, plan.colour));
+        last = Some(Arc::new(Picture::upright(
+            frame,
+            plan.rotation_degrees,
+            plan.colour,
+        )));
         ControlFlow::Continue(())
     });
     if let Some(err) = failure {
@@ -367,20 +438,7 @@ fn encode_chunk(
     while emitted < chunk.frames {
         emit(&picture, &mut emitted)?;
     }
-    let stills = sampler.finish().map_err(bug)?;
-    let mut outputs = Vec::with_capacity(encoders.len());
-    for ((rung, mut encoder), mut rung_packets) in plan.rungs.iter().zip(encoders).zip(packets) {
-        rung_packets.extend(encoder.finish().map_err(bug)?);
-        let init = encoder
-            .init_segment(rung, track_timing(plan.frame_rate).0)
-            .map_err(bug)?;
-        outputs.push(RungOutput {
-            codecs: encoder.codecs().map_err(bug)?,
-            init,
-            segments: segments(plan, chunk, &rung_packets)?,
-        });
-    }
-    Ok((outputs, stills))
+    sampler.finish().map_err(bug)
 }
 
 fn decode_error(err: ProbeError) -> JobError {

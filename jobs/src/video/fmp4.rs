@@ -16,7 +16,9 @@ use mp4_atom::{
     TrunSamples, Url, Visual, Vmhd,
 };
 
-use super::{av1::parse_sequence_header_obu, h264::parse_sps};
+use veza_av1::parse_sequence_header_obu;
+
+use super::h264::parse_sps;
 
 /// The one track in every segment.
 pub const TRACK_ID: u32 = 1;

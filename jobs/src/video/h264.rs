@@ -31,7 +31,7 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::{OpenH264API, Timestamp};
 
-use super::bits::{BitReader, BitsError};
+use veza_av1::bits::{BitReader, BitsError};
 
 /// Errors from [`H264Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,9 +9,7 @@
 //! publishes. `docs/video.md` has the whole design.
 
 pub mod av;
-mod av1;
 mod av_audio;
-mod bits;
 mod chunks;
 mod colour;
 mod details;

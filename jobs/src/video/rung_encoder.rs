@@ -3,9 +3,9 @@
 //! per frame in display order, ready to be an fMP4 sample.
 
 use bytes::Bytes;
+use veza_av1::{Av1Encoder, Av1Packet, Av1Settings};
 
 use super::{
-    av1::{Av1Encoder, Av1Packet, Av1Settings},
     fmp4,
     h264::{H264Encoder, H264Packet, H264Settings},
     limits::VideoSettings,

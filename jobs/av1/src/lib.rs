@@ -1,5 +1,11 @@
 //! AV1 encoding over `rav1e` 0.8, shaped for segmented (HLS/CMAF) delivery.
 //!
+//! A crate of its own for one reason: rav1e's encoder is generic over the pixel type, so its hot
+//! code is compiled in the crate that calls it, at that crate's optimisation level. The
+//! workspace's dev profile optimises this crate (and rav1e), so debug builds — the tests — encode
+//! at close to release speed while the rest of the workspace stays quick to build. [`bits`] is here
+//! too: the H.264 SPS parser beside the H.264 encoder reads with the same bit reader.
+//!
 //! * 8-bit 4:2:0, limited range, BT.709 primaries/transfer/matrix signalled in the
 //!   sequence header.
 //! * Keyframes exactly at input frames `0, keyint, 2*keyint, ...` and nowhere else
@@ -25,7 +31,9 @@ use rav1e::prelude::{
     Rational, SceneDetectionSpeed, TransferCharacteristics,
 };
 
-use super::bits::{BitReader, BitsError};
+pub mod bits;
+
+use bits::{BitReader, BitsError};
 
 /// Errors from [`Av1Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
