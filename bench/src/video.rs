@@ -6,9 +6,10 @@
 //! 12, what users would pick for speed), in the same run. Reported per encoder: wall time,
 //! output bytes and the Y-PSNR of every rung against the source scaled to its size (Lanczos).
 //!
-//! Then the fleet: the same video with one and with two worker processes, each limited to one
-//! encode at a time on one thread (`VEZA_ENCODE_CONCURRENCY=1`, `VEZA_CPU_THREADS=1`, AV1
-//! threads 1), and every worker's peak RSS (`VmHWM`). The load average is printed before and
+//! Then the default beside 20-s chunks (`VEZA_VIDEO_CHUNK_SEGMENTS=5`) on one worker, and the
+//! fleet: the same video with one and with two worker processes, each limited to one encode at a
+//! time on one thread (`VEZA_ENCODE_CONCURRENCY=1`, `VEZA_CPU_THREADS=1`, AV1 threads 1), and
+//! every worker's peak RSS (`VmHWM`). The load average is printed before and
 //! after: these machines are shared.
 //!
 //! Usage: `DATABASE_URL=postgres://…/postgres bench-video [SECONDS]`. Needs the release
@@ -61,6 +62,12 @@ async fn main() -> anyhow::Result<()> {
         (timing, out, rss)
     };
     let veza_rungs = measure_rungs(&source, |height| veza_dir.join(format!("av1-{height}p.m3u8")))?;
+    // The same with 20-s chunks (5 segments): what the chunk length costs one worker.
+    let long_chunks = {
+        let platform =
+            Platform::start_with(&[("VEZA_VIDEO_H264", "off"), ("VEZA_VIDEO_CHUNK_SEGMENTS", "5")]).await;
+        upload_to_ready(&platform, &bytes, None).await?.0
+    };
 
     let rav1e_dir = dir.path().join("librav1e");
     let rav1e = ffmpeg_ladder(&source, &rav1e_dir, "librav1e")?;
@@ -96,6 +103,11 @@ async fn main() -> anyhow::Result<()> {
         mean_psnr(&veza_rungs) - mean_psnr(&rav1e_rungs)
     );
     println!("Veza worker peak RSS: {rss:.0} MiB");
+    println!(
+        "Veza with 20-s chunks instead of 8-s: {:.1} s wall ({:.2}x the default's)",
+        long_chunks.wall.as_secs_f64(),
+        ratio(&long_chunks, &veza)
+    );
 
     // The fleet: one and two workers of one thread each.
     let single = [

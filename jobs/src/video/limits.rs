@@ -30,7 +30,9 @@ pub struct VideoSettings {
     /// Segment length in seconds (`VEZA_VIDEO_SEGMENT_SECONDS`, default 4); a keyframe starts
     /// each, in every rendition.
     pub segment_seconds: f64,
-    /// Segments per encode job (`VEZA_VIDEO_CHUNK_SEGMENTS`, default 5: 20 s chunks).
+    /// Segments per encode job (`VEZA_VIDEO_CHUNK_SEGMENTS`, default 2: 8 s chunks). Short
+    /// chunks spread one video evenly over the fleet's slots: the last chunk to finish runs
+    /// alone, so its length is the tail of every encode (bench/README.md measures 2 against 5).
     pub chunk_segments: u32,
     /// rav1e's speed preset, 0 (slowest) to 10 (`VEZA_VIDEO_AV1_SPEED`, default 10).
     pub av1_speed: u8,
@@ -67,7 +69,7 @@ impl Default for VideoSettings {
                 kbps: 2_500,
             }),
             segment_seconds: 4.0,
-            chunk_segments: 5,
+            chunk_segments: 2,
             av1_speed: 10,
             av1_tiles: 2,
             av1_threads: 1,
