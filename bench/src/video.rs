@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<44} {:>9} {:>11}   Y-PSNR per rung (360p / 720p / 1080p)",
+        "{:<44} {:>9} {:>11}   Y-PSNR per rung (360p / 720p / 1080p); bytes per rung",
         "", "wall", "bytes"
     );
     for (label, timing, rungs) in [
@@ -88,10 +88,12 @@ async fn main() -> anyhow::Result<()> {
     ] {
         let total: u64 = rungs.iter().map(|r| r.bytes).sum();
         let psnr: Vec<String> = rungs.iter().map(|r| format!("{:.2}", r.psnr)).collect();
+        let bytes: Vec<String> = rungs.iter().map(|r| r.bytes.to_string()).collect();
         println!(
-            "{label:<44} {:>8.1}s {total:>11}   {} dB",
+            "{label:<44} {:>8.1}s {total:>11}   {} dB; {}",
             timing.wall.as_secs_f64(),
-            psnr.join(" / ")
+            psnr.join(" / "),
+            bytes.join(" / ")
         );
     }
     let ratio = |a: &Timing, b: &Timing| a.wall.as_secs_f64() / b.wall.as_secs_f64();
