@@ -32,8 +32,10 @@ use rav1e::prelude::{
 };
 
 pub mod bits;
+pub mod planes;
 
 use bits::{BitReader, BitsError};
+use planes::tight_plane;
 
 /// Errors from [`Av1Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -289,9 +291,9 @@ impl Av1Encoder {
         }
         let (w, h) = (self.width, self.height);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let y = tight_plane("Y", y, y_stride, w, h)?;
-        let u = tight_plane("U", u, u_stride, cw, ch)?;
-        let v = tight_plane("V", v, v_stride, cw, ch)?;
+        let y = tight_plane("Y", y, y_stride, w, h).map_err(Av1Error::Input)?;
+        let u = tight_plane("U", u, u_stride, cw, ch).map_err(Av1Error::Input)?;
+        let v = tight_plane("V", v, v_stride, cw, ch).map_err(Av1Error::Input)?;
 
         let mut frame: Frame<u8> = self.ctx.new_frame();
         {
@@ -486,40 +488,6 @@ fn codecs_string(info: &SeqInfo) -> String {
         if info.tier { 'H' } else { 'M' },
         depth
     )
-}
-
-/// Return a slice holding exactly `h` rows of `w` bytes, copying only if the input is strided.
-fn tight_plane<'a>(
-    name: &str,
-    data: &'a [u8],
-    stride: usize,
-    w: usize,
-    h: usize,
-) -> Result<std::borrow::Cow<'a, [u8]>, Av1Error> {
-    if stride < w {
-        return Err(Av1Error::Input(format!("{name} stride {stride} < width {w}")));
-    }
-    let need = stride
-        .checked_mul(h.saturating_sub(1))
-        .and_then(|n| n.checked_add(w))
-        .ok_or_else(|| Av1Error::Input(format!("{name} plane size overflow")))?;
-    if data.len() < need {
-        return Err(Av1Error::Input(format!(
-            "{name} plane has {} bytes, need {need} ({w}x{h}, stride {stride})",
-            data.len()
-        )));
-    }
-    if stride == w {
-        return Ok(std::borrow::Cow::Borrowed(data.get(..w * h).unwrap_or(data)));
-    }
-    let mut out = Vec::with_capacity(w * h);
-    for row in data.chunks(stride).take(h) {
-        out.extend_from_slice(row.get(..w).unwrap_or(row));
-    }
-    if out.len() != w * h {
-        return Err(Av1Error::Input(format!("{name} plane too short")));
-    }
-    Ok(std::borrow::Cow::Owned(out))
 }
 
 fn probe_sequence_header(enc: &EncoderConfig) -> Result<Vec<u8>, Av1Error> {

@@ -31,7 +31,10 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::{OpenH264API, Timestamp};
 
-use veza_av1::bits::{BitReader, BitsError};
+use veza_av1::{
+    bits::{BitReader, BitsError},
+    planes::tight_plane,
+};
 
 /// Errors from [`H264Encoder`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -246,9 +249,9 @@ impl H264Encoder {
         let planes = Planes {
             w,
             h,
-            y: tight_plane("Y", y, y_stride, w, h)?,
-            u: tight_plane("U", u, u_stride, cw, ch)?,
-            v: tight_plane("V", v, v_stride, cw, ch)?,
+            y: tight_plane("Y", y, y_stride, w, h).map_err(H264Error::Input)?,
+            u: tight_plane("U", u, u_stride, cw, ch).map_err(H264Error::Input)?,
+            v: tight_plane("V", v, v_stride, cw, ch).map_err(H264Error::Input)?,
         };
 
         let frame = self.frames_in;
@@ -369,43 +372,6 @@ fn frame_timestamp_ms(frame: u64, fps: (u32, u32)) -> Result<u64, H264Error> {
         .and_then(|n| u64::try_from(n).ok())
         .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| H264Error::Input(format!("timestamp of frame {frame} overflows")))
-}
-
-/// Return a slice holding exactly `h` rows of `w` bytes, copying only if the input is strided.
-fn tight_plane<'a>(
-    name: &str,
-    data: &'a [u8],
-    stride: usize,
-    w: usize,
-    h: usize,
-) -> Result<Cow<'a, [u8]>, H264Error> {
-    if stride < w {
-        return Err(H264Error::Input(format!("{name} stride {stride} < width {w}")));
-    }
-    let need = stride
-        .checked_mul(h.saturating_sub(1))
-        .and_then(|n| n.checked_add(w))
-        .ok_or_else(|| H264Error::Input(format!("{name} plane size overflow")))?;
-    if data.len() < need {
-        return Err(H264Error::Input(format!(
-            "{name} plane has {} bytes, need {need} ({w}x{h}, stride {stride})",
-            data.len()
-        )));
-    }
-    if stride == w {
-        return data
-            .get(..w * h)
-            .map(Cow::Borrowed)
-            .ok_or_else(|| H264Error::Input(format!("{name} plane too short")));
-    }
-    let mut out = Vec::with_capacity(w * h);
-    for row in data.chunks(stride).take(h) {
-        out.extend_from_slice(row.get(..w).unwrap_or(row));
-    }
-    if out.len() != w * h {
-        return Err(H264Error::Input(format!("{name} plane too short")));
-    }
-    Ok(Cow::Owned(out))
 }
 
 /// Encode one mid-grey frame with a fresh encoder of the same configuration to learn the
