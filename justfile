@@ -76,13 +76,14 @@ bench-audio runs="3":
 # Video: a 1080p clip (30 s by default) to the default AV1 ladder on the release platform, beside
 # ffmpeg with librav1e and with libsvtav1 making the same ladder; then one and two workers of one
 # thread each, with every worker's peak RSS.
-bench-video seconds="30":
+# `just bench-video 30 fleet` runs one part (compare, chunks, fleet, or veza: Veza's run alone).
+bench-video seconds="30" parts="compare,chunks,fleet":
     #!/usr/bin/env bash
     set -euo pipefail
     scripts/system-deps.sh
     base=$(scripts/postgres.sh)
     cargo build --release --bins
-    DATABASE_URL="$base/postgres" "{{target}}/release/bench-video" {{seconds}}
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-video" {{seconds}} {{parts}}
 
 # The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run,
 # with pgbench's rate on that server before and after (postgresql-client).

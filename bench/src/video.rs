@@ -12,7 +12,9 @@
 //! every worker's peak RSS (`VmHWM`). The load average is printed before and
 //! after: these machines are shared.
 //!
-//! Usage: `DATABASE_URL=postgres://…/postgres bench-video [SECONDS]`. Needs the release
+//! Usage: `DATABASE_URL=postgres://…/postgres bench-video [SECONDS] [PARTS]`, PARTS a comma
+//! list of `compare`, `chunks`, `fleet` (the default: all three) and `veza` (Veza's default run
+//! alone, with its peak RSS). Needs the release
 //! binaries beside this one (`just bench-video` builds them) and Debian's ffmpeg.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,14 +35,22 @@ const FPS: u32 = 30;
 /// The platform's default segment (4 s): a keyframe every 120 frames in every encoder.
 const KEYINT: u32 = 4 * FPS;
 
+/// The parts of the benchmark, each selectable on the command line.
+const PARTS: [&str; 4] = ["compare", "veza", "chunks", "fleet"];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     std::env::var("DATABASE_URL").context("DATABASE_URL must name a Postgres server")?;
-    let seconds: u32 = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(30);
+    let mut args = std::env::args().skip(1);
+    let seconds: u32 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(30);
+    let parts: Vec<String> = match args.next() {
+        Some(list) => list.split(',').map(str::to_owned).collect(),
+        // `veza` is the first row of `compare`: only on request.
+        None => ["compare", "chunks", "fleet"].map(str::to_owned).to_vec(),
+    };
+    if let Some(unknown) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        bail!("unknown part {unknown:?}: the parts are {}", PARTS.join(","));
+    }
     let dir = tempfile::Builder::new()
         .prefix("veza-bench-video-")
         .tempdir_in("/var/tmp")?;
@@ -53,28 +63,49 @@ async fn main() -> anyhow::Result<()> {
         bytes.len() / 1_000_000
     );
     println!("load average before: {}", load_average());
+    let mut veza = None;
+    if parts.iter().any(|p| p == "compare") {
+        veza = Some(compare(dir.path(), &source, &bytes).await?);
+    }
+    if parts.iter().any(|p| p == "veza") {
+        let platform = Platform::start_with(&[("VEZA_VIDEO_H264", "off")]).await;
+        let (timing, rss) = upload_to_ready(&platform, &bytes, None).await?;
+        println!(
+            "Veza alone, upload to ready (1 worker, defaults): {:.1} s; worker peak RSS {rss:.0} MiB",
+            timing.wall.as_secs_f64()
+        );
+    }
+    if parts.iter().any(|p| p == "chunks") {
+        chunk_lengths(&bytes, veza).await?;
+    }
+    if parts.iter().any(|p| p == "fleet") {
+        fleet(&bytes).await?;
+    }
+    println!("load average after: {}", load_average());
+    Ok(())
+}
 
-    // Veza, one worker with the default settings (two encodes at once: both cores).
+/// Veza (one worker, the default settings: both cores) beside ffmpeg with librav1e and with
+/// libsvtav1: wall time, bytes and Y-PSNR per rung. Veza's timing, for the chunk comparison.
+async fn compare(dir: &Path, source: &Path, bytes: &[u8]) -> anyhow::Result<Timing> {
     let (veza, veza_dir, rss) = {
         let platform = Platform::start_with(&[("VEZA_VIDEO_H264", "off")]).await;
-        let out = dir.path().join("veza");
-        let (timing, rss) = upload_to_ready(&platform, &bytes, Some(&out)).await?;
+        let out = dir.join("veza");
+        let (timing, rss) = upload_to_ready(&platform, bytes, Some(&out)).await?;
         (timing, out, rss)
     };
-    let veza_rungs = measure_rungs(&source, |height| veza_dir.join(format!("av1-{height}p.m3u8")))?;
-    // The same with 20-s chunks (5 segments): what the chunk length costs one worker.
-    let long_chunks = {
-        let platform =
-            Platform::start_with(&[("VEZA_VIDEO_H264", "off"), ("VEZA_VIDEO_CHUNK_SEGMENTS", "5")]).await;
-        upload_to_ready(&platform, &bytes, None).await?.0
-    };
-
-    let rav1e_dir = dir.path().join("librav1e");
-    let rav1e = ffmpeg_ladder(&source, &rav1e_dir, "librav1e")?;
-    let rav1e_rungs = measure_rungs(&source, |height| rav1e_dir.join(format!("{height}.mkv")))?;
-    let svt_dir = dir.path().join("svtav1");
-    let svt = ffmpeg_ladder(&source, &svt_dir, "libsvtav1")?;
-    let svt_rungs = measure_rungs(&source, |height| svt_dir.join(format!("{height}.mkv")))?;
+    println!(
+        "Veza, upload to ready: {:.1} s (load average now {})",
+        veza.wall.as_secs_f64(),
+        load_average()
+    );
+    let veza_rungs = measure_rungs(source, |height| veza_dir.join(format!("av1-{height}p.m3u8")))?;
+    let rav1e_dir = dir.join("librav1e");
+    let rav1e = ffmpeg_ladder(source, &rav1e_dir, "librav1e")?;
+    let rav1e_rungs = measure_rungs(source, |height| rav1e_dir.join(format!("{height}.mkv")))?;
+    let svt_dir = dir.join("svtav1");
+    let svt = ffmpeg_ladder(source, &svt_dir, "libsvtav1")?;
+    let svt_rungs = measure_rungs(source, |height| svt_dir.join(format!("{height}.mkv")))?;
 
     println!();
     println!(
@@ -96,7 +127,6 @@ async fn main() -> anyhow::Result<()> {
             bytes.join(" / ")
         );
     }
-    let ratio = |a: &Timing, b: &Timing| a.wall.as_secs_f64() / b.wall.as_secs_f64();
     let bytes_of = |rungs: &[Rung]| rungs.iter().map(|r| r.bytes).sum::<u64>() as f64;
     println!(
         "Veza / librav1e: wall {:.2}x, bytes {:.2}x, Y-PSNR {:+.2} dB (mean over rungs)",
@@ -105,13 +135,34 @@ async fn main() -> anyhow::Result<()> {
         mean_psnr(&veza_rungs) - mean_psnr(&rav1e_rungs)
     );
     println!("Veza worker peak RSS: {rss:.0} MiB");
-    println!(
-        "Veza with 20-s chunks instead of 8-s: {:.1} s wall ({:.2}x the default's)",
-        long_chunks.wall.as_secs_f64(),
-        ratio(&long_chunks, &veza)
-    );
+    Ok(veza)
+}
 
-    // The fleet: one and two workers of one thread each.
+/// The default (8-s chunks) beside 20-s chunks (`VEZA_VIDEO_CHUNK_SEGMENTS=5`) on one worker:
+/// what the chunk length costs. `default` is the comparison's run, when it ran.
+async fn chunk_lengths(bytes: &[u8], default: Option<Timing>) -> anyhow::Result<()> {
+    let default = match default {
+        Some(timing) => timing,
+        None => {
+            let platform = Platform::start_with(&[("VEZA_VIDEO_H264", "off")]).await;
+            upload_to_ready(&platform, bytes, None).await?.0
+        }
+    };
+    let platform =
+        Platform::start_with(&[("VEZA_VIDEO_H264", "off"), ("VEZA_VIDEO_CHUNK_SEGMENTS", "5")]).await;
+    let long_chunks = upload_to_ready(&platform, bytes, None).await?.0;
+    println!(
+        "Veza with 20-s chunks instead of 8-s: {:.1} s wall ({:.2}x the default's {:.1} s)",
+        long_chunks.wall.as_secs_f64(),
+        ratio(&long_chunks, &default),
+        default.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The same video with one and with two worker processes, each limited to one encode at a
+/// time on one thread; every worker's peak RSS.
+async fn fleet(bytes: &[u8]) -> anyhow::Result<()> {
     let single = [
         ("VEZA_VIDEO_H264", "off"),
         ("VEZA_ENCODE_CONCURRENCY", "1"),
@@ -124,20 +175,25 @@ async fn main() -> anyhow::Result<()> {
         for _ in 1..workers {
             platform.add_worker_with(&single);
         }
-        let (timing, _) = upload_to_ready(&platform, &bytes, None).await?;
+        let (timing, _) = upload_to_ready(&platform, bytes, None).await?;
         let rss: Vec<String> = (0..workers)
             .map(|i| peak_rss_mib(platform.worker_pid(i)).map(|m| format!("{m:.0}")))
             .collect::<anyhow::Result<_>>()?;
         println!(
-            "{workers} worker process(es), one thread each: {:>8.1} s wall; peak RSS {} MiB",
+            "{workers} worker process(es), one thread each: {:>8.1} s wall; peak RSS {} MiB; \
+             load average now {}",
             timing.wall.as_secs_f64(),
-            rss.join(" / ")
+            rss.join(" / "),
+            load_average()
         );
         walls.push(timing.wall.as_secs_f64());
     }
     println!("speed-up with two workers: {:.2}x", walls[0] / walls[1]);
-    println!("load average after: {}", load_average());
     Ok(())
+}
+
+fn ratio(a: &Timing, b: &Timing) -> f64 {
+    a.wall.as_secs_f64() / b.wall.as_secs_f64()
 }
 
 /// The source clip: the test pattern under moving grain, near-lossless H.264, BT.709 labelled.
@@ -240,7 +296,11 @@ fn y_psnr(encoded: &Path, source: &Path, width: u32, height: u32) -> anyhow::Res
     if encoded.extension().is_some_and(|e| e == "m3u8") {
         cmd.args(["-allowed_extensions", "ALL"]);
     }
-    let graph = format!("[1:v]scale={width}:{height}:flags=lanczos[r];[0:v][r]psnr");
+    // Frames are paired by number, not by timestamp: a Matroska output's millisecond timestamps
+    // (33, 67, 100 ms) fall just before the source's exact ones (33.3, 66.7 ms), and timestamp
+    // pairing then compares most frames with the source frame before them (about 11 dB lost).
+    let number = format!("settb=1/{FPS},setpts=N");
+    let graph = format!("[1:v]scale={width}:{height}:flags=lanczos,{number}[r];[0:v]{number}[e];[e][r]psnr");
     let out = cmd
         .arg("-i")
         .arg(encoded)
