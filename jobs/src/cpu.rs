@@ -9,6 +9,12 @@
 //! Work that splits (the rungs of a ladder) asks for more than one slot with
 //! [`CpuPool::spawn_wide`]: it gets the slots that are free when it starts, never waits for more,
 //! and [`crate::fan_out`] spreads its work over them.
+//!
+//! The pool also bounds memory. A wide task declares what it will hold (a video chunk: its
+//! encoders' lookahead, hundreds of MiB at 1080p) and waits until that much of the worker's
+//! budget (`VEZA_MEMORY_BUDGET_MIB`) is free before it takes a thread, so two 1080p chunks never
+//! encode side by side on a worker whose budget fits one, while small ones still pair up. A task
+//! that declares more than the whole budget runs alone instead of never.
 
 use std::sync::Arc;
 
@@ -18,6 +24,9 @@ use tokio::sync::Semaphore;
 #[derive(Debug, Clone)]
 pub struct CpuPool {
     permits: Arc<Semaphore>,
+    /// One permit per MiB of the memory budget.
+    memory: Arc<Semaphore>,
+    memory_mib: u32,
 }
 
 /// The task panicked; the panic is contained and reported as this error.
@@ -28,8 +37,17 @@ pub struct CpuTaskCrashed(String);
 impl CpuPool {
     /// A pool running at most `threads` tasks at once (at least one).
     pub fn new(threads: usize) -> Self {
+        Self::with_memory_budget(threads, UNBOUNDED_MIB)
+    }
+
+    /// A pool running at most `threads` tasks at once whose wide tasks together declare at most
+    /// `memory_mib` MiB (at least one).
+    pub fn with_memory_budget(threads: usize, memory_mib: u32) -> Self {
+        let memory_mib = memory_mib.clamp(1, UNBOUNDED_MIB);
         Self {
             permits: Arc::new(Semaphore::new(threads.max(1))),
+            memory: Arc::new(Semaphore::new(memory_mib as usize)),
+            memory_mib,
         }
     }
 
@@ -61,17 +79,26 @@ impl CpuPool {
         async move { task.await.map_err(|err| CpuTaskCrashed(err.to_string()))? }
     }
 
-    /// Like [`Self::spawn`], but `work` may use up to `most` threads: once its own slot is free
-    /// it also takes whichever slots are free at that moment (never waiting for them), holds
-    /// them until it ends, and is told how many it has (at least one). Spare slots are taken only
-    /// after the task's own, so two wide tasks can never wait on each other.
+    /// Like [`Self::spawn`], but `work` may use up to `most` threads and holds `memory_mib` MiB.
+    /// It first waits until that much of the memory budget is free (all of it, when it declares
+    /// more), then for its own slot; it then also takes whichever slots are free at that moment
+    /// (never waiting for them), holds memory and slots until it ends, and is told how many
+    /// threads it has (at least one). Memory is taken before any slot and spare slots after the
+    /// task's own, so two wide tasks can never wait on each other.
     pub fn spawn_wide<T: Send + 'static>(
         &self,
         most: usize,
+        memory_mib: u32,
         work: impl FnOnce(usize) -> T + Send + 'static,
     ) -> impl Future<Output = Result<T, CpuTaskCrashed>> + Send + 'static {
         let permits = Arc::clone(&self.permits);
+        let memory = Arc::clone(&self.memory);
+        let declared = memory_mib.min(self.memory_mib);
         let task = tokio::spawn(async move {
+            let reserved = memory
+                .acquire_many_owned(declared)
+                .await
+                .map_err(|_| CpuTaskCrashed("the pool is closed".into()))?;
             let mut slots = vec![
                 Arc::clone(&permits)
                     .acquire_owned()
@@ -86,7 +113,7 @@ impl CpuPool {
             }
             tokio::task::spawn_blocking(move || {
                 let threads = slots.len();
-                let _slots = slots;
+                let _held = (slots, reserved);
                 work(threads)
             })
             .await
@@ -95,6 +122,14 @@ impl CpuPool {
         async move { task.await.map_err(|err| CpuTaskCrashed(err.to_string()))? }
     }
 }
+
+/// A worker's memory budget unless configured (`VEZA_MEMORY_BUDGET_MIB`), MiB: one chunk of the
+/// default 1080p ladder (about 1.1 GiB declared) at a time, two of a 720p source's.
+pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 1280;
+
+/// The budget of a pool built without one: far more than any machine has, and within what a
+/// semaphore can count.
+const UNBOUNDED_MIB: u32 = 1 << 30;
 
 #[cfg(test)]
 mod tests {
@@ -146,8 +181,8 @@ mod tests {
     #[tokio::test]
     async fn a_wide_task_takes_the_free_slots_and_gives_them_back() {
         let pool = CpuPool::new(3);
-        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 3);
-        assert_eq!(pool.spawn_wide(2, |threads| threads).await.unwrap(), 2);
+        assert_eq!(pool.spawn_wide(8, 0, |threads| threads).await.unwrap(), 3);
+        assert_eq!(pool.spawn_wide(2, 0, |threads| threads).await.unwrap(), 2);
         // One slot busy: a wide task gets the other two, and does not wait for the third.
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -158,10 +193,48 @@ mod tests {
         tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
             .await
             .unwrap();
-        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 2);
+        assert_eq!(pool.spawn_wide(8, 0, |threads| threads).await.unwrap(), 2);
         release_tx.send(()).unwrap();
         busy.await.unwrap();
-        assert_eq!(pool.spawn_wide(8, |threads| threads).await.unwrap(), 3);
+        assert_eq!(pool.spawn_wide(8, 0, |threads| threads).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn wide_tasks_wait_for_memory_and_one_over_the_budget_runs_alone() {
+        let pool = CpuPool::with_memory_budget(4, 1000);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        // Each task waits (up to 5 s) until `company` tasks run, then works 20 ms.
+        let run = |mib: u32, company: usize| {
+            let (running, most) = (running.clone(), most.clone());
+            pool.spawn_wide(1, mib, move |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while running.load(Ordering::SeqCst) < company && std::time::Instant::now() < deadline {
+                    // A blocking thread of the pool, not the runtime: sleeping is the work.
+                    #[allow(clippy::disallowed_methods)]
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                #[allow(clippy::disallowed_methods)]
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        };
+        // 600 MiB each: only one fits at a time although four threads are free.
+        let tasks = [run(600, 1), run(600, 1), run(600, 1)];
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        // 400 MiB each: two at once, never three.
+        let tasks = [run(400, 2), run(400, 2), run(400, 2), run(400, 2)];
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        // More than the whole budget: it runs (alone) rather than never.
+        assert!(run(5000, 1).await.is_ok());
     }
 
     #[tokio::test]

@@ -132,7 +132,7 @@ fn job_context(
         pool: pool.clone(),
         storage,
         mailer,
-        cpu: veza_jobs::cpu::CpuPool::new(config.cpu_threads),
+        cpu: veza_jobs::cpu::CpuPool::with_memory_budget(config.cpu_threads, config.memory_budget_mib),
         scratch_dir: config.scratch_dir.clone(),
         settings: KindSettings::default()
             .with(EmailSettings {

@@ -189,6 +189,22 @@ fn select_level(width: u32, height: u32, fps: (u32, u32), settings: &Av1Settings
     31
 }
 
+/// What one [`Av1Encoder`] of `width` x `height` at speed preset `speed` holds at its peak, in
+/// MiB (an estimate, for a worker's memory budget). rav1e keeps its analysis of every frame of
+/// its RDO lookahead (10 frames at speeds 8–10, 20 at 6–7, 30 at 3–5, 40 below) besides the
+/// frames it reorders. Measured with rav1e 0.8 (peak RSS of one encoder fed 8-bit 4:2:0 noise,
+/// 2 tiles, one thread, 70–240 frames; docs/video.md): at speed 10, 100 MiB at 640x360,
+/// 313 MiB at 1280x720 and 629 MiB at 1920x1080; with a lookahead of 2 frames instead of 10,
+/// 455 MiB at 1920x1080. So about 34 MiB plus (196 + 11 × lookahead) bytes per pixel.
+pub fn memory_estimate_mib(width: u32, height: u32, speed: u8) -> u32 {
+    let lookahead = EncoderConfig::with_speed_preset(speed.min(10))
+        .speed_settings
+        .rdo_lookahead_frames as u64;
+    let pixels = u64::from(width) * u64::from(height);
+    let mib = 34 + pixels * (196 + 11 * lookahead) / (1 << 20);
+    u32::try_from(mib).unwrap_or(u32::MAX)
+}
+
 fn status_err(s: EncoderStatus) -> Av1Error {
     Av1Error::Encoder(s.to_string())
 }
@@ -767,6 +783,20 @@ mod tests {
         assert_eq!(select_level(1920, 1080, (30, 1), &s), 8);
         assert_eq!(select_level(1920, 1080, (60, 1), &s), 9);
         assert_eq!(select_level(3840, 2160, (30, 1), &s), 12);
+    }
+
+    #[test]
+    fn the_memory_estimate_follows_the_measured_peaks() {
+        // Peak RSS of one encoder at speed 10 (the doc comment of `memory_estimate_mib`).
+        for (width, height, measured) in [(640, 360, 100), (1280, 720, 313), (1920, 1080, 629)] {
+            let estimate = memory_estimate_mib(width, height, 10);
+            assert!(
+                estimate.abs_diff(measured) * 10 <= measured,
+                "{width}x{height}: {estimate} MiB estimated, {measured} measured"
+            );
+        }
+        // The slow presets look further ahead.
+        assert!(memory_estimate_mib(1920, 1080, 0) > 2 * memory_estimate_mib(1920, 1080, 10));
     }
 
     #[test]

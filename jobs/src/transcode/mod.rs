@@ -415,7 +415,9 @@ pub async fn transcode_into_generation(
     // Two parts in flight at most: the encoder waits for storage instead of filling memory.
     let (parts_tx, mut parts_rx) = mpsc::channel::<HlsPart>(2);
     let renditions = settings.ladder.len();
-    let encoder = ctx.cpu.spawn_wide(renditions, move |threads| {
+    // An audio ladder holds a few MiB of codec state and two parts in flight: it declares none
+    // of the memory budget, which is for video chunks' encoders.
+    let encoder = ctx.cpu.spawn_wide(renditions, 0, move |threads| {
         let mut sink = |part: HlsPart| {
             parts_tx
                 .blocking_send(part)

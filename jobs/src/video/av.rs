@@ -30,8 +30,11 @@ use ffmpeg_next as ff;
 /// Open + probe (`avformat_open_input` + `avformat_find_stream_info`) must
 /// finish within this time, or the I/O interrupt callback aborts it.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
-/// Decoder threads in [`decode_frames`] (frame threading).
-const DECODE_THREADS: usize = 2;
+/// Decoder threads in [`decode_frames`]: one. The rungs encode a few frames a second, so a
+/// second decoding thread gains nothing, and FFmpeg allocates through glibc's malloc, which gives
+/// each new thread an arena of its own whose freed pages it keeps: with frame threading, every
+/// chunk's decoder threads left a worker more resident memory (docs/video.md, "Memory").
+const DECODE_THREADS: usize = 1;
 /// Demuxer read errors (or decoder errors) in a row before we give up.
 const MAX_CONSECUTIVE_READ_ERRORS: u32 = 64;
 /// Relative difference between r_frame_rate and avg_frame_rate above which a

@@ -143,7 +143,8 @@ pub async fn handle(ctx: &JobContext, run: &JobRun, job: EncodeJob) -> Result<()
         let (path, cancel, work_plan) = (scratch.clone(), run.cancel.clone(), plan.clone());
         let frames = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&frames);
-        let work = ctx.cpu.spawn_wide(work_plan.rungs.len(), move |threads| {
+        let memory = chunk_memory_mib(&work_plan, &settings);
+        let work = ctx.cpu.spawn_wide(work_plan.rungs.len(), memory, move |threads| {
             encode_chunk(&path, &work_plan, chunk, &settings, &cancel, &counter, threads)
         });
         tokio::pin!(work);
@@ -309,6 +310,23 @@ fn rung_cost(rung: &Rung) -> u64 {
         VideoCodec::Av1 => pixels,
         VideoCodec::H264 => pixels / 4,
     }
+}
+
+/// What encoding a chunk of `plan` holds at its peak, in MiB (its share of the worker's memory
+/// budget): every rung's encoder (rav1e's lookahead dominates: about 630 MiB at 1080p, see
+/// [`veza_av1::memory_estimate_mib`]; OpenH264 keeps a few reference frames, 48 bytes per pixel
+/// is a generous bound), plus the decoder's frames and the pictures in flight, 40 bytes per
+/// source pixel.
+fn chunk_memory_mib(plan: &Plan, settings: &VideoSettings) -> u32 {
+    let mib = |pixels: u64, per_pixel: u64| u32::try_from((pixels * per_pixel) >> 20).unwrap_or(u32::MAX);
+    let (width, height) = plan.display_size;
+    plan.rungs
+        .iter()
+        .map(|rung| match rung.codec {
+            VideoCodec::Av1 => veza_av1::memory_estimate_mib(rung.width, rung.height, settings.av1_speed),
+            VideoCodec::H264 => 16 + mib(u64::from(rung.width) * u64::from(rung.height), 48),
+        })
+        .fold(mib(u64::from(width) * u64::from(height), 40), u32::saturating_add)
 }
 
 /// Decodes, conforms and encodes one chunk (blocking: runs on the CPU pool). The rungs encode
@@ -483,4 +501,62 @@ fn segments(plan: &Plan, chunk: Chunk, packets: &[Packet]) -> Result<Vec<(u32, B
         out.push((number, bytes, plan.frame_time(group.len() as u64)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cpu::DEFAULT_MEMORY_BUDGET_MIB, video::colour::SourceColour};
+
+    fn plan(display_size: (u32, u32), rungs: &[(VideoCodec, u32, u32)]) -> Plan {
+        Plan {
+            stream_index: 0,
+            rotation_degrees: 0,
+            frame_rate: (30, 1),
+            segment_frames: 120,
+            chunk_segments: 2,
+            total_frames: 900,
+            rungs: rungs
+                .iter()
+                .map(|&(codec, width, height)| Rung {
+                    codec,
+                    width,
+                    height,
+                    kbps: 1000,
+                })
+                .collect(),
+            audio_stream: None,
+            colour: SourceColour::default(),
+            display_size,
+            storyboard_every: 30,
+        }
+    }
+
+    #[test]
+    fn the_default_budget_runs_one_1080p_chunk_at_a_time_and_pairs_720p_ones() {
+        use VideoCodec::{Av1, H264};
+        let settings = VideoSettings::default();
+        let full_hd = plan(
+            (1920, 1080),
+            &[
+                (Av1, 640, 360),
+                (Av1, 1280, 720),
+                (Av1, 1920, 1080),
+                (H264, 1280, 720),
+            ],
+        );
+        let hd = plan(
+            (1280, 720),
+            &[(Av1, 640, 360), (Av1, 1280, 720), (H264, 1280, 720)],
+        );
+        let (full_hd, hd) = (
+            chunk_memory_mib(&full_hd, &settings),
+            chunk_memory_mib(&hd, &settings),
+        );
+        assert!(
+            full_hd <= DEFAULT_MEMORY_BUDGET_MIB && 2 * full_hd > DEFAULT_MEMORY_BUDGET_MIB,
+            "{full_hd}"
+        );
+        assert!(2 * hd <= DEFAULT_MEMORY_BUDGET_MIB, "{hd}");
+    }
 }

@@ -39,6 +39,8 @@ struct RawConfig {
     storage: StorageSettings,
     scratch_dir: Option<PathBuf>,
     cpu_threads: Option<usize>,
+    #[serde(default = "defaults::memory_budget_mib")]
+    memory_budget_mib: u32,
     queues: Option<String>,
     #[serde(default = "defaults::heartbeat_seconds")]
     heartbeat_seconds: u64,
@@ -109,6 +111,9 @@ mod defaults {
     pub fn poll_interval_ms() -> u64 {
         1000
     }
+    pub fn memory_budget_mib() -> u32 {
+        veza_jobs::cpu::DEFAULT_MEMORY_BUDGET_MIB
+    }
     pub fn heartbeat_seconds() -> u64 {
         5
     }
@@ -145,6 +150,12 @@ pub struct WorkerConfig {
     pub scratch_dir: PathBuf,
     /// Decoding/encoding tasks that run at once (`VEZA_CPU_THREADS`, default one per core).
     pub cpu_threads: usize,
+    /// The memory a worker's video chunks may hold at once, in MiB (`VEZA_MEMORY_BUDGET_MIB`,
+    /// default 1280): each chunk declares its encoders' estimate and waits for its share, so
+    /// with the default ladder one 1080p chunk encodes at a time (on every free core) and the
+    /// worker stays under 1.5 GiB, while chunks of smaller videos pair up. A chunk that
+    /// declares more than the budget runs alone.
+    pub memory_budget_mib: u32,
     /// The queues this worker serves, with each queue's concurrency and time limit
     /// (`VEZA_QUEUES`, `VEZA_{QUEUE}_CONCURRENCY`, `VEZA_{QUEUE}_TIMEOUT_SECONDS`).
     pub placement: Placement,
@@ -241,6 +252,9 @@ impl RawConfig {
                 self.poll_interval_ms
             ));
         }
+        if self.memory_budget_mib == 0 {
+            problems.push("VEZA_MEMORY_BUDGET_MIB must be positive".into());
+        }
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
@@ -264,6 +278,7 @@ impl RawConfig {
                 .cpu_threads
                 .filter(|n| *n > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+            memory_budget_mib: self.memory_budget_mib,
             placement,
             heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
             poll_interval: Duration::from_millis(self.poll_interval_ms),
