@@ -202,23 +202,26 @@ mod tests {
     #[tokio::test]
     async fn wide_tasks_wait_for_memory_and_one_over_the_budget_runs_alone() {
         let pool = CpuPool::with_memory_budget(4, 1000);
-        let running = Arc::new(AtomicUsize::new(0));
+        // The tasks running now, and a condition variable to wait for company on.
+        let running = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
         let most = Arc::new(AtomicUsize::new(0));
         // Each task waits (up to 5 s) until `company` tasks run, then works 20 ms.
         let run = |mib: u32, company: usize| {
             let (running, most) = (running.clone(), most.clone());
             pool.spawn_wide(1, mib, move |_| {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-                while running.load(Ordering::SeqCst) < company && std::time::Instant::now() < deadline {
-                    // A blocking thread of the pool, not the runtime: sleeping is the work.
-                    #[allow(clippy::disallowed_methods)]
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
+                let (count, changed) = &*running;
+                let mut now = count.lock().unwrap();
+                *now += 1;
+                most.fetch_max(*now, Ordering::SeqCst);
+                changed.notify_all();
+                let (now, _) = changed
+                    .wait_timeout_while(now, std::time::Duration::from_secs(5), |now| *now < company)
+                    .unwrap();
+                drop(now);
+                // A blocking thread of the pool, not the runtime: sleeping is the work.
                 #[allow(clippy::disallowed_methods)]
                 std::thread::sleep(std::time::Duration::from_millis(20));
-                running.fetch_sub(1, Ordering::SeqCst);
+                *count.lock().unwrap() -= 1;
             })
         };
         // 600 MiB each: only one fits at a time although four threads are free.
