@@ -2,10 +2,11 @@
 
 use veza_worker::{config::WorkerConfig, startup};
 
-/// jemalloc, not glibc's malloc: a chunk's encoders allocate hundreds of MiB on threads that live
-/// as long as the chunk, and glibc kept those threads' arenas, so RSS grew chunk after chunk.
-/// jemalloc's background thread (switched on first thing in `main`) gives the pages a finished
-/// chunk freed back to the system (docs/video.md, "Memory").
+/// jemalloc, not glibc's malloc, for Rust and (through the crate's override feature) for the C
+/// libraries too: a chunk's encoders and FFmpeg's decoder allocate hundreds of MiB on threads
+/// that live as long as the chunk, and glibc kept those threads' arenas, so RSS grew chunk after
+/// chunk. jemalloc's background thread (on by the crate's `background_threads` feature) gives the
+/// pages a finished chunk freed back to the system (docs/video.md, "Memory").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -16,11 +17,6 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
-    // Without it, jemalloc purges an arena only when that arena is next used: the arenas of a
-    // finished chunk's threads would keep their pages until another chunk happened on them.
-    if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
-        tracing::warn!(%err, "jemalloc's background purging could not start: memory is returned later");
-    }
     let config = WorkerConfig::load()
         .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")))?;
     startup::run_until_stopped(config, shutdown_signal()).await?;
