@@ -17,6 +17,9 @@ up:
     scripts/system-deps.sh
     base=$(scripts/postgres.sh)
     export DATABASE_URL="${DATABASE_URL:-$base/veza}"
+    # A local platform: without VEZA_JWT_SECRET, a random key (tokens die on restart). Set
+    # VEZA_JWT_SECRET for anything else; without development mode the API demands one.
+    export VEZA_DEV_MODE="${VEZA_DEV_MODE:-1}"
     scripts/postgres.sh create-db "$DATABASE_URL"
     cargo build --release --bins
     "{{target}}/release/veza-api" migrate

@@ -7,8 +7,10 @@ use uuid::Uuid;
 use veza_jobs::{
     accounts::{
         links::LinkKey,
+        sessions::{self, RevokeReason},
         tokens::{self, TokenCheck, TokenPurpose},
     },
+    audit,
     email::{self, EmailJob},
 };
 
@@ -54,8 +56,8 @@ async fn mark_verified(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<(
     Ok(())
 }
 
-/// Uses up a reset token and sets the new password. Every session of the account ends (its
-/// token version moves on), and every other outstanding reset link dies. The address counts as
+/// Uses up a reset token and sets the new password. Every session of the account ends, and
+/// every other outstanding reset link dies. The address counts as
 /// verified: the link reached it.
 pub async fn reset_password(
     pool: &PgPool,
@@ -86,21 +88,26 @@ pub async fn reset_password(
     };
     set_password(&mut tx, user_id, &password_hash).await?;
     mark_verified(&mut tx, user_id).await?;
+    audit::record(
+        &mut *tx,
+        &audit::Event::new(audit::Action::PasswordReset).about(user_id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%user_id, "password reset: every session revoked");
     Ok(user_id)
 }
 
-/// Stores a new password hash, revokes every session (token version + 1) and every outstanding
-/// reset link. Returns the new token version.
+/// Stores a new password hash, revokes every session and every outstanding reset link.
 pub async fn set_password(
     conn: &mut sqlx::PgConnection,
     user_id: Uuid,
     password_hash: &str,
-) -> Result<i32, ApiError> {
-    let version = users::set_password_hash(conn, user_id, password_hash).await?;
+) -> Result<(), ApiError> {
+    users::set_password_hash(conn, user_id, password_hash).await?;
+    sessions::revoke_all(conn, user_id, RevokeReason::PasswordChanged).await?;
     tokens::revoke_all(conn, user_id, TokenPurpose::ResetPassword).await?;
-    Ok(version)
+    Ok(())
 }
 
 /// Honours a one-click unsubscribe token: the account gets no more notification emails

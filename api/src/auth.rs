@@ -1,9 +1,18 @@
-//! Access tokens (HS256 JWTs): issuing and checking; the bearer security scheme and who is admin.
+//! Access tokens (HS256 JWTs): issuing and checking, signing keys by `kid`; the bearer security
+//! scheme and who is admin.
+//!
+//! Every token names its signing key in the header (`kid`, a fingerprint of the secret) and its
+//! session (`sid`). Rotation: the new secret becomes `VEZA_JWT_SECRET` and the old one moves to
+//! `VEZA_JWT_PREVIOUS_SECRETS`, where it still verifies the tokens it signed until it is removed
+//! (after one access-token lifetime, nothing valid carries it any more).
+
+use std::collections::HashMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
@@ -13,8 +22,10 @@ const ISSUER: &str = "veza";
 /// Signing and verifying keys for access tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
+    signing_kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key and the previous ones, by `kid`.
+    verifying: HashMap<String, DecodingKey>,
     ttl_seconds: u64,
 }
 
@@ -22,14 +33,11 @@ pub struct TokenKeys {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
+    /// The session the token belongs to; revoking it ends the token.
+    sid: Uuid,
     iss: String,
     iat: u64,
     exp: u64,
-    /// The account's token version when the token was issued; a password change or reset bumps
-    /// the stored one, and every older token stops working. (Absent in tokens issued before
-    /// versions existed: they count as version 0.)
-    #[serde(default)]
-    ver: i32,
 }
 
 /// An issued access token.
@@ -40,59 +48,97 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject {
+    /// The account.
+    pub user_id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+}
+
+/// The `kid` of a secret: the first 8 bytes of its SHA-256 under a label, in hex. It names the
+/// key without revealing it, and the same secret gets the same id on every API instance.
+pub fn key_id(secret: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"veza-jwt-kid\0");
+    digest.update(secret);
+    hex::encode(&digest.finalize()[..8])
+}
+
 impl TokenKeys {
-    /// Keys from the configured secret, or a random development key (with a loud warning:
-    /// tokens then die with the process and cannot be shared between API instances).
-    pub fn new(secret: Option<&str>, ttl_seconds: u64) -> Self {
-        let secret: Vec<u8> = match secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                tracing::warn!(
-                    "VEZA_JWT_SECRET is not set: using a random development key. Tokens will not \
-                     survive a restart nor work across API instances. Set VEZA_JWT_SECRET in production."
-                );
-                let mut key = [0u8; 32];
-                rand::fill(&mut key);
-                key.to_vec()
-            }
-        };
+    /// Keys from the configured secret (signs and verifies) and previous secrets (verify only).
+    pub fn new(secret: &[u8], previous: &[Vec<u8>], ttl_seconds: u64) -> Self {
+        let mut verifying: HashMap<String, DecodingKey> = previous
+            .iter()
+            .map(|old| (key_id(old), DecodingKey::from_secret(old)))
+            .collect();
+        let signing_kid = key_id(secret);
+        verifying.insert(signing_kid.clone(), DecodingKey::from_secret(secret));
         Self {
-            encoding: EncodingKey::from_secret(&secret),
-            decoding: DecodingKey::from_secret(&secret),
+            signing_kid,
+            encoding: EncodingKey::from_secret(secret),
+            verifying,
             ttl_seconds,
         }
     }
 
-    /// Issues a token for `user_id` at the account's current `token_version`.
-    pub fn issue(&self, user_id: Uuid, token_version: i32) -> Result<IssuedToken, ApiError> {
+    /// A random key, for development mode only (`VEZA_DEV_MODE`): tokens die with the process
+    /// and differ between API instances.
+    pub fn development(ttl_seconds: u64) -> Self {
+        tracing::warn!(
+            "development mode and no VEZA_JWT_SECRET: using a random key. Tokens will not survive \
+             a restart nor work across API instances."
+        );
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
+        Self::new(&key, &[], ttl_seconds)
+    }
+
+    /// Issues a token for `user_id` in session `session_id`, signed with the current key.
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> Result<IssuedToken, ApiError> {
         let now = unix_now();
         let claims = Claims {
             sub: user_id,
+            sid: session_id,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + self.ttl_seconds,
-            ver: token_version,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)?;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ApiError::internal)?;
         Ok(IssuedToken {
             token,
             expires_in: self.ttl_seconds,
         })
     }
 
-    /// Checks signature, issuer and expiry (no leeway); returns the user id and token version.
-    pub fn verify(&self, token: &str) -> Result<(Uuid, i32), ApiError> {
+    /// Checks the key (by `kid`: the current one or a previous one), the algorithm (HS256 only:
+    /// `none` and any other are refused), the signature, issuer and expiry (no leeway).
+    pub fn verify(&self, token: &str) -> Result<TokenSubject, ApiError> {
+        let invalid = || ApiError::unauthorized("token-invalid", "the access token is not valid");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or_else(invalid)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| (data.claims.sub, data.claims.ver))
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| TokenSubject {
+                user_id: data.claims.sub,
+                session_id: data.claims.sid,
+            })
             .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized("token-expired", "the access token has expired; log in again")
-                }
-                _ => ApiError::unauthorized("token-invalid", "the access token is not valid"),
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::unauthorized(
+                    "token-expired",
+                    "the access token has expired; refresh it or log in again",
+                ),
+                _ => invalid(),
             })
     }
 }
@@ -104,9 +150,29 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Sets the role (`user` or `admin`) of the account with `email`; false when there is none.
+/// Sets the role (`user` or `admin`) of the account with `email`, in the audit log too; false
+/// when there is none.
 pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bool, sqlx::Error> {
-    veza_jobs::users::set_role(pool, &email.trim().to_lowercase(), role).await
+    use veza_jobs::audit::{self, Action, Event};
+    let email = email.trim().to_lowercase();
+    let mut tx = pool.begin().await?;
+    let Some(id) = veza_jobs::users::set_role(&mut tx, &email, role).await? else {
+        return Ok(false);
+    };
+    let action = if role == "admin" {
+        Action::AdminGranted
+    } else {
+        Action::AdminRevoked
+    };
+    audit::record(
+        &mut *tx,
+        &Event::new(action)
+            .about(id)
+            .with(serde_json::json!({ "via": "command line" })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The authenticated user of a request.
@@ -114,6 +180,8 @@ pub async fn set_role(pool: &sqlx::PgPool, email: &str, role: &str) -> Result<bo
 pub struct AuthUser {
     /// User id.
     pub id: Uuid,
+    /// The session of the token.
+    pub session_id: Uuid,
     /// Whether the account has the admin role: in the database, or by `VEZA_ADMIN_EMAILS` for
     /// a verified address (whoever registers a listed address first must not become admin).
     pub is_admin: bool,
@@ -133,7 +201,7 @@ impl AuthUser {
     }
 }
 
-/// Bearer JWT from `POST /v1/auth/login`.
+/// Bearer JWT from `POST /v1/auth/login` or `POST /v1/auth/refresh`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub AuthUser);
@@ -142,30 +210,36 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from(ApiError::internal("AppState missing from request data")))?;
-    let (id, version) = state.keys.verify(&bearer.token)?;
-    // A token of a deleted account is no longer valid, nor one issued before the last password
-    // change or reset (the account's token version moved past it).
-    let account = veza_jobs::users::token_subject(&state.pool, id)
+    let subject = state.keys.verify(&bearer.token)?;
+    // A token of a deleted account is no longer valid, nor one whose session was revoked
+    // (logout, revocation, refresh-token reuse, a password change or reset).
+    let account = veza_jobs::users::token_subject(&state.pool, subject.user_id, subject.session_id)
         .await
         .map_err(ApiError::from)?;
     let Some(veza_jobs::users::TokenSubject {
         email,
         role,
-        token_version: current_version,
         verified,
+        session_open,
     }) = account
     else {
-        return Err(
-            ApiError::unauthorized("token-invalid", "the account of this token no longer exists").into(),
-        );
+        return Err(ApiError::unauthorized(
+            "token-invalid",
+            "the account or session of this token no longer exists",
+        )
+        .into());
     };
-    if version != current_version {
+    if !session_open {
         return Err(ApiError::unauthorized(
             "token-revoked",
-            "this session was signed out by a password change or reset; log in again",
+            "this session was signed out (logout, revocation or a password change); log in again",
         )
         .into());
     }
     let is_admin = role == "admin" || (verified && state.admin_emails.contains(&email));
-    Ok(AuthUser { id, is_admin })
+    Ok(AuthUser {
+        id: subject.user_id,
+        session_id: subject.session_id,
+        is_admin,
+    })
 }

@@ -21,8 +21,14 @@ struct RawConfig {
     #[serde(flatten)]
     storage: StorageSettings,
     jwt_secret: Option<String>,
+    jwt_previous_secrets: Option<String>,
+    // `VEZA_DEV_MODE=1` reaches serde as a number: accept 1/0 and true/false alike.
+    #[serde(default, deserialize_with = "figment::util::bool_from_str_or_int")]
+    dev_mode: bool,
     #[serde(default = "default_token_ttl")]
     token_ttl_seconds: u64,
+    #[serde(default = "default_refresh_ttl")]
+    refresh_ttl_seconds: u64,
     #[serde(default = "default_max_upload")]
     max_upload_bytes: u64,
     #[serde(default = "default_db_connections")]
@@ -48,7 +54,10 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 fn default_token_ttl() -> u64 {
-    3600
+    900
+}
+fn default_refresh_ttl() -> u64 {
+    30 * 24 * 3600
 }
 fn default_max_upload() -> u64 {
     1024 * 1024 * 1024
@@ -148,11 +157,20 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Object storage (`VEZA_STORAGE`, `VEZA_STORAGE_DIR`, `VEZA_S3_*`).
     pub storage: StorageConfig,
-    /// HS256 signing secret (`VEZA_JWT_SECRET`, at least 32 bytes); `None` generates a
-    /// development key at start, with a warning.
+    /// HS256 signing secret (`VEZA_JWT_SECRET`, at least 32 bytes and not a repetition); `None`
+    /// only in development mode, which generates a key at start, with a warning.
     pub jwt_secret: Option<String>,
-    /// Lifetime of access tokens (`VEZA_TOKEN_TTL_SECONDS`, default 3600).
+    /// Secrets that verify tokens but no longer sign (`VEZA_JWT_PREVIOUS_SECRETS`,
+    /// comma-separated): the overlap of a key rotation.
+    pub jwt_previous_secrets: Vec<String>,
+    /// Development mode (`VEZA_DEV_MODE=1`, set by `just up` and the tests): allows a missing
+    /// `VEZA_JWT_SECRET`. Off, the API refuses to start without a strong key.
+    pub dev_mode: bool,
+    /// Lifetime of access tokens (`VEZA_TOKEN_TTL_SECONDS`, default 900).
     pub token_ttl_seconds: u64,
+    /// How long a session lasts without a refresh (`VEZA_REFRESH_TTL_SECONDS`, default 30
+    /// days); each refresh extends it by as much.
+    pub refresh_ttl_seconds: u64,
     /// Largest accepted upload (`VEZA_MAX_UPLOAD_BYTES`, default 1 GiB); larger is 413.
     pub max_upload_bytes: u64,
     /// Pool size (`VEZA_DB_MAX_CONNECTIONS`, default 10).
@@ -208,10 +226,26 @@ impl RawConfig {
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let storage = self.storage.validate(&self.data_dir, &mut problems);
-        if let Some(secret) = &self.jwt_secret
-            && secret.len() < 32
-        {
-            problems.push("VEZA_JWT_SECRET must be at least 32 bytes".into());
+        match &self.jwt_secret {
+            Some(secret) => check_jwt_secret("VEZA_JWT_SECRET", secret, &mut problems),
+            None if self.dev_mode => {}
+            None => problems.push(
+                "VEZA_JWT_SECRET is required: at least 32 random bytes (e.g. `openssl rand -base64 48`); \
+                 for a throwaway development key, set VEZA_DEV_MODE=1"
+                    .into(),
+            ),
+        }
+        let jwt_previous_secrets: Vec<String> = self
+            .jwt_previous_secrets
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for secret in &jwt_previous_secrets {
+            check_jwt_secret("each of VEZA_JWT_PREVIOUS_SECRETS", secret, &mut problems);
         }
         if let Some(token) = &self.metrics_token
             && token.len() < veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
@@ -221,8 +255,8 @@ impl RawConfig {
                 veza_jobs::metrics::SCRAPE_TOKEN_MIN_BYTES
             ));
         }
-        if self.token_ttl_seconds == 0 {
-            problems.push("VEZA_TOKEN_TTL_SECONDS must be positive".into());
+        if self.token_ttl_seconds == 0 || self.refresh_ttl_seconds == 0 {
+            problems.push("VEZA_TOKEN_TTL_SECONDS and VEZA_REFRESH_TTL_SECONDS must be positive".into());
         }
         if self.register_limit == 0 || self.register_window_seconds == 0 {
             problems.push("VEZA_REGISTER_LIMIT and VEZA_REGISTER_WINDOW_SECONDS must be positive".into());
@@ -242,6 +276,9 @@ impl RawConfig {
                 listen,
                 storage,
                 jwt_secret: self.jwt_secret,
+                jwt_previous_secrets,
+                dev_mode: self.dev_mode,
+                refresh_ttl_seconds: self.refresh_ttl_seconds,
                 metrics_token: self.metrics_token,
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
@@ -261,5 +298,19 @@ impl RawConfig {
             }),
             _ => Err(problems),
         }
+    }
+}
+
+/// Refuses a signing secret an attacker could guess: shorter than 32 bytes, or made of fewer
+/// than 10 distinct characters (`aaaa…`, `changeme` repeated). Random keys pass by far: 32 hex
+/// digits hold about 14 distinct ones, base64 many more.
+fn check_jwt_secret(name: &str, secret: &str, problems: &mut Vec<String>) {
+    let distinct = secret.bytes().collect::<std::collections::BTreeSet<u8>>().len();
+    if secret.len() < 32 {
+        problems.push(format!("{name} must be at least 32 bytes"));
+    } else if distinct < 10 {
+        problems.push(format!(
+            "{name} is weak ({distinct} distinct characters): use random bytes, e.g. `openssl rand -base64 48`"
+        ));
     }
 }

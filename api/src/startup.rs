@@ -63,7 +63,18 @@ impl Application {
         let pool = veza_jobs::db::connect(&config.database_url, config.db_max_connections).await?;
         let metrics = std::sync::Arc::new(ApiMetrics::default());
         let storage = Storage::open(&config.storage)?.with_traffic(metrics.storage.clone());
-        let keys = TokenKeys::new(config.jwt_secret.as_deref(), config.token_ttl_seconds);
+        let keys = match &config.jwt_secret {
+            Some(secret) => {
+                let previous: Vec<Vec<u8>> = config
+                    .jwt_previous_secrets
+                    .iter()
+                    .map(|old| old.as_bytes().to_vec())
+                    .collect();
+                TokenKeys::new(secret.as_bytes(), &previous, config.token_ttl_seconds)
+            }
+            // Configuration allows no secret only in development mode.
+            None => TokenKeys::development(config.token_ttl_seconds),
+        };
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -86,6 +97,7 @@ impl Application {
             pool,
             storage,
             keys,
+            refresh_ttl: std::time::Duration::from_secs(config.refresh_ttl_seconds),
             max_upload_bytes: config.max_upload_bytes,
             admin_emails: config.admin_emails.clone(),
             register_limit: (

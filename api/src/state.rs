@@ -15,6 +15,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Token keys.
     pub keys: TokenKeys,
+    /// How long a session lasts without a refresh.
+    pub refresh_ttl: std::time::Duration,
     /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
     /// Admins by configuration (lower case).

@@ -37,6 +37,7 @@
 //! jobs from the apalis queues and calls the kinds' `handle`.
 
 pub mod accounts;
+pub mod audit;
 pub mod canary;
 pub mod context;
 pub mod cpu;

@@ -12,21 +12,19 @@ pub struct Credentials {
     pub id: Uuid,
     /// argon2 hash of the password.
     pub password_hash: String,
-    /// Tokens of older versions are revoked.
-    pub token_version: i32,
 }
 
-/// What a request's token is checked against.
+/// What a request's token is checked against: its account and its session.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TokenSubject {
     /// The address (lower case).
     pub email: String,
     /// `user` or `admin`.
     pub role: String,
-    /// Tokens of older versions are revoked.
-    pub token_version: i32,
     /// Whether the address is verified.
     pub verified: bool,
+    /// Whether the token's session is still open (not revoked).
+    pub session_open: bool,
 }
 
 /// The account as `GET /v1/me` shows it.
@@ -70,7 +68,7 @@ pub async fn id_by_email(pool: &PgPool, email: &str) -> Result<Option<Uuid>, sql
 
 /// What login needs of the account with `email`, if any.
 pub async fn credentials(pool: &PgPool, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as("select id, password_hash, token_version from users where email = $1")
+    sqlx::query_as("select id, password_hash from users where email = $1")
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -84,13 +82,21 @@ pub async fn password_hash(pool: &PgPool, id: Uuid) -> Result<String, sqlx::Erro
         .await
 }
 
-/// What a token of account `id` is checked against; `None` when the account is gone.
-pub async fn token_subject(pool: &PgPool, id: Uuid) -> Result<Option<TokenSubject>, sqlx::Error> {
+/// What a token of account `id` for session `session_id` is checked against; `None` when the
+/// account is gone or the session is not the account's.
+pub async fn token_subject(
+    pool: &PgPool,
+    id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<TokenSubject>, sqlx::Error> {
     sqlx::query_as(
-        "select email, role, token_version, email_verified_at is not null as verified
-           from users where id = $1",
+        "select u.email, u.role, u.email_verified_at is not null as verified,
+                s.revoked_at is null as session_open
+           from users u join sessions s on s.user_id = u.id
+          where u.id = $1 and s.id = $2",
     )
     .bind(id)
+    .bind(session_id)
     .fetch_optional(pool)
     .await
 }
@@ -107,14 +113,14 @@ pub async fn profile(pool: &PgPool, id: Uuid) -> Result<Option<Profile>, sqlx::E
     .await
 }
 
-/// Sets the role (`user` or `admin`) of the account with `email`; false when there is none.
-pub async fn set_role(pool: &PgPool, email: &str, role: &str) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query("update users set role = $2 where email = $1")
+/// Sets the role (`user` or `admin`) of the account with `email`; its id, `None` when there is
+/// no such account.
+pub async fn set_role(conn: &mut PgConnection, email: &str, role: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("update users set role = $2 where email = $1 returning id")
         .bind(email)
         .bind(role)
-        .execute(pool)
-        .await?;
-    Ok(updated.rows_affected() == 1)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Marks account `id`'s address verified; its address when this verified it (`None` when it
@@ -129,21 +135,19 @@ pub async fn mark_verified(conn: &mut PgConnection, id: Uuid) -> Result<Option<S
     .await
 }
 
-/// Stores a new password hash and moves the token version on (revoking every session);
-/// returns the new version.
+/// Stores a new password hash (the caller revokes the account's sessions in the same
+/// transaction).
 pub async fn set_password_hash(
     conn: &mut PgConnection,
     id: Uuid,
     password_hash: &str,
-) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
-        "update users set password_hash = $2, token_version = token_version + 1
-          where id = $1 returning token_version",
-    )
-    .bind(id)
-    .bind(password_hash)
-    .fetch_one(conn)
-    .await
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set password_hash = $2 where id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Turns account `id`'s notification emails on or off.

@@ -99,7 +99,7 @@ impl Platform {
         cmd.env("DATABASE_URL", &self.database_url)
             .env("VEZA_DATA_DIR", self.data_dir.path())
             .env("VEZA_LISTEN", format!("127.0.0.1:{}", self.port))
-            .env("VEZA_JWT_SECRET", "test-secret-test-secret-test-secret!")
+            .env("VEZA_JWT_SECRET", "test-secret-for-veza-e2e-0123456789ABCDEF")
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null());
         if binary_name == "veza-worker" {

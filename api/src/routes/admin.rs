@@ -10,6 +10,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 use veza_jobs::{
+    audit::{self, Action, Event},
     canary,
     operations::{self, QueueStats, RetryOutcome},
 };
@@ -221,6 +222,13 @@ impl AdminApi {
                 "only failed or cancelled jobs can be retried",
             )),
             RetryOutcome::Queued => {
+                audit::record(
+                    &state.pool,
+                    &Event::new(Action::JobRetried)
+                        .by(auth.0.id)
+                        .with(serde_json::json!({ "job_id": id.0 })),
+                )
+                .await?;
                 tracing::info!(job_id = %id.0, by = %auth.0.id, "dead job retried");
                 let job = operations::job_summary(&state.pool, id.0)
                     .await?
@@ -278,6 +286,18 @@ async fn set_paused(
     auth.0.require_admin()?;
     let name = queue.0.name;
     operations::set_paused(&state.pool, queue.0, paused, Some(auth.0.id)).await?;
+    let action = if paused {
+        Action::QueuePaused
+    } else {
+        Action::QueueResumed
+    };
+    audit::record(
+        &state.pool,
+        &Event::new(action)
+            .by(auth.0.id)
+            .with(serde_json::json!({ "queue": name })),
+    )
+    .await?;
     tracing::info!(queue = name, paused, by = %auth.0.id, "queue pause changed");
     operations::queue_stats(&state.pool)
         .await?

@@ -1,10 +1,18 @@
-//! `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`.
+//! `POST /v1/auth/register`, `POST /v1/auth/login`, `POST /v1/auth/refresh`,
+//! `POST /v1/auth/logout`, `GET /v1/me`, `POST /v1/me/password`.
 
 use chrono::{DateTime, Utc};
-use poem::web::{Data, RemoteAddr};
+use poem::{
+    http::HeaderMap,
+    web::{Data, RemoteAddr},
+};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
-use veza_jobs::email::{self, EmailJob};
+use veza_jobs::{
+    accounts::sessions::{self, ClientInfo, Refresh, RevokeReason},
+    audit::{self, Action, Event},
+    email::{self, EmailJob},
+};
 
 use super::ApiTags;
 use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
@@ -73,7 +81,8 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-/// An access token.
+/// The tokens of a session: a short-lived access token and the refresh token that gets the
+/// next one.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AccessToken {
@@ -81,8 +90,31 @@ pub struct AccessToken {
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: String,
-    /// Seconds until it expires.
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Exchanged once at `POST /v1/auth/refresh` for a new access token and the next refresh
+    /// token. Keep it secret: presenting a used one again revokes the whole session.
+    pub refresh_token: String,
+    /// Seconds until the session lapses unless refreshed.
+    pub refresh_expires_in: u64,
+    /// The session (listed at `GET /v1/me/sessions`).
+    pub session_id: Uuid,
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Object)]
+pub struct RefreshRequest {
+    /// The refresh token of the last login or refresh.
+    #[oai(validator(max_length = 256))]
+    pub refresh_token: String,
+}
+
+/// Answer of logout.
+#[derive(Debug, ApiResponse)]
+pub enum LoggedOut {
+    /// The session is revoked: its access and refresh tokens no longer work.
+    #[oai(status = 204)]
+    Done,
 }
 
 /// Answer of register.
@@ -143,13 +175,14 @@ impl AuthApi {
         })))
     }
 
-    /// Exchange email and password for an access token. Attempts are limited per client
+    /// Exchange email and password for a new session: an access token and a refresh token. Attempts are limited per client
     /// address and per account (429 with `Retry-After`), checked before the password is.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
         remote: &RemoteAddr,
+        headers: &HeaderMap,
         body: Json<LoginRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
         let email = body.email.trim().to_lowercase();
@@ -157,27 +190,37 @@ impl AuthApi {
         let row = users::credentials(&state.pool, &email).await?;
         // An unknown address still costs one hash check, so timing does not reveal accounts.
         let (id, hash) = match row {
-            Some(account) => (
-                Some((account.id, account.token_version)),
-                Some(account.password_hash),
-            ),
+            Some(account) => (Some(account.id), Some(account.password_hash)),
             None => (None, None),
         };
         let matches = state.passwords.verify(body.0.password, hash).await?;
+        let client = client_address(remote);
         match id {
-            Some((id, version)) if matches => {
+            Some(id) if matches => {
                 accounts::forget_login_failures(&state.pool, &email).await?;
-                let issued = state.keys.issue(id, version)?;
-                Ok(Json(AccessToken {
-                    access_token: issued.token,
-                    token_type: "Bearer".into(),
-                    expires_in: issued.expires_in,
-                }))
+                let mut tx = state.pool.begin().await?;
+                let opened =
+                    sessions::open(&mut tx, id, state.refresh_ttl, &client_info(remote, headers)).await?;
+                let event = Event::new(Action::Login)
+                    .by(id)
+                    .about(id)
+                    .from_client(client)
+                    .with(serde_json::json!({ "session_id": opened.session_id }));
+                audit::record(&mut *tx, &event).await?;
+                tx.commit().await?;
+                session_tokens(&state, &opened)
             }
-            _ => Err(ApiError::unauthorized(
-                "invalid-credentials",
-                "email or password is wrong",
-            )),
+            _ => {
+                let mut event = Event::new(Action::LoginFailed)
+                    .from_client(client)
+                    .with(serde_json::json!({ "address": email }));
+                event.subject_id = id;
+                audit::record(&state.pool, &event).await?;
+                Err(ApiError::unauthorized(
+                    "invalid-credentials",
+                    "email or password is wrong",
+                ))
+            }
         }
     }
 
@@ -197,11 +240,13 @@ impl AuthApi {
     }
 
     /// Change the password. Every session of the account ends, this one included, and every
-    /// outstanding reset link dies; the answer is a fresh token for this client.
+    /// outstanding reset link dies; the answer is a new session for this client.
     #[oai(path = "/me/password", method = "post", operation_id = "changePassword")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
+        remote: &RemoteAddr,
+        headers: &HeaderMap,
         auth: BearerAuth,
         body: Json<ChangePasswordRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
@@ -215,20 +260,106 @@ impl AuthApi {
         }
         let new_hash = state.passwords.hash(body.new_password).await?;
         let mut tx = state.pool.begin().await?;
-        let version = accounts::set_password(&mut tx, auth.0.id, &new_hash).await?;
+        accounts::set_password(&mut tx, auth.0.id, &new_hash).await?;
+        let opened = sessions::open(
+            &mut tx,
+            auth.0.id,
+            state.refresh_ttl,
+            &client_info(remote, headers),
+        )
+        .await?;
+        let event = Event::new(Action::PasswordChanged)
+            .by(auth.0.id)
+            .about(auth.0.id)
+            .from_client(client_address(remote));
+        audit::record(&mut *tx, &event).await?;
         tx.commit().await?;
         tracing::info!(user_id = %auth.0.id, "password changed: every session revoked");
-        let issued = state.keys.issue(auth.0.id, version)?;
-        Ok(Json(AccessToken {
-            access_token: issued.token,
-            token_type: "Bearer".into(),
-            expires_in: issued.expires_in,
-        }))
+        session_tokens(&state, &opened)
+    }
+
+    /// Exchange a refresh token for a new access token and the next refresh token (each refresh
+    /// token works once). A used one presented again revokes its whole session: 401
+    /// `refresh-token-reused`.
+    #[oai(path = "/auth/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        body: Json<RefreshRequest>,
+    ) -> Result<Json<AccessToken>, ApiError> {
+        match sessions::refresh(&state.pool, &body.refresh_token, state.refresh_ttl).await? {
+            Refresh::Rotated(opened) => session_tokens(&state, &opened),
+            Refresh::Unknown => Err(ApiError::unauthorized(
+                "refresh-token-invalid",
+                "the refresh token is not valid; log in again",
+            )),
+            Refresh::Ended => Err(ApiError::unauthorized(
+                "session-ended",
+                "the session of this refresh token was signed out or has lapsed; log in again",
+            )),
+            Refresh::Reused { session_id, user_id } => {
+                tracing::warn!(%user_id, %session_id, "a used refresh token was presented again: session revoked");
+                let event = Event::new(Action::RefreshTokenReused)
+                    .about(user_id)
+                    .from_client(client_address(remote))
+                    .with(serde_json::json!({ "session_id": session_id }));
+                audit::record(&state.pool, &event).await?;
+                Err(ApiError::unauthorized(
+                    "refresh-token-reused",
+                    "this refresh token was used before, so it may have been copied: its session is now \
+                     signed out; log in again",
+                ))
+            }
+        }
+    }
+
+    /// End the session of the token: its access and refresh tokens stop working.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+    ) -> Result<LoggedOut, ApiError> {
+        sessions::revoke(&state.pool, auth.0.id, auth.0.session_id, RevokeReason::Logout).await?;
+        let event = Event::new(Action::Logout)
+            .by(auth.0.id)
+            .about(auth.0.id)
+            .from_client(client_address(remote))
+            .with(serde_json::json!({ "session_id": auth.0.session_id }));
+        audit::record(&state.pool, &event).await?;
+        tracing::info!(user_id = %auth.0.id, session_id = %auth.0.session_id, "logged out");
+        Ok(LoggedOut::Done)
+    }
+}
+
+/// The tokens of a session just opened or refreshed.
+fn session_tokens(state: &AppState, opened: &sessions::Opened) -> Result<Json<AccessToken>, ApiError> {
+    let issued = state.keys.issue(opened.user_id, opened.session_id)?;
+    Ok(Json(AccessToken {
+        access_token: issued.token,
+        token_type: "Bearer".into(),
+        expires_in: issued.expires_in,
+        refresh_token: opened.refresh_token.clone(),
+        refresh_expires_in: state.refresh_ttl.as_secs(),
+        session_id: opened.session_id,
+    }))
+}
+
+/// Who is opening a session, for its owner's list.
+pub(crate) fn client_info(remote: &RemoteAddr, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        user_agent: headers
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|ua| ua.to_str().ok())
+            .map(str::to_owned),
+        client: client_address(remote),
     }
 }
 
 /// The client's IP address, the key of per-client limits.
-fn client_address(remote: &RemoteAddr) -> String {
+pub(crate) fn client_address(remote: &RemoteAddr) -> String {
     remote
         .as_socket_addr()
         .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())

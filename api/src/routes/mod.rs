@@ -3,12 +3,14 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod jobs;
 pub mod media;
 pub mod outputs;
 pub mod pages;
+pub mod sessions;
 
 use poem_openapi::Tags;
 
@@ -32,11 +34,13 @@ pub enum ApiTags {
 /// Every operation of the API.
 pub type Api = (
     auth::AuthApi,
+    sessions::SessionsApi,
     account::AccountApi,
     media::MediaApi,
     outputs::OutputsApi,
     jobs::JobsApi,
     admin::AdminApi,
+    audit::AuditApi,
     health::HealthApi,
     pages::PagesApi,
 );
@@ -45,11 +49,13 @@ pub type Api = (
 pub fn api() -> Api {
     (
         auth::AuthApi,
+        sessions::SessionsApi,
         account::AccountApi,
         media::MediaApi,
         outputs::OutputsApi,
         jobs::JobsApi,
         admin::AdminApi,
+        audit::AuditApi,
         health::HealthApi,
         pages::PagesApi,
     )

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use veza_e2e::fixtures;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{SECRET, TestApp, assert_problem, spawn_app, spawn_app_with};
 
 async fn set_queue(app: &TestApp, job_id: &str, status: &str, attempts: i32) {
     sqlx::query("update apalis.jobs set status = $2, attempts = $3, done_at = now() where id = veza_task_id($1::uuid)")
@@ -210,6 +210,7 @@ async fn the_admin_role_is_granted_and_revoked_from_the_command_line() {
         std::process::Command::new(env!("CARGO_BIN_EXE_veza-api"))
             .args(args)
             .env("DATABASE_URL", &database_url)
+            .env("VEZA_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
             .output()
             .unwrap()
@@ -228,6 +229,20 @@ async fn the_admin_role_is_granted_and_revoked_from_the_command_line() {
     let unknown = cli(&["admin", "grant", "nobody@example.com"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+    let trail: Vec<(String, bool)> = sqlx::query_as(
+        "select action, subject_id = (select id from users where email = 'ops@example.com')
+           from audit_events where action like 'admin-%' order by id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        trail,
+        [
+            ("admin-granted".to_owned(), true),
+            ("admin-revoked".to_owned(), true)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     pub http: Client,
     pub pool: PgPool,
     pub data: tempfile::TempDir,
@@ -26,17 +27,25 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     let db = TestDatabase::create().await;
-    let pool = veza_jobs::db::connect(&db.url, 5).await.unwrap();
+    spawn_app_on(&db.url, adjust).await
+}
+
+/// Another API instance on the database of `database_url` (its own storage folder).
+pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
+    let pool = veza_jobs::db::connect(database_url, 5).await.unwrap();
     veza_jobs::db::migrate(&pool).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut config = ApiConfig {
-        database_url: db.url,
+        database_url: database_url.to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
         storage: StorageConfig::Fs {
             root: data.path().join("objects"),
         },
         jwt_secret: Some(SECRET.to_owned()),
+        jwt_previous_secrets: Vec::new(),
+        dev_mode: false,
         token_ttl_seconds: 3600,
+        refresh_ttl_seconds: 30 * 24 * 3600,
         max_upload_bytes: 8 * 1024 * 1024,
         db_max_connections: 5,
         admin_emails: Vec::new(),
@@ -53,6 +62,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         base,
+        database_url: database_url.to_owned(),
         http: Client::new(),
         pool,
         data,

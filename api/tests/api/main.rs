@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod auth;
 mod hardening;
 mod health;
@@ -11,3 +12,4 @@ mod helpers;
 mod jobs;
 mod media;
 mod pages;
+mod tokens;
