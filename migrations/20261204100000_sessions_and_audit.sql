@@ -46,3 +46,9 @@ create table audit_events (
 );
 create index audit_events_action on audit_events (action, id);
 create index audit_events_subject on audit_events (subject_id, id);
+
+-- The per-recipient mail limit counts by mailbox: lower case, `+tag` and `<…>` removed
+-- (`deliveries::recipient_key`), so plus-addressing cannot multiply one inbox's allowance.
+-- Rows from before have none and no longer count (at most one window's worth).
+alter table email_deliveries add column recipient_key text;
+create index email_deliveries_recipient_key on email_deliveries (recipient_key, created_at) where outcome = 'sent';

@@ -34,6 +34,7 @@ struct RawConfig {
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
     admin_emails: Option<String>,
+    trusted_proxies: Option<String>,
     metrics_token: Option<String>,
     #[serde(default = "default_register_limit")]
     register_limit: u32,
@@ -175,6 +176,9 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// Pool size (`VEZA_DB_MAX_CONNECTIONS`, default 10).
     pub db_max_connections: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`VEZA_TRUSTED_PROXIES`, addresses and
+    /// networks, comma-separated); from anyone else the header is ignored.
+    pub trusted_proxies: crate::middleware::client::TrustedProxies,
     /// Accounts with the admin role by configuration (`VEZA_ADMIN_EMAILS`, comma-separated,
     /// compared case-insensitively); `veza-api admin grant EMAIL` grants it in the database.
     pub admin_emails: Vec<String>,
@@ -235,6 +239,13 @@ impl RawConfig {
                     .into(),
             ),
         }
+        let trusted_proxies = crate::middleware::client::TrustedProxies::parse(
+            self.trusted_proxies.as_deref().unwrap_or_default(),
+        )
+        .unwrap_or_else(|problem| {
+            problems.push(format!("VEZA_TRUSTED_PROXIES: {problem}"));
+            Default::default()
+        });
         let jwt_previous_secrets: Vec<String> = self
             .jwt_previous_secrets
             .as_deref()
@@ -277,6 +288,7 @@ impl RawConfig {
                 storage,
                 jwt_secret: self.jwt_secret,
                 jwt_previous_secrets,
+                trusted_proxies,
                 dev_mode: self.dev_mode,
                 refresh_ttl_seconds: self.refresh_ttl_seconds,
                 metrics_token: self.metrics_token,

@@ -33,6 +33,7 @@ pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     state: AppState,
+    trusted_proxies: middleware::client::TrustedProxies,
 }
 
 /// Errors of building the application.
@@ -117,6 +118,7 @@ impl Application {
             port,
             acceptor,
             state,
+            trusted_proxies: config.trusted_proxies,
         })
     }
 
@@ -135,6 +137,7 @@ impl Application {
         let spec = service.spec_endpoint();
         let metrics = self.state.metrics.clone();
         let body_limit = self.state.limits.max_request_body_bytes;
+        let trusted_proxies = std::sync::Arc::new(self.trusted_proxies);
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)
@@ -143,6 +146,9 @@ impl Application {
             .around(move |endpoint, req| {
                 let metrics = metrics.clone();
                 async move { metrics.time(&endpoint, req).await }
+            })
+            .around(move |endpoint, req| {
+                middleware::client::identify_client(endpoint, req, trusted_proxies.clone())
             })
             .around(move |endpoint, req| middleware::body_limit::bound_body(endpoint, req, body_limit))
             .data(self.state)

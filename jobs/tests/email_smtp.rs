@@ -340,9 +340,10 @@ async fn over_the_recipient_limit_notifications_are_dropped_and_security_mail_wa
     let run = setup.enqueue(&first).await;
     setup.run(&run, &first).await.unwrap();
 
+    // The same mailbox under a tag, another case and a display name: still one recipient.
     let media_ready = EmailJob::MediaReady {
         user_id: setup.user_id,
-        to: ADA.into(),
+        to: format!("Ada <{}>", ADA.replace('@', "+music@").to_uppercase()),
         media_id: Uuid::now_v7(),
         name: Some("song.wav".into()),
     };

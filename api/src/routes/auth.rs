@@ -2,10 +2,7 @@
 //! `POST /v1/auth/logout`, `GET /v1/me`, `POST /v1/me/password`.
 
 use chrono::{DateTime, Utc};
-use poem::{
-    http::HeaderMap,
-    web::{Data, RemoteAddr},
-};
+use poem::{http::HeaderMap, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 use veza_jobs::{
@@ -15,7 +12,7 @@ use veza_jobs::{
 };
 
 use super::ApiTags;
-use crate::{accounts, auth::BearerAuth, error::ApiError, state::AppState};
+use crate::{accounts, auth::BearerAuth, error::ApiError, middleware::client::Client, state::AppState};
 use veza_jobs::users;
 
 /// Account operations.
@@ -134,11 +131,11 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let email = accounts::normalize_email(&body.email)?;
-        accounts::count_registration_attempt(&state, &client_address(remote))
+        accounts::count_registration_attempt(&state, &client.limit_key())
             .await?
             .or_too_many(
                 "register-rate-limited",
@@ -181,12 +178,12 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         headers: &HeaderMap,
         body: Json<LoginRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
         let email = body.email.trim().to_lowercase();
-        accounts::count_login_attempt(&state, &client_address(remote), &email).await?;
+        accounts::count_login_attempt(&state, &client.limit_key(), &email).await?;
         let row = users::credentials(&state.pool, &email).await?;
         // An unknown address still costs one hash check, so timing does not reveal accounts.
         let (id, hash) = match row {
@@ -194,17 +191,16 @@ impl AuthApi {
             None => (None, None),
         };
         let matches = state.passwords.verify(body.0.password, hash).await?;
-        let client = client_address(remote);
         match id {
             Some(id) if matches => {
                 accounts::forget_login_failures(&state.pool, &email).await?;
                 let mut tx = state.pool.begin().await?;
                 let opened =
-                    sessions::open(&mut tx, id, state.refresh_ttl, &client_info(remote, headers)).await?;
+                    sessions::open(&mut tx, id, state.refresh_ttl, &client_info(&client, headers)).await?;
                 let event = Event::new(Action::Login)
                     .by(id)
                     .about(id)
-                    .from_client(client)
+                    .from_client(client.address())
                     .with(serde_json::json!({ "session_id": opened.session_id }));
                 audit::record(&mut *tx, &event).await?;
                 tx.commit().await?;
@@ -212,7 +208,7 @@ impl AuthApi {
             }
             _ => {
                 let mut event = Event::new(Action::LoginFailed)
-                    .from_client(client)
+                    .from_client(client.address())
                     .with(serde_json::json!({ "address": email }));
                 event.subject_id = id;
                 audit::record(&state.pool, &event).await?;
@@ -245,7 +241,7 @@ impl AuthApi {
     async fn change_password(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         headers: &HeaderMap,
         auth: BearerAuth,
         body: Json<ChangePasswordRequest>,
@@ -265,13 +261,13 @@ impl AuthApi {
             &mut tx,
             auth.0.id,
             state.refresh_ttl,
-            &client_info(remote, headers),
+            &client_info(&client, headers),
         )
         .await?;
         let event = Event::new(Action::PasswordChanged)
             .by(auth.0.id)
             .about(auth.0.id)
-            .from_client(client_address(remote));
+            .from_client(client.address());
         audit::record(&mut *tx, &event).await?;
         tx.commit().await?;
         tracing::info!(user_id = %auth.0.id, "password changed: every session revoked");
@@ -285,7 +281,7 @@ impl AuthApi {
     async fn refresh(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         body: Json<RefreshRequest>,
     ) -> Result<Json<AccessToken>, ApiError> {
         match sessions::refresh(&state.pool, &body.refresh_token, state.refresh_ttl).await? {
@@ -302,7 +298,7 @@ impl AuthApi {
                 tracing::warn!(%user_id, %session_id, "a used refresh token was presented again: session revoked");
                 let event = Event::new(Action::RefreshTokenReused)
                     .about(user_id)
-                    .from_client(client_address(remote))
+                    .from_client(client.address())
                     .with(serde_json::json!({ "session_id": session_id }));
                 audit::record(&state.pool, &event).await?;
                 Err(ApiError::unauthorized(
@@ -319,14 +315,14 @@ impl AuthApi {
     async fn logout(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         auth: BearerAuth,
     ) -> Result<LoggedOut, ApiError> {
         sessions::revoke(&state.pool, auth.0.id, auth.0.session_id, RevokeReason::Logout).await?;
         let event = Event::new(Action::Logout)
             .by(auth.0.id)
             .about(auth.0.id)
-            .from_client(client_address(remote))
+            .from_client(client.address())
             .with(serde_json::json!({ "session_id": auth.0.session_id }));
         audit::record(&state.pool, &event).await?;
         tracing::info!(user_id = %auth.0.id, session_id = %auth.0.session_id, "logged out");
@@ -348,19 +344,12 @@ fn session_tokens(state: &AppState, opened: &sessions::Opened) -> Result<Json<Ac
 }
 
 /// Who is opening a session, for its owner's list.
-pub(crate) fn client_info(remote: &RemoteAddr, headers: &HeaderMap) -> ClientInfo {
+fn client_info(client: &Client, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
         user_agent: headers
             .get(poem::http::header::USER_AGENT)
             .and_then(|ua| ua.to_str().ok())
             .map(str::to_owned),
-        client: client_address(remote),
+        client: client.address(),
     }
-}
-
-/// The client's IP address, the key of per-client limits.
-pub(crate) fn client_address(remote: &RemoteAddr) -> String {
-    remote
-        .as_socket_addr()
-        .map_or_else(|| remote.to_string(), |addr| addr.ip().to_string())
 }

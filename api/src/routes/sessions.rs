@@ -2,7 +2,7 @@
 //! (one per login), and revoking one from another (a lost phone).
 
 use chrono::{DateTime, Utc};
-use poem::web::{Data, RemoteAddr};
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 use veza_jobs::{
@@ -11,7 +11,7 @@ use veza_jobs::{
 };
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, state::AppState};
+use crate::{auth::BearerAuth, error::ApiError, middleware::client::Client, state::AppState};
 
 /// Session operations.
 pub struct SessionsApi;
@@ -78,7 +78,7 @@ impl SessionsApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
-        remote: &RemoteAddr,
+        client: Data<&Client>,
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Revoked, ApiError> {
@@ -91,7 +91,7 @@ impl SessionsApi {
         let event = Event::new(Action::SessionRevoked)
             .by(auth.0.id)
             .about(auth.0.id)
-            .from_client(super::auth::client_address(remote))
+            .from_client(client.address())
             .with(serde_json::json!({ "session_id": id.0 }));
         audit::record(&state.pool, &event).await?;
         tracing::info!(user_id = %auth.0.id, session_id = %id.0, "session revoked");

@@ -49,6 +49,7 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         max_upload_bytes: 8 * 1024 * 1024,
         db_max_connections: 5,
         admin_emails: Vec::new(),
+        trusted_proxies: Default::default(),
         metrics_token: None,
         register_limit: 100,
         register_window_seconds: 3600,

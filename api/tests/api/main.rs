@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth;
+mod clients;
 mod hardening;
 mod health;
 mod helpers;

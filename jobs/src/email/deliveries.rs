@@ -69,11 +69,12 @@ pub async fn recorded(pool: &PgPool, job_id: Uuid) -> Result<Option<String>, sql
 /// Records what became of a job (first record wins).
 pub async fn record(pool: &PgPool, entry: &Entry<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into email_deliveries (job_id, recipient, template, category, outcome, smtp_reply)
-         values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing",
+        "insert into email_deliveries (job_id, recipient, recipient_key, template, category, outcome, smtp_reply)
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict (job_id) do nothing",
     )
     .bind(entry.job_id)
     .bind(entry.recipient)
+    .bind(recipient_key(entry.recipient))
     .bind(entry.template)
     .bind(entry.category.as_str())
     .bind(entry.outcome.as_str())
@@ -83,14 +84,54 @@ pub async fn record(pool: &PgPool, entry: &Entry<'_>) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-/// Messages sent to `recipient` within the last `window`.
+/// Messages sent to the mailbox of `recipient` (by [`recipient_key`]) within the last `window`.
 pub async fn sent_within(pool: &PgPool, recipient: &str, window: Duration) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "select count(*) from email_deliveries
-          where recipient = $1 and outcome = 'sent' and created_at > now() - make_interval(secs => $2)",
+          where recipient_key = $1 and outcome = 'sent' and created_at > now() - make_interval(secs => $2)",
     )
-    .bind(recipient)
+    .bind(recipient_key(recipient))
     .bind(window.as_secs_f64())
     .fetch_one(pool)
     .await
+}
+
+/// The mailbox an address reaches, the key of the per-recipient limit: the address inside
+/// `<…>` when there is a display name, lower case, without a `+tag` in the local part. So
+/// `Ada <Ada+x@Example.com>` and `ada+y@example.com` count as one recipient.
+pub fn recipient_key(address: &str) -> String {
+    let address = match (address.rfind('<'), address.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &address[open + 1..close],
+        _ => address,
+    };
+    let address = address.trim().to_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(mailbox, _tag)| mailbox);
+            format!("{local}@{domain}")
+        }
+        None => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recipient_key;
+
+    #[test]
+    fn tags_case_and_display_names_do_not_make_another_recipient() {
+        for form in [
+            "ada@example.com",
+            "Ada@Example.COM",
+            "ada+news@example.com",
+            "ada+a+b@example.com",
+            "<ada+x@example.com>",
+            "Ada Lovelace <ADA+y@example.com>",
+            "  ada@example.com ",
+        ] {
+            assert_eq!(recipient_key(form), "ada@example.com", "{form}");
+        }
+        assert_eq!(recipient_key("bob@example.com"), "bob@example.com");
+        assert_ne!(recipient_key("ada@example.org"), "ada@example.com");
+    }
 }
