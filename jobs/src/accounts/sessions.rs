@@ -1,17 +1,16 @@
-//! Sessions: one per login, kept alive by rotating refresh tokens. A refresh token is 256 random
-//! bits, handed out once and stored as its SHA-256 ([`super::tokens::hash`]); exchanging it marks
-//! it used and hands out the next. A used token presented again was copied (the legitimate
+//! Sessions: one per login, kept alive by rotating refresh tokens. A refresh token is made like
+//! an account token ([`super::tokens::generate`]: 256 random bits), handed out once and stored
+//! as its SHA-256 ([`super::tokens::hash`]); exchanging it marks it used and hands out the next. A used token presented again was copied (the legitimate
 //! client already holds its successor), so the whole session — the token family — is revoked,
 //! and with it every access token that names the session.
 
 use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::tokens::hash;
+use super::tokens::{generate, hash};
 
 /// Why a session ended (`sessions.revoked_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +92,8 @@ pub struct SessionRow {
     pub client: Option<String>,
 }
 
-fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 async fn insert_refresh_token(conn: &mut PgConnection, session_id: Uuid) -> Result<String, sqlx::Error> {
-    let token = new_refresh_token();
+    let token = generate();
     sqlx::query("insert into refresh_tokens (token_hash, session_id) values ($1, $2)")
         .bind(hash(&token))
         .bind(session_id)

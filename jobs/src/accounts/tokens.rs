@@ -46,6 +46,13 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A new secret token: 256 random bits, URL-safe base64 (also the refresh tokens of sessions).
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Creates a token for `user_id`, stores its hash and returns the token itself.
 pub async fn issue(
     pool: &PgPool,
@@ -53,9 +60,7 @@ pub async fn issue(
     purpose: TokenPurpose,
     valid_for: Duration,
 ) -> Result<String, sqlx::Error> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = generate();
     sqlx::query(
         "insert into account_tokens (token_hash, user_id, purpose, expires_at)
          values ($1, $2, $3, now() + make_interval(secs => $4))",
