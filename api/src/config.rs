@@ -31,6 +31,10 @@ struct RawConfig {
     refresh_ttl_seconds: u64,
     #[serde(default = "default_max_upload")]
     max_upload_bytes: u64,
+    #[serde(default = "default_quota_bytes")]
+    quota_bytes: u64,
+    #[serde(default = "default_quota_items")]
+    quota_items: u64,
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
     admin_emails: Option<String>,
@@ -62,6 +66,12 @@ fn default_refresh_ttl() -> u64 {
 }
 fn default_max_upload() -> u64 {
     1024 * 1024 * 1024
+}
+fn default_quota_bytes() -> u64 {
+    10 * 1024 * 1024 * 1024
+}
+fn default_quota_items() -> u64 {
+    10_000
 }
 fn default_db_connections() -> u32 {
     10
@@ -174,6 +184,9 @@ pub struct ApiConfig {
     pub refresh_ttl_seconds: u64,
     /// Largest accepted upload (`VEZA_MAX_UPLOAD_BYTES`, default 1 GiB); larger is 413.
     pub max_upload_bytes: u64,
+    /// What an account may store unless its own quota says otherwise (`VEZA_QUOTA_BYTES` of
+    /// originals, default 10 GiB; `VEZA_QUOTA_ITEMS`, default 10,000); over it, 413.
+    pub quota: veza_jobs::quota::QuotaDefaults,
     /// Pool size (`VEZA_DB_MAX_CONNECTIONS`, default 10).
     pub db_max_connections: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`VEZA_TRUSTED_PROXIES`, addresses and
@@ -294,6 +307,10 @@ impl RawConfig {
                 metrics_token: self.metrics_token,
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
+                quota: veza_jobs::quota::QuotaDefaults {
+                    bytes: self.quota_bytes,
+                    items: self.quota_items,
+                },
                 db_max_connections: self.db_max_connections.max(1),
                 register_limit: self.register_limit,
                 register_window_seconds: self.register_window_seconds,

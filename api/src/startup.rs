@@ -100,6 +100,7 @@ impl Application {
             keys,
             refresh_ttl: std::time::Duration::from_secs(config.refresh_ttl_seconds),
             max_upload_bytes: config.max_upload_bytes,
+            quota: config.quota,
             admin_emails: config.admin_emails.clone(),
             register_limit: (
                 config.register_limit,

@@ -19,6 +19,8 @@ pub struct AppState {
     pub refresh_ttl: std::time::Duration,
     /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
+    /// What an account may store without a quota of its own.
+    pub quota: veza_jobs::quota::QuotaDefaults,
     /// Admins by configuration (lower case).
     pub admin_emails: Vec<String>,
     /// Registration attempts per client address and window.

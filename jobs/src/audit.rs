@@ -32,6 +32,10 @@ pub enum Action {
     QueueResumed,
     /// A dead job queued again by an admin.
     JobRetried,
+    /// A media item deleted by its owner.
+    MediaDeleted,
+    /// An account deleted by its owner.
+    AccountDeleted,
 }
 
 impl Action {
@@ -50,6 +54,8 @@ impl Action {
             Self::QueuePaused => "queue-paused",
             Self::QueueResumed => "queue-resumed",
             Self::JobRetried => "job-retried",
+            Self::MediaDeleted => "media-deleted",
+            Self::AccountDeleted => "account-deleted",
         }
     }
 }

@@ -14,8 +14,10 @@
 //!   handler); [`registry`]: every kind, once, which the worker, the operator API, the metrics
 //!   and the configuration derive their queues from (`docs/architecture.md`).
 //! - one module per job kind, each with its payload, its `Kind` and an `enqueue(&mut tx, ..)`:
-//!   [`email`], [`thumbnail`], [`transcode`], [`video`], and [`canary`] (does nothing: checks the fleet and
+//!   [`email`], [`thumbnail`], [`transcode`], [`video`], [`purge`] (deletes an item or an
+//!   account for good), and [`canary`] (does nothing: checks the fleet and
 //!   measures the queue).
+//! - [`quota`]: what an account may store, and the space its uploads in flight reserve.
 //! - [`users`]: the users store — every query of the `users` table (the API's and the email
 //!   kind's).
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
@@ -53,7 +55,9 @@ pub mod mailer;
 pub mod media;
 pub mod metrics;
 pub mod operations;
+pub mod purge;
 pub mod queue;
+pub mod quota;
 pub mod registry;
 pub mod reprocess;
 pub mod retry;

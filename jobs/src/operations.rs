@@ -154,7 +154,10 @@ pub async fn retry_dead_job(pool: &PgPool, id: Uuid) -> Result<RetryOutcome, sql
     let state: Option<String> = sqlx::query_scalar(
         "select veza_job_state(q.status, q.attempts, q.max_attempts, j.cancel_requested_at)
            from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
-          where j.id = $1 for update of j, q",
+          where j.id = $1
+            -- A job of a deleted item stays dead: its purge is waiting for it.
+            and not exists (select 1 from media m where m.id = j.media_id and m.deleted_at is not null)
+            for update of j, q",
     )
     .bind(id)
     .fetch_optional(&mut *tx)

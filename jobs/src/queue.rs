@@ -185,6 +185,7 @@ macro_rules! active_job {
         "(q.status in ('Pending', 'Queued', 'Running') or (q.status = 'Failed' and q.attempts < q.max_attempts))"
     };
 }
+pub(crate) use active_job;
 
 /// Looks up a job of `owner`; `None` when it does not exist or belongs to someone else.
 pub async fn find_job(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {

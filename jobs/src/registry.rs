@@ -14,6 +14,7 @@ use crate::{
     email,
     kind::Kind,
     media::MediaKind,
+    purge,
     queue::{EnqueueError, Priority},
     retry::RetryPolicy,
     thumbnail, transcode, video,
@@ -34,6 +35,7 @@ pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<video::encode::EncodeKind>();
     visitor.visit::<video::soundtrack::SoundtrackKind>();
     visitor.visit::<video::finalize::FinalizeKind>();
+    visitor.visit::<purge::PurgeKind>();
     visitor.visit::<canary::CanaryKind>();
 }
 

@@ -54,7 +54,7 @@ async fn enqueue_unless_active(
 ) -> Result<Reprocess, EnqueueError> {
     let row: Option<(String, Uuid)> = sqlx::query_as(
         "select kind, owner_id from media
-          where id = $1 and ($2::uuid is null or owner_id = $2)
+          where id = $1 and ($2::uuid is null or owner_id = $2) and deleted_at is null
             for update",
     )
     .bind(media_id)

@@ -232,6 +232,11 @@ impl Storage {
         format!("originals/{media_id}")
     }
 
+    /// The prefix of every output of a media item, all generations.
+    pub fn media_prefix(media_id: Uuid) -> String {
+        format!("media/{media_id}")
+    }
+
     /// Key of one output file of a generation. `area` is `hls` or `thumbnails`.
     pub fn output_key(media_id: Uuid, area: &str, generation: &str, name: &str) -> String {
         format!("media/{media_id}/{area}/{generation}/{name}")

@@ -60,7 +60,7 @@ pub async fn insert(
 
 /// The id of the account with `email`, if any.
 pub async fn id_by_email(pool: &PgPool, email: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from users where email = $1")
+    sqlx::query_scalar("select id from users where email = $1 and deleted_at is null")
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -68,7 +68,7 @@ pub async fn id_by_email(pool: &PgPool, email: &str) -> Result<Option<Uuid>, sql
 
 /// What login needs of the account with `email`, if any.
 pub async fn credentials(pool: &PgPool, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as("select id, password_hash from users where email = $1")
+    sqlx::query_as("select id, password_hash from users where email = $1 and deleted_at is null")
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -93,7 +93,7 @@ pub async fn token_subject(
         "select u.email, u.role, u.email_verified_at is not null as verified,
                 s.revoked_at is null as session_open
            from users u join sessions s on s.user_id = u.id
-          where u.id = $1 and s.id = $2",
+          where u.id = $1 and s.id = $2 and u.deleted_at is null",
     )
     .bind(id)
     .bind(session_id)
@@ -163,8 +163,11 @@ pub async fn set_notifications(pool: &PgPool, id: Uuid, on: bool) -> Result<(), 
 /// What decides whether account `id` gets notification emails: `(opted out, address verified)`;
 /// `None` when the account is gone.
 pub async fn notification_state(pool: &PgPool, id: Uuid) -> Result<Option<(bool, bool)>, sqlx::Error> {
-    sqlx::query_as("select notifications_opt_out, email_verified_at is not null from users where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "select notifications_opt_out, email_verified_at is not null from users
+          where id = $1 and deleted_at is null",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }

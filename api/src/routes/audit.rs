@@ -40,6 +40,10 @@ pub enum AuditAction {
     QueueResumed,
     /// A dead job queued again.
     JobRetried,
+    /// A media item deleted by its owner.
+    MediaDeleted,
+    /// An account deleted by its owner.
+    AccountDeleted,
 }
 
 /// A recorded security event.

@@ -11,9 +11,9 @@ use veza_jobs::{
     email::{self, EmailJob},
 };
 
-use super::ApiTags;
+use super::{ApiTags, account_data};
 use crate::{accounts, auth::BearerAuth, error::ApiError, middleware::client::Client, state::AppState};
-use veza_jobs::users;
+use veza_jobs::{quota, users};
 
 /// Account operations.
 pub struct AuthApi;
@@ -54,6 +54,21 @@ pub struct User {
     pub email_verified: bool,
     /// Whether notification emails are on (security emails always are).
     pub notifications: bool,
+    /// What the account stores and may store (on `GET /v1/me`).
+    pub usage: Option<StorageUsage>,
+}
+
+/// What an account stores against its quota: the originals of its items (outputs are Veza's).
+#[derive(Debug, Object)]
+pub struct StorageUsage {
+    /// Bytes of originals stored.
+    pub bytes_used: u64,
+    /// The most it may store; an upload past it is 413 `quota-exceeded`.
+    pub bytes_limit: u64,
+    /// Items stored.
+    pub items_used: u64,
+    /// The most items it may hold.
+    pub items_limit: u64,
 }
 
 /// A created account and its verification email job. The welcome email follows once the
@@ -167,6 +182,7 @@ impl AuthApi {
                 created_at,
                 email_verified: false,
                 notifications: true,
+                usage: None,
             },
             verification_email_job_id,
         })))
@@ -226,13 +242,36 @@ impl AuthApi {
         let profile = users::profile(&state.pool, auth.0.id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("token-invalid", "the account no longer exists"))?;
+        let usage = quota::usage(&state.pool, auth.0.id, state.quota)
+            .await?
+            .map(|usage| StorageUsage {
+                bytes_used: usage.bytes_used,
+                bytes_limit: usage.bytes_limit,
+                items_used: usage.items_used,
+                items_limit: usage.items_limit,
+            });
         Ok(Json(User {
             id: auth.0.id,
             email: profile.email,
             created_at: profile.created_at,
             email_verified: profile.verified,
             notifications: profile.notifications,
+            usage,
         }))
+    }
+
+    /// Delete the account for good, with its password. Its sessions end at once, its media
+    /// leave every route, a last email confirms it, and a purge job removes every file and row
+    /// (it finishes after a crash). The address can register again once the purge is done.
+    #[oai(path = "/me", method = "delete", operation_id = "deleteAccount")]
+    async fn delete_account(
+        &self,
+        state: Data<&AppState>,
+        client: Data<&Client>,
+        auth: BearerAuth,
+        body: Json<account_data::DeleteAccountRequest>,
+    ) -> Result<account_data::AccountDeleted, ApiError> {
+        account_data::delete_account(&state, &client, &auth, body.0).await
     }
 
     /// Change the password. Every session of the account ends, this one included, and every

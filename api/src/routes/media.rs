@@ -13,8 +13,11 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 use veza_jobs::{
+    audit::{self, Action, Event},
     media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    purge::{self, Deletion},
     queue::Priority,
+    quota::{self, Reserve},
     registry::{self, Processing},
     reprocess::{self, Reprocess},
     storage::{Storage, UploadError},
@@ -26,6 +29,7 @@ use crate::{
     auth::BearerAuth,
     error::ApiError,
     media_view::{MediaItem, MediaPage, media_item},
+    middleware::client::Client,
     state::AppState,
 };
 
@@ -76,6 +80,24 @@ pub enum ReprocessResponse {
     Accepted(Json<Reprocessing>),
 }
 
+/// A deletion under way.
+#[derive(Debug, Object)]
+pub struct DeletionAccepted {
+    /// The deleted item.
+    pub media_id: Uuid,
+    /// The purge job; poll `GET /v1/jobs/{id}` (it succeeds once nothing of the item is left).
+    pub job_id: Uuid,
+}
+
+/// Answer of a deletion.
+#[derive(Debug, ApiResponse)]
+pub enum DeleteResponse {
+    /// The item is gone from every route; its files and rows are being removed. A repeated
+    /// request gets the same answer until the purge is done, then 404.
+    #[oai(status = 202)]
+    Accepted(Json<DeletionAccepted>),
+}
+
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
 impl MediaApi {
     /// Upload audio or an image as the raw request body (any `Content-Type`; the kind is read
@@ -91,12 +113,39 @@ impl MediaApi {
         body: Binary<Body>,
     ) -> Result<UploadResponse, ApiError> {
         let limit = state.max_upload_bytes;
-        if let Some(declared) = req.header("content-length").and_then(|v| v.parse::<u64>().ok())
+        let declared = req.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        if let Some(declared) = declared
             && declared > limit
         {
             return Err(too_large(limit));
         }
         let filename = validate_filename(filename.0)?;
+        // Space first, before a byte of the body is read: two parallel uploads cannot both take
+        // the last of the quota.
+        let (reservation, cap, capped_by_quota) =
+            match quota::reserve(&state.pool, auth.0.id, state.quota, declared, limit).await? {
+                Reserve::Granted {
+                    id,
+                    cap,
+                    capped_by_quota,
+                } => (ReservationGuard::new(&state.pool, id), cap, capped_by_quota),
+                Reserve::NoItemsLeft { limit } => {
+                    return Err(quota_exceeded(format!(
+                        "your account holds {limit} items, its quota"
+                    )));
+                }
+                Reserve::NoSpaceLeft { left } => {
+                    return Err(quota_exceeded(format!(
+                        "this upload does not fit in the {left} bytes left of your quota"
+                    )));
+                }
+                Reserve::NoAccount => {
+                    return Err(ApiError::unauthorized(
+                        "token-invalid",
+                        "the account no longer exists",
+                    ));
+                }
+            };
         let mut stream = body.0.into_bytes_stream().boxed();
         let head = read_head(&mut stream).await?;
         let (kind, content_type) = match media::sniff(&head) {
@@ -119,9 +168,12 @@ impl MediaApi {
         let key = Storage::original_key(media_id);
         let stored = state
             .storage
-            .put_stream(&key, head, stream, limit)
+            .put_stream(&key, head, stream, cap)
             .await
             .map_err(|err| match err {
+                UploadError::TooLarge { .. } if capped_by_quota => {
+                    quota_exceeded(format!("the upload grew past the {cap} bytes left of your quota"))
+                }
                 UploadError::TooLarge { limit } => too_large(limit),
                 UploadError::Body(err) => {
                     ApiError::bad_request("upload-interrupted", format!("reading the upload failed: {err}"))
@@ -139,8 +191,9 @@ impl MediaApi {
             size_bytes: stored.size_bytes,
             sha256: &stored.sha256,
         };
-        match record_upload(&state, &new_media).await {
+        match record_upload(&state, &new_media, reservation.id).await {
             Ok(job_ids) => {
+                reservation.recorded();
                 tracing::info!(%media_id, kind = kind.as_str(), size = stored.size_bytes, "upload accepted");
                 Ok(UploadResponse::Accepted(Json(UploadAccepted {
                     media_id,
@@ -202,6 +255,40 @@ impl MediaApi {
         Ok(Json(item))
     }
 
+    /// Delete an item for good: it leaves every route at once, its jobs stop, and a purge job
+    /// removes every file of every generation, then its rows (it finishes after a crash).
+    #[oai(path = "/media/:id", method = "delete", operation_id = "deleteMedia")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        client: Data<&Client>,
+        id: Path<Uuid>,
+    ) -> Result<DeleteResponse, ApiError> {
+        let mut tx = state.pool.begin().await?;
+        let job_id = match purge::delete_media(&mut tx, id.0, auth.0.id).await? {
+            Deletion::AlreadyPurging(job_id) => {
+                return Ok(DeleteResponse::Accepted(Json(DeletionAccepted {
+                    media_id: id.0,
+                    job_id,
+                })));
+            }
+            Deletion::Started(job_id) => job_id,
+            Deletion::NotFound => return Err(media_not_found()),
+        };
+        let event = Event::new(Action::MediaDeleted)
+            .by(auth.0.id)
+            .about(auth.0.id)
+            .from_client(client.address())
+            .with(serde_json::json!({ "media_id": id.0, "job_id": job_id }));
+        audit::record(&mut *tx, &event).await?;
+        tx.commit().await?;
+        Ok(DeleteResponse::Accepted(Json(DeletionAccepted {
+            media_id: id.0,
+            job_id,
+        })))
+    }
+
     /// Process an item again (a new job and a new generation; the published one stays visible
     /// until the new one replaces it). While a job of the item is still to run or running, the
     /// answer is 409 with that job's id.
@@ -239,9 +326,26 @@ impl MediaApi {
     }
 }
 
-/// Inserts the media row and enqueues its jobs, all or nothing.
-async fn record_upload(state: &AppState, new_media: &NewMedia<'_>) -> Result<Vec<Uuid>, ApiError> {
+/// Frees the upload's reservation, inserts the media row and enqueues its jobs, all or nothing.
+async fn record_upload(
+    state: &AppState,
+    new_media: &NewMedia<'_>,
+    reservation: Uuid,
+) -> Result<Vec<Uuid>, ApiError> {
     let mut tx = state.pool.begin().await?;
+    if !quota::record(
+        &mut tx,
+        reservation,
+        new_media.owner_id,
+        state.quota,
+        new_media.size_bytes,
+    )
+    .await?
+    {
+        return Err(quota_exceeded(
+            "the upload no longer fits in your quota (its reservation had lapsed)".to_owned(),
+        ));
+    }
     media::insert(&mut tx, new_media).await?;
     let job_id = registry::enqueue_processing(
         &mut tx,
@@ -294,6 +398,51 @@ fn validate_filename(filename: Option<String>) -> Result<Option<String>, ApiErro
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::too_large("media-too-large", format!("uploads are limited to {limit} bytes"))
+}
+
+fn quota_exceeded(detail: String) -> ApiError {
+    ApiError::too_large("quota-exceeded", detail)
+}
+
+/// Frees an upload's reservation when the upload ends any other way than recorded: an error, or
+/// the client going away (the request's future is dropped mid-body, so this is a `Drop`).
+struct ReservationGuard {
+    pool: sqlx::PgPool,
+    id: Uuid,
+    recorded: bool,
+}
+
+impl ReservationGuard {
+    fn new(pool: &sqlx::PgPool, id: Uuid) -> Self {
+        Self {
+            pool: pool.clone(),
+            id,
+            recorded: false,
+        }
+    }
+
+    /// The upload's transaction freed the reservation.
+    fn recorded(mut self) {
+        self.recorded = true;
+    }
+}
+
+impl Drop for ReservationGuard {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        let (pool, id) = (self.pool.clone(), self.id);
+        // Dropped inside a request, so on the runtime; without one (shutdown) the reservation
+        // lapses by itself.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = quota::release(&pool, id).await {
+                    tracing::warn!(reservation = %id, error = %err, "could not free an upload reservation");
+                }
+            });
+        }
+    }
 }
 
 fn media_not_found() -> ApiError {

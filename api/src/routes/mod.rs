@@ -2,6 +2,7 @@
 //! (handlers reach the pool and store through request data), so the spec can be generated offline.
 
 pub mod account;
+pub mod account_data;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -36,6 +37,7 @@ pub type Api = (
     auth::AuthApi,
     sessions::SessionsApi,
     account::AccountApi,
+    account_data::AccountDataApi,
     media::MediaApi,
     outputs::OutputsApi,
     jobs::JobsApi,
@@ -51,6 +53,7 @@ pub fn api() -> Api {
         auth::AuthApi,
         sessions::SessionsApi,
         account::AccountApi,
+        account_data::AccountDataApi,
         media::MediaApi,
         outputs::OutputsApi,
         jobs::JobsApi,

@@ -47,6 +47,10 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         token_ttl_seconds: 3600,
         refresh_ttl_seconds: 30 * 24 * 3600,
         max_upload_bytes: 8 * 1024 * 1024,
+        quota: veza_jobs::quota::QuotaDefaults {
+            bytes: 10 * 1024 * 1024 * 1024,
+            items: 10_000,
+        },
         db_max_connections: 5,
         admin_emails: Vec::new(),
         trusted_proxies: Default::default(),

@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod auth;
 mod clients;
+mod data;
 mod hardening;
 mod health;
 mod helpers;

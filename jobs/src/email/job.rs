@@ -31,6 +31,14 @@ pub enum EmailJob {
         /// The account's address.
         to: String,
     },
+    /// The last email of an account deleted at its owner's request (sent before the purge
+    /// removes the account's rows).
+    AccountDeleted {
+        /// The deleted account.
+        user_id: Uuid,
+        /// Its address.
+        to: String,
+    },
     /// An upload finished processing.
     MediaReady {
         /// The owner.
@@ -60,7 +68,7 @@ pub enum EmailJob {
 /// Security mail is never dropped nor opted out of; notification mail may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
-    /// Verification and password reset.
+    /// Verification, password reset, account deletion.
     Security,
     /// Welcome and media outcomes.
     Notification,
@@ -83,6 +91,7 @@ impl EmailJob {
             Self::Welcome { user_id, .. }
             | Self::VerifyEmail { user_id, .. }
             | Self::PasswordReset { user_id, .. }
+            | Self::AccountDeleted { user_id, .. }
             | Self::MediaReady { user_id, .. }
             | Self::MediaFailed { user_id, .. } => *user_id,
         }
@@ -94,6 +103,7 @@ impl EmailJob {
             Self::Welcome { to, .. }
             | Self::VerifyEmail { to, .. }
             | Self::PasswordReset { to, .. }
+            | Self::AccountDeleted { to, .. }
             | Self::MediaReady { to, .. }
             | Self::MediaFailed { to, .. } => to,
         }
@@ -105,6 +115,7 @@ impl EmailJob {
             Self::Welcome { .. } => "welcome",
             Self::VerifyEmail { .. } => "verify-email",
             Self::PasswordReset { .. } => "password-reset",
+            Self::AccountDeleted { .. } => "account-deleted",
             Self::MediaReady { .. } => "media-ready",
             Self::MediaFailed { .. } => "media-failed",
         }
@@ -139,7 +150,9 @@ impl EmailJob {
     /// Security or notification.
     pub fn category(&self) -> Category {
         match self {
-            Self::VerifyEmail { .. } | Self::PasswordReset { .. } => Category::Security,
+            Self::VerifyEmail { .. } | Self::PasswordReset { .. } | Self::AccountDeleted { .. } => {
+                Category::Security
+            }
             Self::Welcome { .. } | Self::MediaReady { .. } | Self::MediaFailed { .. } => {
                 Category::Notification
             }

@@ -30,7 +30,7 @@ pub async fn notify_media_outcome(
     let item: Option<MediaOwner> = sqlx::query_as(
         "select m.owner_id, u.email, m.status, m.original_filename, m.error_message
            from media m join users u on u.id = m.owner_id
-          where m.id = $1",
+          where m.id = $1 and m.deleted_at is null and u.deleted_at is null",
     )
     .bind(media_id)
     .fetch_optional(&mut *tx)

@@ -290,6 +290,8 @@ async fn links_for(ctx: &JobContext, job: &EmailJob) -> Result<Links, JobError> 
             links.action_url = Some(token_link("reset", token));
             links.valid_for = Some(in_words(policy.reset_valid_for));
         }
+        // The account is going: no link to it.
+        EmailJob::AccountDeleted { .. } => {}
         EmailJob::Welcome { user_id, .. }
         | EmailJob::MediaReady { user_id, .. }
         | EmailJob::MediaFailed { user_id, .. } => {

@@ -37,6 +37,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/email/password-reset.txt"),
     ),
     (
+        "account-deleted.html",
+        include_str!("../../templates/email/account-deleted.html"),
+    ),
+    (
+        "account-deleted.txt",
+        include_str!("../../templates/email/account-deleted.txt"),
+    ),
+    (
         "media-ready.html",
         include_str!("../../templates/email/media-ready.html"),
     ),
@@ -93,6 +101,11 @@ pub fn render(from: &str, job_id: Uuid, job: &EmailJob, links: &Links) -> Result
         EmailJob::PasswordReset { .. } => (
             "password-reset",
             "Reset your Veza password".to_owned(),
+            context! {},
+        ),
+        EmailJob::AccountDeleted { .. } => (
+            "account-deleted",
+            "Your Veza account is deleted".to_owned(),
             context! {},
         ),
         EmailJob::MediaReady { media_id, name, .. } => (

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     OutboxUnwritable,
     /// The recipient got too many emails recently; a security email waits.
     RecipientRateLimited,
+    /// A purge waits for the jobs of what it deletes to stop.
+    JobsStillRunning,
 
     // The owner's decision.
     /// The owner cancelled the job.
@@ -96,11 +98,13 @@ pub enum ErrorCode {
     InvalidRecipient,
     /// The message could not be built.
     InvalidMessage,
+    /// A purge of something that is not deleted (a bug): nothing was touched.
+    NotDeleted,
 }
 
 impl ErrorCode {
     /// Every code (a test checks each is spelled once; `entry` is the exhaustive table).
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 45] = [
         Self::StorageUnavailable,
         Self::DatabaseUnavailable,
         Self::EnqueueFailed,
@@ -118,6 +122,7 @@ impl ErrorCode {
         Self::SmtpTlsFailed,
         Self::OutboxUnwritable,
         Self::RecipientRateLimited,
+        Self::JobsStillRunning,
         Self::Cancelled,
         Self::OriginalMissing,
         Self::UnsupportedFormat,
@@ -144,6 +149,7 @@ impl ErrorCode {
         Self::InvalidSender,
         Self::InvalidRecipient,
         Self::InvalidMessage,
+        Self::NotDeleted,
     ];
 
     /// The kebab-case spelling stored and shown.
@@ -226,6 +232,11 @@ impl ErrorCode {
                 Transient,
                 "the recipient got too many emails recently; this one waits",
             ),
+            Self::JobsStillRunning => (
+                "jobs-still-running",
+                Transient,
+                "the item's jobs are still stopping; the deletion waits",
+            ),
             Self::Cancelled => ("cancelled", Permanent, "cancelled by its owner"),
             Self::OriginalMissing => ("original-missing", Permanent, "the original is no longer stored"),
             Self::UnsupportedFormat => ("unsupported-format", Permanent, "not a format Veza reads"),
@@ -288,6 +299,11 @@ impl ErrorCode {
                 "the recipient address is not valid",
             ),
             Self::InvalidMessage => ("invalid-message", Permanent, "the message could not be built"),
+            Self::NotDeleted => (
+                "not-deleted",
+                Permanent,
+                "the item is not deleted; nothing was purged",
+            ),
         }
     }
 }

@@ -146,11 +146,13 @@ macro_rules! select_media {
 
 /// Loads a media row of `owner`; `None` when missing or someone else's.
 pub async fn find(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<Option<Media>, sqlx::Error> {
-    sqlx::query_as(select_media!("where id = $1 and owner_id = $2"))
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(select_media!(
+        "where id = $1 and owner_id = $2 and deleted_at is null"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Loads a media row by id alone (for workers).
@@ -169,7 +171,8 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Media>, sqlx::Error> {
     sqlx::query_as(select_media!(
-        "where owner_id = $1 and ($2::uuid is null or id < $2) order by id desc limit $3"
+        "where owner_id = $1 and deleted_at is null and ($2::uuid is null or id < $2)
+          order by id desc limit $3"
     ))
     .bind(owner)
     .bind(before)
@@ -351,7 +354,8 @@ pub async fn find_published_output(
         "select o.media_id, o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
-          where o.media_id = $1 and m.owner_id = $2 and o.generation = $3 and o.name = $4
+          where o.media_id = $1 and m.owner_id = $2 and m.deleted_at is null
+            and o.generation = $3 and o.name = $4
             and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)",
     )
     .bind(media_id)

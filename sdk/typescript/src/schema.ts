@@ -56,7 +56,12 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete the account for good, with its password. Its sessions end at once, its media
+         *     leave every route, a last email confirms it, and a purge job removes every file and row
+         *     (it finishes after a crash). The address can register again once the purge is done.
+         */
+        delete: operations["deleteAccount"];
         options?: never;
         head?: never;
         patch?: never;
@@ -249,6 +254,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything the account holds, as a ZIP streamed while it is written: `account.json`
+         *     (the account and its sessions), `media.json` (every item) and each item's original.
+         */
+        get: operations["exportAccount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/media": {
         parameters: {
             query?: never;
@@ -281,7 +306,11 @@ export interface paths {
         get: operations["getMedia"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete an item for good: it leaves every route at once, its jobs stop, and a purge job
+         *     removes every file of every generation, then its rows (it finishes after a crash).
+         */
+        delete: operations["deleteMedia"];
         options?: never;
         head?: never;
         patch?: never;
@@ -636,6 +665,14 @@ export interface components {
             session_id: string;
         };
         /**
+         * AccountDeletion
+         * @description An account deletion under way.
+         */
+        AccountDeletion: {
+            /** @description For people. */
+            detail: string;
+        };
+        /**
          * AdminJob
          * @description A job as an operator sees it.
          */
@@ -788,7 +825,7 @@ export interface components {
          * @description What happened (the names are those stored: `Action::as_str`).
          * @enum {string}
          */
-        AuditAction: "login" | "login-failed" | "password-changed" | "password-reset" | "logout" | "session-revoked" | "refresh-token-reused" | "admin-granted" | "admin-revoked" | "queue-paused" | "queue-resumed" | "job-retried";
+        AuditAction: "login" | "login-failed" | "password-changed" | "password-reset" | "logout" | "session-revoked" | "refresh-token-reused" | "admin-granted" | "admin-revoked" | "queue-paused" | "queue-resumed" | "job-retried" | "media-deleted" | "account-deleted";
         /**
          * AuditEvent
          * @description A recorded security event.
@@ -851,6 +888,30 @@ export interface components {
             current_password: string;
             /** @description The new password, 8 to 1024 characters. */
             new_password: string;
+        };
+        /**
+         * DeleteAccountRequest
+         * @description Confirmation of an account deletion.
+         */
+        DeleteAccountRequest: {
+            /** @description The account's password. */
+            password: string;
+        };
+        /**
+         * DeletionAccepted
+         * @description A deletion under way.
+         */
+        DeletionAccepted: {
+            /**
+             * Format: uuid
+             * @description The deleted item.
+             */
+            media_id: string;
+            /**
+             * Format: uuid
+             * @description The purge job; poll `GET /v1/jobs/{id}` (it succeeds once nothing of the item is left).
+             */
+            job_id: string;
         };
         /**
          * Done
@@ -1180,7 +1241,7 @@ export interface components {
          * @description A queue.
          * @enum {string}
          */
-        QueueName: "canary" | "email" | "encode" | "finalize" | "probe" | "soundtrack" | "thumbnail" | "transcode";
+        QueueName: "canary" | "email" | "encode" | "finalize" | "probe" | "purge" | "soundtrack" | "thumbnail" | "transcode";
         /**
          * RefreshRequest
          * @description A refresh token to exchange.
@@ -1295,6 +1356,32 @@ export interface components {
             sessions: components["schemas"]["Session"][];
         };
         /**
+         * StorageUsage
+         * @description What an account stores against its quota: the originals of its items (outputs are Veza's).
+         */
+        StorageUsage: {
+            /**
+             * Format: uint64
+             * @description Bytes of originals stored.
+             */
+            bytes_used: number;
+            /**
+             * Format: uint64
+             * @description The most it may store; an upload past it is 413 `quota-exceeded`.
+             */
+            bytes_limit: number;
+            /**
+             * Format: uint64
+             * @description Items stored.
+             */
+            items_used: number;
+            /**
+             * Format: uint64
+             * @description The most items it may hold.
+             */
+            items_limit: number;
+        };
+        /**
          * TokenRequest
          * @description A token from an email link.
          */
@@ -1347,6 +1434,8 @@ export interface components {
             email_verified: boolean;
             /** @description Whether notification emails are on (security emails always are). */
             notifications: boolean;
+            /** @description What the account stores and may store (on `GET /v1/me`). */
+            usage?: components["schemas"]["StorageUsage"] & unknown;
         };
         /**
          * VerifyForm
@@ -1642,6 +1731,133 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description The account is closed: its tokens no longer work, its media are gone from every route,
+             *     a last email is on its way, and a purge job removes its files and rows.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountDeletion"];
                 };
             };
             /** @description The request is malformed or invalid. */
@@ -3081,6 +3297,127 @@ export interface operations {
             };
         };
     };
+    exportAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A ZIP archive: `account.json`, `media.json` and the originals, streamed. */
+            200: {
+                headers: {
+                    "CONTENT-DISPOSITION": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listMedia: {
         parameters: {
             query?: {
@@ -3349,6 +3686,131 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["MediaItem"];
+                };
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMedia: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description The item is gone from every route; its files and rows are being removed. A repeated
+             *     request gets the same answer until the purge is done, then 404.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeletionAccepted"];
                 };
             };
             /** @description The request is malformed or invalid. */

@@ -55,7 +55,7 @@ impl Repair {
     pub async fn run_once(&self) -> Result<RepairReport, MaintenanceError> {
         let items: Vec<(Uuid, String, Option<i32>, Option<i32>)> = sqlx::query_as(
             "update media set repair_checked_at = now()
-              where id in (select id from media where status = 'ready'
+              where id in (select id from media where status = 'ready' and deleted_at is null
                             order by repair_checked_at nulls first, id limit $1
                               for update skip locked)
           returning id, kind, playback_pipeline_version, thumbnail_pipeline_version",
