@@ -3,7 +3,7 @@
 //! a purge job, all in the request's transaction. The purge job then waits until none of those
 //! jobs runs any more (a running one stops at its next checkpoint; one on a worker that was
 //! killed is rescued, sees the cancel request and stops), deletes every object of every
-//! generation, and last deletes the rows. Each step can be done twice, so a purge interrupted by a
+//! generation, and last deletes the rows (with the emails about the item, which name it). Each step can be done twice, so a purge interrupted by a
 //! crash finishes when the job runs again. Every query of the purge is here.
 //!
 //! An account's purge purges each of its items that way, waits for its other jobs (the farewell
@@ -61,6 +61,15 @@ impl Kind for PurgeKind {
             PurgeJob::Account { user_id } => purge_account(ctx, run, user_id).await,
         }
     }
+}
+
+/// The SQL condition "job `j` (apalis row `q`) is about media item `$1`": the item's own jobs,
+/// and the emails that name it (their payload carries its id and file name; `$2` is the email
+/// queue).
+macro_rules! about_media {
+    () => {
+        "(j.media_id = $1 or (q.job_type = $2 and convert_from(q.job, 'UTF8')::jsonb ->> 'media_id' = $1::text))"
+    };
 }
 
 /// What a purge job deletes. Its job row names no media item, so it outlives the item and its
@@ -198,13 +207,29 @@ async fn purge_media(ctx: &JobContext, run: &JobRun, media_id: Uuid) -> Result<(
     wait_until_stopped(ctx, run, media_id).await?;
     delete_objects(&ctx.storage, media_id).await?;
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query(
-        "delete from apalis.jobs where id in (select veza_task_id(id) from jobs where media_id = $1)",
-    )
+    let jobs: Vec<Uuid> = sqlx::query_scalar(concat!(
+        "select j.id from jobs j join apalis.jobs q on q.id = veza_task_id(j.id) where ",
+        about_media!()
+    ))
     .bind(media_id)
+    .bind(crate::email::QUEUE)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query("delete from email_deliveries where job_id = any($1)")
+        .bind(&jobs)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "delete from apalis.jobs where id in (select veza_task_id(id) from unnest($1::uuid[]) as ids(id))",
+    )
+    .bind(&jobs)
     .execute(&mut *tx)
     .await?;
-    // Cascades to its outputs, jobs, notices and video rows.
+    sqlx::query("delete from jobs where id = any($1)")
+        .bind(&jobs)
+        .execute(&mut *tx)
+        .await?;
+    // Cascades to its outputs, notices and video rows.
     sqlx::query("delete from media where id = $1")
         .bind(media_id)
         .execute(&mut *tx)
@@ -282,11 +307,14 @@ where
 async fn media_jobs_active(pool: &PgPool, media_id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(concat!(
         "select exists (select 1 from jobs j join apalis.jobs q on q.id = veza_task_id(j.id)
-          where j.media_id = $1 and ",
+          where ",
+        about_media!(),
+        " and ",
         crate::queue::active_job!(),
         ")"
     ))
     .bind(media_id)
+    .bind(crate::email::QUEUE)
     .fetch_one(pool)
     .await
 }
