@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth;
+mod authorization;
 mod clients;
 mod data;
 mod hardening;
