@@ -497,3 +497,33 @@ async fn an_unverified_address_gets_its_verification_link_and_no_notification() 
     assert_eq!(setup.logged(&verify_run).await.unwrap().0, "sent");
     assert_eq!(setup.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_deleted_account_gets_its_farewell_through_smtp_even_opted_out_and_no_notification() {
+    let setup = Setup::new("accept", EmailPolicy::default()).await;
+    sqlx::query("update users set notifications_opt_out = true, deleted_at = now()")
+        .execute(&setup.pool)
+        .await
+        .unwrap();
+    let welcome = setup.welcome();
+    let run = setup.enqueue(&welcome).await;
+    setup.run(&run, &welcome).await.unwrap();
+    assert_eq!(setup.logged(&run).await.unwrap().0, "opted-out");
+
+    let farewell = EmailJob::AccountDeleted {
+        user_id: setup.user_id,
+        to: ADA.into(),
+    };
+    let run = setup.enqueue(&farewell).await;
+    setup.run(&run, &farewell).await.unwrap();
+    assert_eq!(setup.logged(&run).await.unwrap().0, "sent");
+    let received = setup.received();
+    assert_eq!(received.len(), 1, "only the farewell");
+    let mail = &received[0];
+    assert_eq!(header(mail, "Subject"), Some("Your Veza account is deleted"));
+    assert!(mail.contains(ADA));
+    assert!(
+        !mail.contains("unsubscribe") && !mail.contains("token="),
+        "no link into an account that is going: {mail}"
+    );
+}
