@@ -75,6 +75,79 @@ async fn master_playlist_plays_in_headless_chromium_on_aac_and_opus_rungs() {
     }
 }
 
+#[tokio::test]
+async fn a_signed_playback_url_plays_with_no_header_in_chromium_and_ffprobe_until_the_item_is_deleted() {
+    let player = player_dir();
+    install_player(&player);
+    let platform = Platform::start().await;
+    let token = platform.register_and_login("listener@example.com").await;
+    let upload = platform
+        .upload(&token, fixtures::wav(CLIP_SECONDS, 44_100, 2), "tone.wav")
+        .await;
+    let media_id = upload["media_id"].as_str().unwrap();
+    assert_eq!(platform.wait_for_media(&token, media_id).await["status"], "ready");
+    let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
+    let signed = media["playback_url"]
+        .as_str()
+        .expect("a signed playback URL")
+        .to_owned();
+    assert!(signed.starts_with("/v1/play/"), "{signed}");
+
+    // hls.js in Chromium, no Authorization header on any request.
+    let report = play_in_chromium(&player, &platform.base_url, &signed, "none", &[]).await;
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["ok"], true, "{report:#}");
+        assert_eq!(run["requestsWithAuthorization"], 0, "{report:#}");
+        let played = run["currentTime"].as_f64().unwrap();
+        assert!(
+            (played - CLIP_SECONDS).abs() < 0.1,
+            "played {played} s: {report:#}"
+        );
+    }
+
+    // ffprobe follows the master to a media playlist and its segments over plain HTTP.
+    let url = platform.url(&signed);
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "json",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let format: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let seconds: f64 = format["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((seconds - CLIP_SECONDS).abs() < 0.2, "ffprobe read {seconds} s");
+
+    // A tampered signature is refused; a deleted item's URL stops working at once.
+    // `/v1/play/{media}/{generation}/{expires}.{kid}.{tag}/{name}`: a later expiry, same tag.
+    let signed_token = signed.split('/').nth(5).unwrap();
+    let (expires, rest) = signed_token.split_once('.').unwrap();
+    let later = expires.parse::<u64>().unwrap() + 86_400;
+    let tampered = url.replace(signed_token, &format!("{later}.{rest}"));
+    let resp = platform.http.get(&tampered).send().await.unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN, "{tampered}");
+    let resp = platform
+        .http
+        .delete(platform.url(&format!("/v1/media/{media_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let resp = platform.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
 /// Long enough for two segments per rendition at the test's 1-second segments.
 const VIDEO_SECONDS: f64 = 3.0;
 

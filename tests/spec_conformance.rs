@@ -40,7 +40,9 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
     // fails when an operation answers only 401/403 (tests/schemathesis.toml), and a user gets
     // nothing but 403 from admin operations. Logout and session revocation are left out: they
     // would end the run's own session and every later answer would be 401 (their answers are
-    // checked in api/tests/api/tokens.rs).
+    // checked in api/tests/api/tokens.rs). Signed playback is left out too: schemathesis 4.32.5
+    // stops with an internal KeyError in its coverage phase on that operation (its answers are
+    // checked in api/tests/api/playback.rs and the authorization matrix).
     schemathesis(
         &platform,
         &user,
@@ -48,7 +50,7 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
             "--exclude-tag",
             "Admin",
             "--exclude-operation-id-regex",
-            "^(logout|revokeSession)$",
+            "^(logout|revokeSession|playOutput)$",
         ],
     )
     .await;

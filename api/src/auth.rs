@@ -83,16 +83,16 @@ impl TokenKeys {
         }
     }
 
-    /// A random key, for development mode only (`VEZA_DEV_MODE`): tokens die with the process
-    /// and differ between API instances.
-    pub fn development(ttl_seconds: u64) -> Self {
+    /// A random secret, for development mode only (`VEZA_DEV_MODE`): tokens and playback URLs
+    /// die with the process and differ between API instances.
+    pub fn development_secret() -> Vec<u8> {
         tracing::warn!(
             "development mode and no VEZA_JWT_SECRET: using a random key. Tokens will not survive \
              a restart nor work across API instances."
         );
         let mut key = [0u8; 32];
         rand::fill(&mut key);
-        Self::new(&key, &[], ttl_seconds)
+        key.to_vec()
     }
 
     /// Issues a token for `user_id` in session `session_id`, signed with the current key.

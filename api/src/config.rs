@@ -31,6 +31,8 @@ struct RawConfig {
     refresh_ttl_seconds: u64,
     #[serde(default = "default_max_upload")]
     max_upload_bytes: u64,
+    #[serde(default = "default_playback_url_ttl")]
+    playback_url_ttl_seconds: u64,
     #[serde(default = "default_quota_bytes")]
     quota_bytes: u64,
     #[serde(default = "default_quota_items")]
@@ -39,6 +41,7 @@ struct RawConfig {
     db_max_connections: u32,
     admin_emails: Option<String>,
     trusted_proxies: Option<String>,
+    cors_origins: Option<String>,
     metrics_token: Option<String>,
     #[serde(default = "default_register_limit")]
     register_limit: u32,
@@ -66,6 +69,9 @@ fn default_refresh_ttl() -> u64 {
 }
 fn default_max_upload() -> u64 {
     1024 * 1024 * 1024
+}
+fn default_playback_url_ttl() -> u64 {
+    6 * 3600
 }
 fn default_quota_bytes() -> u64 {
     10 * 1024 * 1024 * 1024
@@ -184,6 +190,9 @@ pub struct ApiConfig {
     pub refresh_ttl_seconds: u64,
     /// Largest accepted upload (`VEZA_MAX_UPLOAD_BYTES`, default 1 GiB); larger is 413.
     pub max_upload_bytes: u64,
+    /// How long the signed playback URLs a media item lists work
+    /// (`VEZA_PLAYBACK_URL_TTL_SECONDS`, default 6 hours: a film and then some).
+    pub playback_url_ttl_seconds: u64,
     /// What an account may store unless its own quota says otherwise (`VEZA_QUOTA_BYTES` of
     /// originals, default 10 GiB; `VEZA_QUOTA_ITEMS`, default 10,000); over it, 413.
     pub quota: veza_jobs::quota::QuotaDefaults,
@@ -192,6 +201,9 @@ pub struct ApiConfig {
     /// Proxies whose `X-Forwarded-For` names the client (`VEZA_TRUSTED_PROXIES`, addresses and
     /// networks, comma-separated); from anyone else the header is ignored.
     pub trusted_proxies: crate::middleware::client::TrustedProxies,
+    /// Origins whose browser scripts may call the API (`VEZA_CORS_ORIGINS`, comma-separated,
+    /// e.g. `https://app.example.com`; `*` for any); unset, no CORS headers at all.
+    pub cors_origins: Vec<String>,
     /// Accounts with the admin role by configuration (`VEZA_ADMIN_EMAILS`, comma-separated,
     /// compared case-insensitively); `veza-api admin grant EMAIL` grants it in the database.
     pub admin_emails: Vec<String>,
@@ -259,6 +271,25 @@ impl RawConfig {
             problems.push(format!("VEZA_TRUSTED_PROXIES: {problem}"));
             Default::default()
         });
+        let cors_origins: Vec<String> = self
+            .cors_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        for origin in &cors_origins {
+            let scheme_host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .filter(|host| !host.is_empty() && !host.contains('/'));
+            if origin != "*" && scheme_host.is_none() {
+                problems.push(format!(
+                    "VEZA_CORS_ORIGINS: `{origin}` is not an origin (scheme://host[:port], or *)"
+                ));
+            }
+        }
         let jwt_previous_secrets: Vec<String> = self
             .jwt_previous_secrets
             .as_deref()
@@ -291,6 +322,9 @@ impl RawConfig {
             );
         }
         self.limits.validate(&mut problems);
+        if self.playback_url_ttl_seconds == 0 {
+            problems.push("VEZA_PLAYBACK_URL_TTL_SECONDS must be positive".into());
+        }
         if self.max_upload_bytes == 0 {
             problems.push("VEZA_MAX_UPLOAD_BYTES must be positive".into());
         }
@@ -302,11 +336,13 @@ impl RawConfig {
                 jwt_secret: self.jwt_secret,
                 jwt_previous_secrets,
                 trusted_proxies,
+                cors_origins,
                 dev_mode: self.dev_mode,
                 refresh_ttl_seconds: self.refresh_ttl_seconds,
                 metrics_token: self.metrics_token,
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
+                playback_url_ttl_seconds: self.playback_url_ttl_seconds,
                 quota: veza_jobs::quota::QuotaDefaults {
                     bytes: self.quota_bytes,
                     items: self.quota_items,

@@ -7,6 +7,7 @@
 //! - [`accounts`]: email verification, password reset and change, unsubscribe, the
 //!   registration rate limit (the JSON operations and the link pages share them).
 //! - [`auth`]: access tokens; the bearer security scheme; who is admin.
+//! - [`playback`]: signed playback URLs, fetched with no header.
 //! - [`passwords`]: argon2 hashing, a bounded number at once.
 //! - [`media_view`]: the API's view of a media item, converted from its rows in one place.
 //! - [`queue_name`], [`job_view`]: the API's spelling of the job layer's queues, job states and
@@ -28,6 +29,7 @@ pub mod media_view;
 pub mod metrics;
 pub mod middleware;
 pub mod passwords;
+pub mod playback;
 pub mod queue_name;
 pub mod routes;
 pub mod startup;

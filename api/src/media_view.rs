@@ -41,6 +41,9 @@ pub struct OutputFile {
     /// Where to fetch it (same authentication); the URL carries the generation, so its content
     /// never changes.
     pub url: String,
+    /// The same file at a signed URL that needs no header (for `<img src>`, a player, a CDN),
+    /// valid for `VEZA_PLAYBACK_URL_TTL_SECONDS` from this answer.
+    pub signed_url: String,
 }
 
 /// Descriptive tags of an audio file, as it carries them.
@@ -144,6 +147,11 @@ pub struct MediaItem {
     pub sha256: String,
     /// The HLS master playlist (one variant per rendition of the ladder), once published.
     pub playlist_url: Option<String>,
+    /// The master playlist at a signed URL that needs no header: hls.js, Safari's native HLS,
+    /// `<video src>` and ffmpeg play it as is (its media playlists and segments resolve to the
+    /// same signature). It works for `VEZA_PLAYBACK_URL_TTL_SECONDS` from this answer, and
+    /// stops once the item is deleted or reprocessed.
+    pub playback_url: Option<String>,
     /// Audio facts, tags and loudness (audio items, once transcoded).
     pub audio: Option<AudioInfo>,
     /// Published outputs (master playlist, thumbnails, waveform peaks, cover art).
@@ -179,11 +187,15 @@ pub struct MediaPage {
     pub next_before: Option<Uuid>,
 }
 
+/// Signs the folder of a generation of an item (see [`crate::playback`]).
+pub type SignFolder<'a> = &'a dyn Fn(Uuid, &str) -> String;
+
 pub fn media_item(
     row: media::Media,
     outputs: &[media::Output],
     job_ids: Vec<Uuid>,
     progress_percent: Option<i16>,
+    sign: SignFolder<'_>,
 ) -> MediaItem {
     let progress_percent = if row.status == "ready" {
         Some(100)
@@ -191,7 +203,9 @@ pub fn media_item(
         progress_percent
     };
     let url = |o: &media::Output| format!("/v1/media/{}/outputs/{}/{}", row.id, o.generation, o.name);
-    let playlist_url = outputs.iter().find(|o| o.kind == "hls-playlist").map(url);
+    let signed_url = |o: &media::Output| format!("{}/{}", sign(row.id, &o.generation), o.name);
+    let playlist = outputs.iter().find(|o| o.kind == "hls-playlist");
+    let (playlist_url, playback_url) = (playlist.map(url), playlist.map(signed_url));
     let outputs = outputs
         .iter()
         .map(|o| OutputFile {
@@ -203,6 +217,7 @@ pub fn media_item(
             height: o.height,
             duration_seconds: o.duration_seconds,
             url: url(o),
+            signed_url: signed_url(o),
         })
         .collect();
     let error = match (row.error_code, row.error_message) {
@@ -221,6 +236,7 @@ pub fn media_item(
         size_bytes: row.size_bytes,
         sha256: row.sha256,
         playlist_url,
+        playback_url,
         outputs,
         job_ids,
         error,

@@ -13,6 +13,7 @@ use crate::{
     error::problem_for_poem_error,
     metrics::ApiMetrics,
     middleware,
+    playback::PlaybackKeys,
     routes::{self, Api},
     state::AppState,
 };
@@ -34,6 +35,7 @@ pub struct Application {
     acceptor: poem::listener::TcpAcceptor,
     state: AppState,
     trusted_proxies: middleware::client::TrustedProxies,
+    cors_origins: Vec<String>,
 }
 
 /// Errors of building the application.
@@ -58,24 +60,40 @@ pub enum BuildError {
     },
 }
 
+/// CORS for browsers on the configured origins (`*`: any). Bearer tokens, not cookies, carry
+/// the identity, so no credentials mode is needed; preflights are answered here and cached for
+/// an hour.
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    let cors = poem::middleware::Cors::new()
+        .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "idempotency-key"])
+        .expose_headers(["location", "retry-after", "content-disposition"])
+        .max_age(3600);
+    if origins.iter().any(|origin| origin == "*") {
+        cors
+    } else {
+        cors.allow_origins(origins.iter().map(String::as_str))
+    }
+}
+
 impl Application {
     /// Connects, opens storage, makes keys and binds the port (port 0 picks a free one).
     pub async fn build(config: ApiConfig) -> Result<Self, BuildError> {
         let pool = veza_jobs::db::connect(&config.database_url, config.db_max_connections).await?;
         let metrics = std::sync::Arc::new(ApiMetrics::default());
         let storage = Storage::open(&config.storage)?.with_traffic(metrics.storage.clone());
-        let keys = match &config.jwt_secret {
-            Some(secret) => {
-                let previous: Vec<Vec<u8>> = config
-                    .jwt_previous_secrets
-                    .iter()
-                    .map(|old| old.as_bytes().to_vec())
-                    .collect();
-                TokenKeys::new(secret.as_bytes(), &previous, config.token_ttl_seconds)
-            }
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
             // Configuration allows no secret only in development mode.
-            None => TokenKeys::development(config.token_ttl_seconds),
+            None => TokenKeys::development_secret(),
         };
+        let previous: Vec<Vec<u8>> = config
+            .jwt_previous_secrets
+            .iter()
+            .map(|old| old.as_bytes().to_vec())
+            .collect();
+        let keys = TokenKeys::new(&secret, &previous, config.token_ttl_seconds);
+        let playback = PlaybackKeys::new(&secret, &previous);
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -101,6 +119,8 @@ impl Application {
             refresh_ttl: std::time::Duration::from_secs(config.refresh_ttl_seconds),
             max_upload_bytes: config.max_upload_bytes,
             quota: config.quota,
+            playback,
+            playback_url_ttl: std::time::Duration::from_secs(config.playback_url_ttl_seconds),
             admin_emails: config.admin_emails.clone(),
             register_limit: (
                 config.register_limit,
@@ -120,6 +140,7 @@ impl Application {
             acceptor,
             state,
             trusted_proxies: config.trusted_proxies,
+            cors_origins: config.cors_origins,
         })
     }
 
@@ -154,6 +175,8 @@ impl Application {
             .around(move |endpoint, req| middleware::body_limit::bound_body(endpoint, req, body_limit))
             .data(self.state)
             .catch_all_error(problem_for_poem_error)
+            // Outside the problem conversion, so that a browser can read errors too.
+            .with_if(!self.cors_origins.is_empty(), cors(&self.cors_origins))
             // Outside the problem conversion, so that every answer (errors too) gets them.
             .around(middleware::headers::add_security_headers)
             .around(middleware::request_log::log_request);

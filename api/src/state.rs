@@ -19,6 +19,10 @@ pub struct AppState {
     pub refresh_ttl: std::time::Duration,
     /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
+    /// Signs and verifies playback URLs.
+    pub playback: crate::playback::PlaybackKeys,
+    /// How long a playback URL handed out works.
+    pub playback_url_ttl: std::time::Duration,
     /// What an account may store without a quota of its own.
     pub quota: veza_jobs::quota::QuotaDefaults,
     /// Admins by configuration (lower case).

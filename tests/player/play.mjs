@@ -3,12 +3,13 @@
 // fatal hls.js error, a media element error, or a clip that did not play to its end in time.
 //
 //   node play.mjs --origin http://127.0.0.1:PORT --master /v1/media/ID/outputs/GEN/index.m3u8 \
-//                 --token JWT [--chromium /usr/bin/chromium] [--timeout-seconds 30] \
+//                 --token JWT|none [--chromium /usr/bin/chromium] [--timeout-seconds 30] \
 //                 [--element audio|video] [--families mp4a,opus]
 //
 // The player page is served from a made-up URL on the API's origin (page.route fulfils it), so
 // hls.js's requests are same-origin and need no CORS; every other request reaches the real API,
-// with the bearer token added by hls.js's xhrSetup. One run lets hls.js choose its level, then
+// with the bearer token added by hls.js's xhrSetup (`--token none`: no header at all, for a signed
+// playback URL; each run then counts the requests that carried one, which must be none). One run lets hls.js choose its level, then
 // one run per codec family (`--families`: audio ones such as mp4a and opus, video ones such as
 // av01 and avc1) forces the first level of that family. A video page also reports the frames
 // its <video> decoded and dropped.
@@ -86,6 +87,10 @@ async function runPlayback(browser, forced) {
   const consoleLines = [];
   page.on("console", (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`));
   page.on("pageerror", (err) => consoleLines.push(`pageerror: ${err.message}`));
+  let withAuthorization = 0;
+  page.on("request", (request) => {
+    if (request.headers()["authorization"]) withAuthorization += 1;
+  });
   // Chromium's own media log says why a SourceBuffer refused a segment (hls.js only sees that
   // it did): keep its warnings and errors.
   const mediaLog = [];
@@ -110,6 +115,7 @@ async function runPlayback(browser, forced) {
       timeoutMs,
     });
     result.run.console = consoleLines;
+    result.run.requestsWithAuthorization = withAuthorization;
     result.run.mediaLog = mediaLog;
     if (mediaLog.some((line) => line.startsWith("error"))) {
       result.run.problems.push("Chromium's media log has errors");
@@ -159,7 +165,7 @@ function play({ master, token, forced, timeoutMs }) {
       problems: [],
     };
     const hls = new Hls({
-      xhrSetup: (xhr) => xhr.setRequestHeader("Authorization", `Bearer ${token}`),
+      xhrSetup: token === "none" ? undefined : (xhr) => xhr.setRequestHeader("Authorization", `Bearer ${token}`),
       startLevel: forced === null ? -1 : forced,
       capLevelToPlayerSize: false,
     });

@@ -465,6 +465,10 @@ async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<Me
         let mut conn = state.pool.acquire().await?;
         video::frames_percent(&mut conn, &encoding).await?
     };
+    // One expiry for the whole answer, rounded to the minute, so a page lists stable URLs.
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let expires = (now + state.playback_url_ttl.as_secs()) / 60 * 60 + 60;
+    let sign = |media_id: Uuid, generation: &str| state.playback.folder(media_id, generation, expires);
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -473,7 +477,7 @@ async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<Me
                 job_ids.remove(&row.id).unwrap_or_default(),
             );
             let progress = progress.remove(&row.id);
-            media_item(row, &outputs, job_ids, progress)
+            media_item(row, &outputs, job_ids, progress, &sign)
         })
         .collect())
 }

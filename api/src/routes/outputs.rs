@@ -1,5 +1,7 @@
-//! `GET /v1/media/{id}/outputs/{generation}/{name}`: a published output file, streamed from
-//! storage with the content type its record names.
+//! A published output file, streamed from storage with the content type its record names:
+//! `GET /v1/media/{id}/outputs/{generation}/{name}` with the owner's bearer token, or
+//! `GET /v1/play/{id}/{generation}/{token}/{name}` with a signed token in the path and no
+//! header at all (see [`crate::playback`]).
 
 use futures::TryStreamExt;
 use poem::{Body, IntoResponse, Response, web::Data};
@@ -13,7 +15,7 @@ use uuid::Uuid;
 use veza_jobs::media;
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, state::AppState};
+use crate::{auth::BearerAuth, error::ApiError, playback::Refusal, state::AppState};
 
 /// Output file operations.
 pub struct OutputsApi;
@@ -110,24 +112,80 @@ impl OutputsApi {
         generation: Path<String>,
         name: Path<String>,
     ) -> Result<OutputBytes, ApiError> {
-        let output = media::find_published_output(&state.pool, id.0, auth.0.id, &generation.0, &name.0)
+        let output = media::find_published_output(&state.pool, id.0, Some(auth.0.id), &generation.0, &name.0)
             .await?
-            .ok_or_else(|| ApiError::not_found("output-not-found", "no such output"))?;
-        let (_, stream) = state
-            .storage
-            .get_stream(&output.object_key)
-            .await
-            .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
-            .ok_or_else(|| {
-                ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
-            })?;
-        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
-        Ok(OutputBytes::Ok(
-            OutputContent(body),
-            served_content_type(output.content_type),
-            "private, max-age=31536000, immutable".to_owned(),
-        ))
+            .ok_or_else(output_not_found)?;
+        serve(&state, output, "private, max-age=31536000, immutable".to_owned()).await
     }
+
+    /// Stream one published output file through a signed playback URL: no `Authorization`
+    /// header, the token in the path signs the item's generation until its expiry. Take the
+    /// URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+    /// URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+    /// the item is deleted or the generation replaced.
+    #[oai(
+        path = "/play/:id/:generation/:token/:name",
+        method = "get",
+        operation_id = "playOutput"
+    )]
+    async fn play(
+        &self,
+        state: Data<&AppState>,
+        id: Path<Uuid>,
+        generation: Path<String>,
+        token: Path<String>,
+        name: Path<String>,
+    ) -> Result<OutputBytes, ApiError> {
+        let left = state
+            .playback
+            .verify(id.0, &generation.0, &token.0, unix_now())
+            .map_err(|refusal| match refusal {
+                Refusal::Expired => ApiError::forbidden(
+                    "playback-url-expired",
+                    "this playback URL has expired; get a fresh one from the media item",
+                ),
+                Refusal::Invalid => {
+                    ApiError::forbidden("playback-url-invalid", "this playback URL is not valid")
+                }
+            })?;
+        let output = media::find_published_output(&state.pool, id.0, None, &generation.0, &name.0)
+            .await?
+            .ok_or_else(output_not_found)?;
+        // Cacheable by the player for as long as the URL lives, no longer.
+        serve(&state, output, format!("private, max-age={left}")).await
+    }
+}
+
+fn output_not_found() -> ApiError {
+    ApiError::not_found("output-not-found", "no such output")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn serve(
+    state: &AppState,
+    output: media::Output,
+    cache_control: String,
+) -> Result<OutputBytes, ApiError> {
+    let (_, stream) = state
+        .storage
+        .get_stream(&output.object_key)
+        .await
+        .map_err(|err| ApiError::unavailable("storage-unavailable", err))?
+        .ok_or_else(|| {
+            ApiError::internal(format!("output {} is recorded but not stored", output.object_key))
+        })?;
+    let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
+    Ok(OutputBytes::Ok(
+        OutputContent(body),
+        served_content_type(output.content_type),
+        cache_control,
+    ))
 }
 
 #[cfg(test)]

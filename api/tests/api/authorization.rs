@@ -56,6 +56,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("deleteMedia", [401, 202, 404, 404]),
     ("reprocessMedia", [401, 202, 404, 404]),
     ("getOutput", [401, 200, 404, 404]),
+    // A signed playback URL is its own capability: whoever holds it, header or not.
+    ("playOutput", [200, 200, 200, 200]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -162,29 +164,7 @@ async fn world(app: &TestApp, n: usize) -> World {
     .execute(&app.pool)
     .await
     .unwrap();
-    let (generation, name) = ("g1".to_owned(), "64.webp".to_owned());
-    let key = veza_jobs::storage::Storage::output_key(media_id, "thumbnails", &generation, &name);
-    let path = app.data.path().join("objects").join(&key);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, b"RIFF....WEBP").unwrap();
-    sqlx::query(
-        "insert into outputs (id, media_id, kind, generation, name, object_key, content_type, size_bytes)
-         values ($1, $2, 'thumbnail', $3, $4, $5, 'image/webp', 12)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(media_id)
-    .bind(&generation)
-    .bind(&name)
-    .bind(&key)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    sqlx::query("update media set status = 'ready', thumbnail_generation = $2 where id = $1")
-        .bind(media_id)
-        .bind(&generation)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let (generation, name) = app.publish_thumbnail(media_id, "g1").await;
     World {
         owner,
         other,
@@ -293,6 +273,16 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             (
                 Method::GET,
                 format!("/v1/media/{media}/outputs/{generation}/{name}"),
+                None,
+            )
+        }
+        "playOutput" => {
+            let (generation, name) = &world.output;
+            let keys = veza_api::playback::PlaybackKeys::new(crate::helpers::SECRET.as_bytes(), &[]);
+            let expires = chrono::Utc::now().timestamp() as u64 + 600;
+            (
+                Method::GET,
+                format!("{}/{name}", keys.folder(media, generation, expires)),
                 None,
             )
         }

@@ -12,6 +12,8 @@ use veza_jobs::storage::StorageConfig;
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery";
+/// What [`TestApp::publish_thumbnail`] stores.
+pub const THUMBNAIL_BYTES: &[u8] = b"RIFF....WEBP";
 
 pub struct TestApp {
     pub base: String,
@@ -47,6 +49,7 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         token_ttl_seconds: 3600,
         refresh_ttl_seconds: 30 * 24 * 3600,
         max_upload_bytes: 8 * 1024 * 1024,
+        playback_url_ttl_seconds: 3600,
         quota: veza_jobs::quota::QuotaDefaults {
             bytes: 10 * 1024 * 1024 * 1024,
             items: 10_000,
@@ -54,6 +57,7 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         db_max_connections: 5,
         admin_emails: Vec::new(),
         trusted_proxies: Default::default(),
+        cors_origins: Vec::new(),
         metrics_token: None,
         register_limit: 100,
         register_window_seconds: 3600,
@@ -155,6 +159,36 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .unwrap()
+    }
+
+    /// Publishes a thumbnail generation `generation` of `media_id` as the thumbnail job would:
+    /// the file in storage, its output row, the item ready and naming it. Returns the
+    /// generation and the file's name.
+    pub async fn publish_thumbnail(&self, media_id: uuid::Uuid, generation: &str) -> (String, String) {
+        let name = "64.webp".to_owned();
+        let key = veza_jobs::storage::Storage::output_key(media_id, "thumbnails", generation, &name);
+        let path = self.data.path().join("objects").join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, THUMBNAIL_BYTES).unwrap();
+        sqlx::query(
+            "insert into outputs (id, media_id, kind, generation, name, object_key, content_type, size_bytes)
+             values ($1, $2, 'thumbnail', $3, $4, $5, 'image/webp', 12)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(media_id)
+        .bind(generation)
+        .bind(&name)
+        .bind(&key)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        sqlx::query("update media set status = 'ready', thumbnail_generation = $2 where id = $1")
+            .bind(media_id)
+            .bind(generation)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        (generation.to_owned(), name)
     }
 
     /// Files under the storage folder's `originals/`.

@@ -15,4 +15,5 @@ mod helpers;
 mod jobs;
 mod media;
 mod pages;
+mod playback;
 mod tokens;

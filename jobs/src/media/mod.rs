@@ -342,11 +342,12 @@ pub async fn published_outputs(
     Ok(by_media)
 }
 
-/// One published output file of `owner`'s media item, for serving.
+/// One published output file of a media item (of `owner`'s, when given), for serving; `None`
+/// when the item is deleted or the generation is not the published one.
 pub async fn find_published_output(
     pool: &PgPool,
     media_id: Uuid,
-    owner: Uuid,
+    owner: Option<Uuid>,
     generation: &str,
     name: &str,
 ) -> Result<Option<Output>, sqlx::Error> {
@@ -354,7 +355,7 @@ pub async fn find_published_output(
         "select o.media_id, o.kind, o.generation, o.name, o.object_key, o.content_type, o.size_bytes,
                 o.width, o.height, o.duration_seconds
            from outputs o join media m on m.id = o.media_id
-          where o.media_id = $1 and m.owner_id = $2 and m.deleted_at is null
+          where o.media_id = $1 and ($2::uuid is null or m.owner_id = $2) and m.deleted_at is null
             and o.generation = $3 and o.name = $4
             and (o.generation = m.playback_generation or o.generation = m.thumbnail_generation)",
     )

@@ -357,6 +357,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/play/{id}/{generation}/{token}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream one published output file through a signed playback URL: no `Authorization`
+         *     header, the token in the path signs the item's generation until its expiry. Take the
+         *     URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+         *     URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+         *     the item is deleted or the generation replaced.
+         */
+        get: operations["playOutput"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}": {
         parameters: {
             query?: never;
@@ -1078,6 +1101,13 @@ export interface components {
             sha256: string;
             /** @description The HLS master playlist (one variant per rendition of the ladder), once published. */
             playlist_url?: string;
+            /**
+             * @description The master playlist at a signed URL that needs no header: hls.js, Safari's native HLS,
+             *     `<video src>` and ffmpeg play it as is (its media playlists and segments resolve to the
+             *     same signature). It works for `VEZA_PLAYBACK_URL_TTL_SECONDS` from this answer, and
+             *     stops once the item is deleted or reprocessed.
+             */
+            playback_url?: string;
             /** @description Audio facts, tags and loudness (audio items, once transcoded). */
             audio?: components["schemas"]["AudioInfo"] & unknown;
             /** @description Published outputs (master playlist, thumbnails, waveform peaks, cover art). */
@@ -1172,6 +1202,11 @@ export interface components {
              *     never changes.
              */
             url: string;
+            /**
+             * @description The same file at a signed URL that needs no header (for `<img src>`, a player, a CDN),
+             *     valid for `VEZA_PLAYBACK_URL_TTL_SECONDS` from this answer.
+             */
+            signed_url: string;
         };
         /**
          * Problem
@@ -4044,6 +4079,137 @@ export interface operations {
             path: {
                 id: string;
                 generation: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "CONTENT-TYPE": string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.apple.mpegurl": string;
+                    "audio/mp4": string;
+                    "image/*": string;
+                    "application/json": unknown;
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    playOutput: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                generation: string;
+                token: string;
                 name: string;
             };
             cookie?: never;
