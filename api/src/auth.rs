@@ -143,7 +143,8 @@ impl TokenKeys {
     }
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (0 on a clock before it).
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -119,7 +119,7 @@ pub async fn delete_media(
     if let Some(job_id) = purge_job {
         return Ok(Deletion::AlreadyPurging(job_id));
     }
-    stop_media_jobs(conn, media_id).await?;
+    queue::stop_media_jobs(conn, &[media_id]).await?;
     let job_id = enqueue(conn, owner, &PurgeJob::Media { media_id }).await?;
     sqlx::query("update media set deleted_at = now(), purge_job_id = $2, updated_at = now() where id = $1")
         .bind(media_id)
@@ -151,9 +151,7 @@ pub async fn delete_account(conn: &mut PgConnection, user_id: Uuid) -> Result<Uu
     .bind(user_id)
     .fetch_all(&mut *conn)
     .await?;
-    for media_id in items {
-        stop_media_jobs(conn, media_id).await?;
-    }
+    queue::stop_media_jobs(conn, &items).await?;
     enqueue(conn, user_id, &PurgeJob::Account { user_id }).await
 }
 
@@ -163,29 +161,6 @@ async fn enqueue(conn: &mut PgConnection, owner: Uuid, job: &PurgeJob) -> Result
         media_id: None,
     };
     queue::enqueue::<PurgeKind>(conn, owner, job, Priority::Normal).await
-}
-
-/// Asks every job of `media_id` to stop: a waiting one is killed at once (a worker's claim
-/// holds the row locked, and the update then sees it claimed and leaves it to the request), a
-/// running one stops at its next checkpoint.
-async fn stop_media_jobs(conn: &mut PgConnection, media_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
-          where media_id = $1",
-    )
-    .bind(media_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "update apalis.jobs q set status = 'Killed', done_at = now(), lock_by = null, lock_at = null
-           from jobs j
-          where q.id = veza_task_id(j.id) and j.media_id = $1
-            and (q.status = 'Pending' or (q.status = 'Failed' and q.attempts < q.max_attempts))",
-    )
-    .bind(media_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 async fn purge_media(ctx: &JobContext, run: &JobRun, media_id: Uuid) -> Result<(), JobError> {

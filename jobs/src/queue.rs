@@ -286,6 +286,30 @@ pub async fn cancel(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<CancelOutcom
     Ok(CancelOutcome::Cancelled)
 }
 
+/// Asks every job of the media items `media_ids` to stop, on the caller's transaction (their
+/// deletion): a waiting one is killed at once (a worker's claim holds its row locked, and the
+/// update then sees it claimed and leaves it), a running one stops at its next checkpoint. The
+/// bulk form of [`cancel`], without its per-job outcome: the items are going anyway.
+pub async fn stop_media_jobs(conn: &mut PgConnection, media_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+          where media_id = any($1)",
+    )
+    .bind(media_ids)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "update apalis.jobs q set status = 'Killed', done_at = now(), lock_by = null, lock_at = null
+           from jobs j
+          where q.id = veza_task_id(j.id) and j.media_id = any($1)
+            and (q.status = 'Pending' or (q.status = 'Failed' and q.attempts < q.max_attempts))",
+    )
+    .bind(media_ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Cancels job `id` as [`cancel`] does and, when that settles it at once (it was waiting), its
 /// media item's other jobs too, as the runner does when a running job stops cancelled: the item
 /// has failed as cancelled, so their work would be thrown away (cancelling one chunk of a video

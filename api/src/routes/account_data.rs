@@ -187,26 +187,26 @@ async fn write_archive(
         &serde_json::to_vec_pretty(account)?,
     )
     .await?;
-    // Pass one: the items' JSON (rows only); pass two: their originals. Both page through the
-    // items, so neither holds more than a page.
-    let mut items = Vec::new();
+    // Pass one: `media.json`, streamed as an array a page at a time; pass two: the originals.
+    // Both page through the items, so neither holds more than a page.
+    let mut listing = zip.write_entry_stream(stored("media.json".into())).await?;
+    listing.write_all(b"[").await?;
+    let mut first = true;
     let mut before = None;
-    loop {
-        let page = media::list(&state.pool, owner, before, EXPORT_PAGE).await?;
-        before = page.last().map(|m| m.id);
-        let done = page.len() < EXPORT_PAGE as usize;
-        items.extend(page.iter().map(item_json));
-        if done {
-            break;
+    while let Some(page) = next_page(state, owner, &mut before).await? {
+        for item in &page {
+            let separator: &[u8] = if first { b"\n" } else { b",\n" };
+            first = false;
+            listing.write_all(separator).await?;
+            listing
+                .write_all(&serde_json::to_vec_pretty(&item_json(item))?)
+                .await?;
         }
     }
-    zip.write_entry_whole(stored("media.json".into()), &serde_json::to_vec_pretty(&items)?)
-        .await?;
-    drop(items);
+    listing.write_all(b"\n]\n").await?;
+    listing.close().await?;
     let mut before = None;
-    loop {
-        let page = media::list(&state.pool, owner, before, EXPORT_PAGE).await?;
-        before = page.last().map(|m| m.id);
+    while let Some(page) = next_page(state, owner, &mut before).await? {
         for item in &page {
             let Some((_, mut bytes)) = state.storage.get_stream(&item.original_key).await? else {
                 return Err(ExportError::OriginalMissing(item.id));
@@ -217,12 +217,21 @@ async fn write_archive(
             }
             entry.close().await?;
         }
-        if page.len() < EXPORT_PAGE as usize {
-            break;
-        }
     }
     zip.close().await?;
     Ok(())
+}
+
+/// The next page of `owner`'s items after `before` (keyset paging, newest first), advancing
+/// `before`; `None` once there are no more.
+async fn next_page(
+    state: &AppState,
+    owner: Uuid,
+    before: &mut Option<Uuid>,
+) -> Result<Option<Vec<Media>>, sqlx::Error> {
+    let page = media::list(&state.pool, owner, *before, EXPORT_PAGE).await?;
+    *before = page.last().map(|m| m.id);
+    Ok((!page.is_empty()).then_some(page))
 }
 
 /// An item as `media.json` lists it.

@@ -15,7 +15,12 @@ use uuid::Uuid;
 use veza_jobs::media;
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, playback::Refusal, state::AppState};
+use crate::{
+    auth::{BearerAuth, unix_now},
+    error::ApiError,
+    playback::Refusal,
+    state::AppState,
+};
 
 /// Output file operations.
 pub struct OutputsApi;
@@ -158,13 +163,6 @@ impl OutputsApi {
 
 fn output_not_found() -> ApiError {
     ApiError::not_found("output-not-found", "no such output")
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 async fn serve(
