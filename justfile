@@ -103,9 +103,13 @@ bench-queue jobs="20000" rounds="3":
 openapi:
     cargo run --quiet --bin veza-api -- openapi > openapi/openapi.json
 
-# Regenerate the TypeScript SDK's types from openapi/openapi.json and build it (Node.js).
+# Regenerate the SDKs from openapi/openapi.json with their pinned generators: TypeScript
+# (openapi-typescript, Node.js), Python (openapi-python-client, PyPI) and Rust (progenitor, run by
+# sdk/rust/build.rs at every build). `just test` fails while a checked-in SDK is out of date.
 sdk:
     cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run generate && npm run build
+    sdk/python/generate.sh
+    cargo build --quiet -p veza-sdk --examples
 
 # Fail when openapi/openapi.json differs from what the code generates.
 verify-openapi:

@@ -59,6 +59,10 @@ async fn rows_of_media(pool: &PgPool, id: &str) -> Vec<(&'static str, i64)> {
             "select count(*) from media_notices where media_id = $1",
         ),
         (
+            "upload_idempotency_keys",
+            "select count(*) from upload_idempotency_keys where media_id = $1",
+        ),
+        (
             "apalis.jobs",
             "select count(*) from apalis.jobs where convert_from(job, 'UTF8') like '%' || $1::text || '%'
                 and job_type <> 'purge'",
@@ -250,6 +254,10 @@ async fn a_deleted_account_is_mailed_purged_through_a_sigkill_and_its_address_fr
         (
             "upload_reservations",
             "select count(*) from upload_reservations where user_id = $1",
+        ),
+        (
+            "upload_idempotency_keys",
+            "select count(*) from upload_idempotency_keys where user_id = $1",
         ),
         (
             "email_deliveries",

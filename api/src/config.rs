@@ -33,6 +33,11 @@ struct RawConfig {
     max_upload_bytes: u64,
     #[serde(default = "default_playback_url_ttl")]
     playback_url_ttl_seconds: u64,
+    #[serde(
+        default = "default_true",
+        deserialize_with = "figment::util::bool_from_str_or_int"
+    )]
+    s3_presigned_redirects: bool,
     #[serde(default = "default_quota_bytes")]
     quota_bytes: u64,
     #[serde(default = "default_quota_items")]
@@ -53,6 +58,10 @@ struct RawConfig {
     reset_request_window_seconds: u64,
     #[serde(flatten)]
     limits: RequestLimits,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_listen() -> String {
@@ -193,6 +202,10 @@ pub struct ApiConfig {
     /// How long the signed playback URLs a media item lists work
     /// (`VEZA_PLAYBACK_URL_TTL_SECONDS`, default 6 hours: a film and then some).
     pub playback_url_ttl_seconds: u64,
+    /// With S3 storage, whether a signed playback URL of a file other than a playlist redirects
+    /// to a presigned URL of the object, so its bytes do not pass through the API
+    /// (`VEZA_S3_PRESIGNED_REDIRECTS`, default on; a folder store always serves them).
+    pub s3_presigned_redirects: bool,
     /// What an account may store unless its own quota says otherwise (`VEZA_QUOTA_BYTES` of
     /// originals, default 10 GiB; `VEZA_QUOTA_ITEMS`, default 10,000); over it, 413.
     pub quota: veza_jobs::quota::QuotaDefaults,
@@ -343,6 +356,7 @@ impl RawConfig {
                 token_ttl_seconds: self.token_ttl_seconds,
                 max_upload_bytes: self.max_upload_bytes,
                 playback_url_ttl_seconds: self.playback_url_ttl_seconds,
+                s3_presigned_redirects: self.s3_presigned_redirects,
                 quota: veza_jobs::quota::QuotaDefaults {
                     bytes: self.quota_bytes,
                     items: self.quota_items,

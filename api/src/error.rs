@@ -48,6 +48,10 @@ pub enum ApiError {
     /// The upload is not a kind of media Veza processes.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+    /// another request).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
     /// Too many attempts (logins, registrations, verification emails); `Retry-After` says
     /// in how many seconds the next one is accepted.
     #[oai(status = 429, content_type = "application/problem+json")]
@@ -123,6 +127,10 @@ impl ApiError {
     /// 413.
     pub fn too_large(code: &str, detail: impl Into<String>) -> Self {
         Self::PayloadTooLarge(problem(StatusCode::PAYLOAD_TOO_LARGE, code, detail))
+    }
+    /// 422.
+    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable(problem(StatusCode::UNPROCESSABLE_ENTITY, code, detail))
     }
     /// 415.
     pub fn unsupported(code: &str, detail: impl Into<String>) -> Self {

@@ -34,3 +34,4 @@ pub mod queue_name;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod uploads;

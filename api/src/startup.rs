@@ -66,8 +66,32 @@ pub enum BuildError {
 fn cors(origins: &[String]) -> poem::middleware::Cors {
     let cors = poem::middleware::Cors::new()
         .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allow_headers(["authorization", "content-type", "idempotency-key"])
-        .expose_headers(["location", "retry-after", "content-disposition"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            // tus (resumable uploads)
+            "tus-resumable",
+            "upload-length",
+            "upload-offset",
+            "upload-metadata",
+        ])
+        .expose_headers([
+            "location",
+            "retry-after",
+            "content-disposition",
+            "idempotent-replayed",
+            "tus-resumable",
+            "tus-version",
+            "tus-extension",
+            "tus-max-size",
+            "upload-offset",
+            "upload-length",
+            "upload-expires",
+            "upload-metadata",
+            "veza-media-id",
+            "veza-job-id",
+        ])
         .max_age(3600);
     if origins.iter().any(|origin| origin == "*") {
         cors
@@ -121,6 +145,7 @@ impl Application {
             quota: config.quota,
             playback,
             playback_url_ttl: std::time::Duration::from_secs(config.playback_url_ttl_seconds),
+            presigned_redirects: config.s3_presigned_redirects,
             admin_emails: config.admin_emails.clone(),
             register_limit: (
                 config.register_limit,
@@ -173,6 +198,7 @@ impl Application {
                 middleware::client::identify_client(endpoint, req, trusted_proxies.clone())
             })
             .around(move |endpoint, req| middleware::body_limit::bound_body(endpoint, req, body_limit))
+            .around(crate::routes::resumable::add_tus_resumable)
             .data(self.state)
             .catch_all_error(problem_for_poem_error)
             // Outside the problem conversion, so that a browser can read errors too.

@@ -23,6 +23,8 @@ pub struct AppState {
     pub playback: crate::playback::PlaybackKeys,
     /// How long a playback URL handed out works.
     pub playback_url_ttl: std::time::Duration,
+    /// Signed playback URLs of files (not playlists) redirect to presigned S3 URLs.
+    pub presigned_redirects: bool,
     /// What an account may store without a quota of its own.
     pub quota: veza_jobs::quota::QuotaDefaults,
     /// Admins by configuration (lower case).

@@ -18,6 +18,8 @@
 //!   account for good), and [`canary`] (does nothing: checks the fleet and
 //!   measures the queue).
 //! - [`quota`]: what an account may store, and the space its uploads in flight reserve.
+//! - [`idempotency`]: `Idempotency-Key` on uploads — the first upload recorded under a key.
+//! - [`resumable`]: resumable (tus) uploads — their state, parts and completion.
 //! - [`users`]: the users store — every query of the `users` table (the API's and the email
 //!   kind's).
 //! - [`metrics`]: the Prometheus registry's encoding and the queue depth both binaries export.
@@ -48,6 +50,7 @@ pub mod email;
 pub mod error;
 pub mod fan_out;
 pub mod hls;
+pub mod idempotency;
 pub mod job_state;
 pub mod kind;
 pub mod lease;
@@ -60,6 +63,7 @@ pub mod queue;
 pub mod quota;
 pub mod registry;
 pub mod reprocess;
+pub mod resumable;
 pub mod retry;
 pub mod settle;
 pub mod storage;

@@ -148,14 +148,15 @@ pub enum Reserve {
     NoAccount,
 }
 
-/// Reserves space for one upload of `user`: `declared` bytes when the client said, else all that
-/// is left, never more than `upload_limit`.
+/// Reserves space for one upload of `user` for `ttl` ([`RESERVATION_TTL`] for one request):
+/// `declared` bytes when the client said, else all that is left, never more than `upload_limit`.
 pub async fn reserve(
     pool: &PgPool,
     user: Uuid,
     defaults: QuotaDefaults,
     declared: Option<u64>,
     upload_limit: u64,
+    ttl: Duration,
 ) -> Result<Reserve, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(usage) = usage_locked(&mut tx, user, defaults).await? else {
@@ -181,7 +182,7 @@ pub async fn reserve(
     .bind(id)
     .bind(user)
     .bind(i64::try_from(cap).unwrap_or(i64::MAX))
-    .bind(RESERVATION_TTL.as_secs_f64())
+    .bind(ttl.as_secs_f64())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -9,8 +9,11 @@ use std::{path::PathBuf, sync::Arc};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem,
+    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+    aws::{AmazonS3, AmazonS3Builder},
+    local::LocalFileSystem,
     path::Path,
+    signer::{Method, Signer},
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -118,6 +121,8 @@ pub enum StorageError {
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     traffic: StorageTraffic,
+    /// The S3 store again, to presign URLs (`None` for a folder).
+    signer: Option<Arc<AmazonS3>>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -190,10 +195,10 @@ pub enum UploadError {
 impl Storage {
     /// Opens the configured store.
     pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        let store: Arc<dyn ObjectStore> = match config {
+        let (store, signer): (Arc<dyn ObjectStore>, _) = match config {
             StorageConfig::Fs { root } => {
                 std::fs::create_dir_all(root)?;
-                Arc::new(LocalFileSystem::new_with_prefix(root)?)
+                (Arc::new(LocalFileSystem::new_with_prefix(root)?), None)
             }
             StorageConfig::S3 {
                 endpoint,
@@ -212,13 +217,31 @@ impl Storage {
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
-                Arc::new(builder.build()?)
+                let s3 = Arc::new(builder.build()?);
+                (s3.clone() as Arc<dyn ObjectStore>, Some(s3))
             }
         };
         Ok(Self {
             store,
             traffic: StorageTraffic::default(),
+            signer,
         })
+    }
+
+    /// A URL that fetches object `key` with no credentials for `expires_in` (S3's presigned
+    /// GET); `None` when the store is a folder, which has no such URLs.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(Method::GET, &Path::from(key), expires_in)
+            .await?;
+        Ok(Some(url.to_string()))
     }
 
     /// Counts the bytes read and written into `traffic` (unregistered by default).

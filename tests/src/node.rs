@@ -1,5 +1,5 @@
-//! Node.js scripts the tests drive (the browser player, the TypeScript SDK's client): install
-//! their packages, run one bounded in time, and read the JSON report it prints.
+//! Scripts the tests drive (the browser player, the SDKs' clients, the tus clients; Node.js and
+//! Python): install their packages, run one bounded in time, and read the JSON report it prints.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,15 +10,42 @@ use std::{
 /// Runs `node SCRIPT ARGS…` in `dir` and waits at most `within`; returns its exit status,
 /// standard output and standard error. Panics when node is missing or the script overruns.
 pub async fn run(dir: &Path, script_and_args: &[&str], within: Duration) -> std::process::Output {
-    let child = tokio::process::Command::new("node")
+    run_program("node", dir, script_and_args, &[], within).await
+}
+
+/// Runs `program ARGS…` in `dir` with `env` added (at most two minutes), asserts it succeeded
+/// and returns the JSON its last line of output is.
+pub async fn report(program: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let output = run_program(program, dir, args, env, Duration::from_secs(120)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}
+
+async fn run_program(
+    program: &str,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    within: Duration,
+) -> std::process::Output {
+    let script_and_args = args;
+    let child = tokio::process::Command::new(program)
         .args(script_and_args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("node (Node.js) must be installed");
+        .unwrap_or_else(|err| panic!("{program} must be installed: {err}"));
     tokio::time::timeout(within, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{script_and_args:?} did not finish within {within:?}"))

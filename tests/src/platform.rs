@@ -81,14 +81,7 @@ impl Platform {
         };
         let status = platform.command("veza-api").arg("migrate").status().unwrap();
         assert!(status.success(), "veza-api migrate failed");
-        // The API's log goes to a file in the data folder, so tests can read what it logged.
-        let log = std::fs::File::create(platform.api_log_path()).unwrap();
-        platform.api = platform
-            .command("veza-api")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        platform.api = platform.spawn_api();
         platform.add_worker();
         platform.wait_ready().await;
         platform
@@ -176,6 +169,30 @@ impl Platform {
     pub async fn terminate_worker(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
         signal_term(&self.workers[index]);
         wait_exit(&mut self.workers[index], within).await
+    }
+
+    /// SIGKILLs the API (a crash: no drain) and starts it again on the same port and data,
+    /// appending to its log; waits until it is ready.
+    pub async fn restart_api(&mut self) {
+        self.api.kill().unwrap();
+        self.api.wait().unwrap();
+        self.api = self.spawn_api();
+        self.wait_ready().await;
+    }
+
+    /// Starts `veza-api`. Its log goes to a file in the data folder (appended to across
+    /// restarts), so tests can read what it logged.
+    fn spawn_api(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.api_log_path())
+            .unwrap();
+        self.command("veza-api")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
     }
 
     async fn wait_ready(&self) {
@@ -390,6 +407,8 @@ impl Platform {
             .post(self.url(&format!("/v1/media?filename={filename}")))
             .bearer_auth(token)
             .header("content-type", "application/octet-stream")
+            // As a careful client uploads: with a key, so a retry could not make a second item.
+            .header("idempotency-key", uuid::Uuid::now_v7().to_string())
             .body(bytes)
             .send()
             .await

@@ -189,6 +189,8 @@ fn nothing() -> PruneReport {
         tokens: 0,
         attempts: 0,
         deliveries: 0,
+        idempotency_keys: 0,
+        resumable_uploads: 0,
     }
 }
 
@@ -198,7 +200,7 @@ async fn left_of(pool: &PgPool, sql: &'static str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn prune_forgets_spent_tokens_old_attempts_and_the_delivery_log_of_pruned_jobs() {
+async fn prune_forgets_spent_tokens_old_attempts_the_delivery_log_of_pruned_jobs_and_old_uploads() {
     let pool = database().await;
     let owner = user(&pool).await;
     // Tokens: (hash, used this long ago, expires in) — negative means in the past.
@@ -257,6 +259,45 @@ async fn prune_forgets_spent_tokens_old_attempts_and_the_delivery_log_of_pruned_
         .unwrap();
     }
 
+    // Upload idempotency keys live 24 hours, whatever the retention.
+    let item = audio_item(&pool, owner).await;
+    for (key, ago) in [("day-old", 86_401.0), ("hour-old", 3_601.0)] {
+        sqlx::query(
+            "insert into upload_idempotency_keys (user_id, key, media_id, sha256, size_bytes, response, created_at)
+             values ($1, $2, $3, 'ab', 1, '{}', now() - make_interval(secs => $4))",
+        )
+        .bind(owner)
+        .bind(key)
+        .bind(item)
+        .bind(ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    // Resumable uploads go a day after they expire, with the space they held.
+    for (expired_ago, reservation) in [(2.0 * 86_400.0, Uuid::now_v7()), (3_600.0, Uuid::now_v7())] {
+        sqlx::query(
+            "insert into upload_reservations (id, user_id, bytes, expires_at) values ($1, $2, 10, now())",
+        )
+        .bind(reservation)
+        .bind(owner)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into resumable_uploads (id, user_id, length, reservation_id, expires_at)
+             values ($1, $2, 10, $3, now() - make_interval(secs => $4))",
+        )
+        .bind(Uuid::now_v7())
+        .bind(owner)
+        .bind(reservation)
+        .bind(expired_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
     let prune = Prune {
         pool: pool.clone(),
         retention: Duration::from_secs(3600),
@@ -268,8 +309,26 @@ async fn prune_forgets_spent_tokens_old_attempts_and_the_delivery_log_of_pruned_
             tokens: 2,
             attempts: 1,
             deliveries: 1,
+            idempotency_keys: 1,
+            resumable_uploads: 1,
             ..nothing()
         }
+    );
+    let left: i64 = sqlx::query_scalar(
+        "select count(*) from resumable_uploads join upload_reservations r on r.id = reservation_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 1, "the recently expired upload and its reservation stay");
+    let reservations: i64 = sqlx::query_scalar("select count(*) from upload_reservations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(reservations, 1);
+    assert_eq!(
+        left_of(&pool, "select key from upload_idempotency_keys").await,
+        ["hour-old"]
     );
     assert_eq!(
         left_of(&pool, "select token_hash from account_tokens order by token_hash").await,
@@ -287,7 +346,7 @@ async fn prune_forgets_spent_tokens_old_attempts_and_the_delivery_log_of_pruned_
 }
 
 #[tokio::test]
-async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
+async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_included() {
     let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("objects");
@@ -320,6 +379,45 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
             age(&root, key, Duration::from_secs(2 * 3600));
         }
     }
+    // Resumable uploads: one in progress (its recorded part kept, a part never recorded
+    // deleted, a young one spared), one complete, one that no longer exists.
+    let (in_progress, complete, vanished) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (id, media) in [(in_progress, None), (complete, Some(item))] {
+        sqlx::query(
+            "insert into resumable_uploads (id, user_id, length, received, reservation_id, media_id, expires_at)
+             values ($1, $2, 10, 1, $3, $4, now() + interval '1 hour')",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(Uuid::now_v7())
+        .bind(media)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let recorded_part = veza_jobs::resumable::part_key(in_progress, 0);
+    sqlx::query(
+        "insert into resumable_upload_parts (upload_id, start_at, size, object_key) values ($1, 0, 1, $2)",
+    )
+    .bind(in_progress)
+    .bind(&recorded_part)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let young_part = veza_jobs::resumable::part_key(in_progress, 1);
+    let stale_parts = [
+        veza_jobs::resumable::part_key(in_progress, 1),
+        veza_jobs::resumable::part_key(complete, 0),
+        veza_jobs::resumable::part_key(vanished, 0),
+    ];
+    for key in stale_parts.iter().chain([&recorded_part, &young_part]) {
+        storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
+        if *key != young_part {
+            age(&root, key, Duration::from_secs(2 * 3600));
+        }
+    }
+    let keep: Vec<String> = keep.into_iter().chain([recorded_part, young_part]).collect();
+    let delete: Vec<String> = delete.into_iter().chain(stale_parts).collect();
 
     let orphans = Orphans {
         pool: pool.clone(),
@@ -330,9 +428,9 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to() {
     assert_eq!(
         report,
         OrphansReport {
-            scanned: 7,
-            deleted: 3,
-            too_young: 1
+            scanned: 12,
+            deleted: 6,
+            too_young: 2
         }
     );
     for key in &keep {

@@ -4,8 +4,8 @@
 //! without a bound one unauthenticated multi-gigabyte `POST /v1/auth/login` exhausts memory.
 //! Bodies are read here up to `VEZA_MAX_REQUEST_BODY_BYTES` (chunked ones too: the declared
 //! length is checked first, then the bytes as they arrive) and handed on in memory. The upload
-//! route streams its body to storage under its own limit (`VEZA_MAX_UPLOAD_BYTES`) and is left
-//! alone.
+//! routes stream their bodies to storage under their own limit (`VEZA_MAX_UPLOAD_BYTES`) and are
+//! left alone.
 
 use std::sync::Arc;
 
@@ -13,9 +13,12 @@ use poem::{Endpoint, IntoResponse, Request, Response, error::ReadBodyError, http
 
 use crate::error::ApiError;
 
-/// The route whose body is a media file, streamed under the upload limit instead.
+/// The routes whose body is (part of) a media file, streamed under the upload limit instead:
+/// `POST /v1/media` and a resumable upload's `PATCH /v1/uploads/{id}`.
 fn is_upload(req: &Request) -> bool {
-    req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/media"
+    let path = req.uri().path().trim_end_matches('/');
+    (req.method() == Method::POST && path == "/v1/media")
+        || (req.method() == Method::PATCH && path.starts_with("/v1/uploads/"))
 }
 
 /// Reads the body of `req` up to `limit` bytes, then calls `endpoint`; 413 past the limit.

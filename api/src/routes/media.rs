@@ -3,24 +3,24 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use poem::{Body, Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::{Binary, Json},
+    types::{ParseFromJSON, ToJSON},
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use veza_jobs::{
     audit::{self, Action, Event},
-    media::{self, MediaKind, NewMedia, SNIFF_LEN, Sniffed},
+    idempotency::{self, Fingerprint},
+    media::{self, MediaKind},
     purge::{self, Deletion},
     queue::Priority,
-    quota::{self, Reserve},
-    registry::{self, Processing},
+    quota,
     reprocess::{self, Reprocess},
-    storage::{Storage, UploadError},
     video,
 };
 
@@ -31,6 +31,7 @@ use crate::{
     media_view::{MediaItem, MediaPage, media_item},
     middleware::client::Client,
     state::AppState,
+    uploads,
 };
 
 /// Media operations.
@@ -57,9 +58,15 @@ pub struct UploadAccepted {
 /// Answer of an upload.
 #[derive(Debug, ApiResponse)]
 pub enum UploadResponse {
-    /// Stored; processing is queued.
+    /// Stored; processing is queued. With an `Idempotency-Key` already used for the same body
+    /// and file name, the first upload's answer again (`Idempotent-Replayed: true`).
     #[oai(status = 202)]
-    Accepted(Json<UploadAccepted>),
+    Accepted(
+        Json<UploadAccepted>,
+        /// `true` when this answer is a replay of an earlier upload with the same key.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<bool>,
+    ),
 }
 
 /// A reprocess that was queued.
@@ -102,6 +109,10 @@ pub enum DeleteResponse {
 impl MediaApi {
     /// Upload audio or an image as the raw request body (any `Content-Type`; the kind is read
     /// from the bytes). Stores the original and enqueues its processing in one transaction.
+    ///
+    /// With an `Idempotency-Key`, sending the same upload again (same body, same file name)
+    /// within 24 hours answers as the first time and makes no second item; the same key with
+    /// another body or file name is 422 `idempotency-key-reused`.
     #[oai(path = "/media", method = "post", operation_id = "uploadMedia")]
     async fn upload(
         &self,
@@ -110,6 +121,10 @@ impl MediaApi {
         req: &Request,
         /// Original file name, for display only.
         filename: Query<Option<String>>,
+        /// A key of your choosing (1–255 visible ASCII characters, e.g. a UUID) that makes a
+        /// retried upload safe: kept 24 hours per account.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Binary<Body>,
     ) -> Result<UploadResponse, ApiError> {
         let limit = state.max_upload_bytes;
@@ -117,99 +132,82 @@ impl MediaApi {
         if let Some(declared) = declared
             && declared > limit
         {
-            return Err(too_large(limit));
+            return Err(uploads::too_large(limit));
         }
         let filename = validate_filename(filename.0)?;
+        // A header that is not text reaches the parameter as absent: refuse it rather than
+        // upload without the protection the client asked for.
+        let sent_a_key = req.headers().contains_key("idempotency-key");
+        let key = match idempotency_key.0 {
+            None if sent_a_key => {
+                return Err(ApiError::bad_request(
+                    "invalid-idempotency-key",
+                    "Idempotency-Key must be 1–255 visible ASCII characters",
+                ));
+            }
+            Some(key) if !idempotency::valid_key(&key) => {
+                return Err(ApiError::bad_request(
+                    "invalid-idempotency-key",
+                    "Idempotency-Key must be 1–255 visible ASCII characters",
+                ));
+            }
+            key => key,
+        };
+        if let Some(key) = &key
+            && let Some(recorded) = idempotency::find(&state.pool, auth.0.id, key).await?
+        {
+            // A retry: read the body only to compare it, store nothing, reserve nothing.
+            let size = recorded.fingerprint.size_bytes;
+            if declared.is_some_and(|declared| declared != size) {
+                return Err(key_reused());
+            }
+            let (sha256, size_bytes) = hash_body(body.0, size.saturating_add(1)).await?;
+            let fingerprint = Fingerprint {
+                sha256,
+                size_bytes,
+                filename,
+            };
+            return replay(recorded, &fingerprint);
+        }
         // Space first, before a byte of the body is read: two parallel uploads cannot both take
         // the last of the quota.
-        let (reservation, cap, capped_by_quota) =
-            match quota::reserve(&state.pool, auth.0.id, state.quota, declared, limit).await? {
-                Reserve::Granted {
-                    id,
-                    cap,
-                    capped_by_quota,
-                } => (ReservationGuard::new(&state.pool, id), cap, capped_by_quota),
-                Reserve::NoItemsLeft { limit } => {
-                    return Err(quota_exceeded(format!(
-                        "your account holds {limit} items, its quota"
-                    )));
-                }
-                Reserve::NoSpaceLeft { left } => {
-                    return Err(quota_exceeded(format!(
-                        "this upload does not fit in the {left} bytes left of your quota"
-                    )));
-                }
-                Reserve::NoAccount => {
-                    return Err(ApiError::unauthorized(
-                        "token-invalid",
-                        "the account no longer exists",
-                    ));
-                }
-            };
-        let mut stream = body.0.into_bytes_stream().boxed();
-        let head = read_head(&mut stream).await?;
-        let (kind, content_type) = match media::sniff(&head) {
-            Sniffed::Supported { kind, content_type } => (kind, content_type),
-            Sniffed::Unsupported { content_type } => {
-                return Err(ApiError::unsupported(
-                    "unsupported-media-type",
-                    format!("{content_type} is not a kind of media Veza processes (audio or images)"),
-                ));
-            }
-            Sniffed::Unknown => {
-                return Err(ApiError::unsupported(
-                    "unknown-media-type",
-                    "the file is not a recognised audio or image format",
-                ));
-            }
+        let reservation = uploads::reserve(&state, auth.0.id, declared, quota::RESERVATION_TTL).await?;
+        let original =
+            uploads::store_original(&state, body.0.into_bytes_stream().boxed(), reservation.cap).await?;
+        let fingerprint = Fingerprint {
+            sha256: original.stored.sha256.clone(),
+            size_bytes: original.stored.size_bytes,
+            filename: filename.clone(),
         };
-
-        let media_id = Uuid::now_v7();
-        let key = Storage::original_key(media_id);
-        let stored = state
-            .storage
-            .put_stream(&key, head, stream, cap)
-            .await
-            .map_err(|err| match err {
-                UploadError::TooLarge { .. } if capped_by_quota => {
-                    quota_exceeded(format!("the upload grew past the {cap} bytes left of your quota"))
-                }
-                UploadError::TooLarge { limit } => too_large(limit),
-                UploadError::Body(err) => {
-                    ApiError::bad_request("upload-interrupted", format!("reading the upload failed: {err}"))
-                }
-                UploadError::Storage(err) => ApiError::unavailable("storage-unavailable", err),
-            })?;
-
-        let new_media = NewMedia {
-            id: media_id,
-            owner_id: auth.0.id,
-            kind,
-            original_key: &key,
-            original_filename: filename.as_deref(),
-            content_type,
-            size_bytes: stored.size_bytes,
-            sha256: &stored.sha256,
-        };
-        match record_upload(&state, &new_media, reservation.id).await {
-            Ok(job_ids) => {
-                reservation.recorded();
-                tracing::info!(%media_id, kind = kind.as_str(), size = stored.size_bytes, "upload accepted");
-                Ok(UploadResponse::Accepted(Json(UploadAccepted {
-                    media_id,
-                    kind: kind.as_str().to_owned(),
-                    content_type: content_type.to_owned(),
-                    size_bytes: stored.size_bytes,
-                    sha256: stored.sha256,
-                    job_ids,
-                })))
+        let outcome = record_upload(
+            &state,
+            auth.0.id,
+            &original,
+            filename.as_deref(),
+            reservation.id(),
+            key.as_deref().map(|key| (key, &fingerprint)),
+        )
+        .await;
+        if let Ok(Recording::Recorded(_)) = &outcome {
+            reservation.keep();
+        } else {
+            uploads::discard(&state, &original).await;
+        }
+        match outcome? {
+            Recording::Recorded(accepted) => {
+                tracing::info!(media_id = %original.media_id, kind = original.kind.as_str(), size = original.stored.size_bytes, "upload accepted");
+                Ok(UploadResponse::Accepted(Json(accepted), None))
             }
-            Err(err) => {
-                // No row, no jobs: the stored original must not linger either.
-                if let Err(cleanup) = state.storage.delete(&key).await {
-                    tracing::warn!(%media_id, error = %cleanup, "could not remove the original of a failed upload");
+            Recording::KeyTaken => {
+                // A request with the same key won the race: answer as it did, or refuse.
+                let key = key.as_deref().unwrap_or_default();
+                match idempotency::find(&state.pool, auth.0.id, key).await? {
+                    Some(recorded) => replay(recorded, &fingerprint),
+                    None => Err(ApiError::conflict(
+                        "idempotency-key-in-use",
+                        "another upload with this Idempotency-Key was being recorded; retry",
+                    )),
                 }
-                Err(err)
             }
         }
     }
@@ -326,49 +324,68 @@ impl MediaApi {
     }
 }
 
-/// Frees the upload's reservation, inserts the media row and enqueues its jobs, all or nothing.
-async fn record_upload(
-    state: &AppState,
-    new_media: &NewMedia<'_>,
-    reservation: Uuid,
-) -> Result<Vec<Uuid>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    if !quota::record(
-        &mut tx,
-        reservation,
-        new_media.owner_id,
-        state.quota,
-        new_media.size_bytes,
-    )
-    .await?
-    {
-        return Err(quota_exceeded(
-            "the upload no longer fits in your quota (its reservation had lapsed)".to_owned(),
-        ));
-    }
-    media::insert(&mut tx, new_media).await?;
-    let job_id = registry::enqueue_processing(
-        &mut tx,
-        new_media.kind,
-        Processing::Full,
-        new_media.owner_id,
-        new_media.id,
-        Priority::Interactive,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(vec![job_id])
+/// How recording an upload ended.
+enum Recording {
+    /// The item and its jobs exist; the answer.
+    Recorded(UploadAccepted),
+    /// Nothing was recorded: another upload took its idempotency key first.
+    KeyTaken,
 }
 
-/// Reads the first [`SNIFF_LEN`] bytes (or all of a shorter body).
-async fn read_head<S>(stream: &mut S) -> Result<Bytes, ApiError>
-where
-    S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
-{
-    let mut head = Vec::new();
-    while head.len() < SNIFF_LEN {
+/// Records the upload and its idempotency key in one transaction, all or nothing.
+async fn record_upload(
+    state: &AppState,
+    owner: Uuid,
+    original: &uploads::StoredOriginal,
+    filename: Option<&str>,
+    reservation: Uuid,
+    idempotency: Option<(&str, &Fingerprint)>,
+) -> Result<Recording, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let accepted = uploads::record(&mut tx, state, owner, original, filename, reservation).await?;
+    if let Some((key, fingerprint)) = idempotency {
+        let response = accepted.to_json().unwrap_or_default();
+        if !idempotency::record(&mut tx, owner, key, original.media_id, fingerprint, &response).await? {
+            tx.rollback().await?;
+            return Ok(Recording::KeyTaken);
+        }
+    }
+    tx.commit().await?;
+    Ok(Recording::Recorded(accepted))
+}
+
+/// The answer to a retried upload: the recorded one if `fingerprint` is the same request.
+fn replay(recorded: idempotency::Recorded, fingerprint: &Fingerprint) -> Result<UploadResponse, ApiError> {
+    if recorded.fingerprint != *fingerprint {
+        return Err(key_reused());
+    }
+    let accepted = UploadAccepted::parse_from_json(Some(recorded.response)).map_err(|err| {
+        ApiError::internal(format!(
+            "a recorded upload answer is unreadable: {}",
+            err.message()
+        ))
+    })?;
+    Ok(UploadResponse::Accepted(Json(accepted), Some(true)))
+}
+
+fn key_reused() -> ApiError {
+    ApiError::unprocessable(
+        "idempotency-key-reused",
+        "this Idempotency-Key was used for another upload (a different body or file name) in the last 24 hours",
+    )
+}
+
+/// SHA-256 (hex) and size of a body, reading at most `limit` bytes (a longer body is cut there:
+/// enough to know it differs).
+async fn hash_body(body: Body, limit: u64) -> Result<(String, u64), ApiError> {
+    let mut stream = body.into_bytes_stream();
+    let (mut hasher, mut size) = (Sha256::new(), 0u64);
+    while size < limit {
         match stream.next().await {
-            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Ok(chunk)) => {
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+            }
             Some(Err(err)) => {
                 return Err(ApiError::bad_request(
                     "upload-interrupted",
@@ -378,13 +395,10 @@ where
             None => break,
         }
     }
-    if head.is_empty() {
-        return Err(ApiError::bad_request("empty-upload", "the upload is empty"));
-    }
-    Ok(Bytes::from(head))
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
-fn validate_filename(filename: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn validate_filename(filename: Option<String>) -> Result<Option<String>, ApiError> {
     match filename {
         Some(name) if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) => {
             Err(ApiError::bad_request(
@@ -393,55 +407,6 @@ fn validate_filename(filename: Option<String>) -> Result<Option<String>, ApiErro
             ))
         }
         other => Ok(other),
-    }
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::too_large("media-too-large", format!("uploads are limited to {limit} bytes"))
-}
-
-fn quota_exceeded(detail: String) -> ApiError {
-    ApiError::too_large("quota-exceeded", detail)
-}
-
-/// Frees an upload's reservation when the upload ends any other way than recorded: an error, or
-/// the client going away (the request's future is dropped mid-body, so this is a `Drop`).
-struct ReservationGuard {
-    pool: sqlx::PgPool,
-    id: Uuid,
-    recorded: bool,
-}
-
-impl ReservationGuard {
-    fn new(pool: &sqlx::PgPool, id: Uuid) -> Self {
-        Self {
-            pool: pool.clone(),
-            id,
-            recorded: false,
-        }
-    }
-
-    /// The upload's transaction freed the reservation.
-    fn recorded(mut self) {
-        self.recorded = true;
-    }
-}
-
-impl Drop for ReservationGuard {
-    fn drop(&mut self) {
-        if self.recorded {
-            return;
-        }
-        let (pool, id) = (self.pool.clone(), self.id);
-        // Dropped inside a request, so on the runtime; without one (shutdown) the reservation
-        // lapses by itself.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(err) = quota::release(&pool, id).await {
-                    tracing::warn!(reservation = %id, error = %err, "could not free an upload reservation");
-                }
-            });
-        }
     }
 }
 

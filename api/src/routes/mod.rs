@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod media;
 pub mod outputs;
 pub mod pages;
+pub mod resumable;
 pub mod sessions;
 
 use poem_openapi::Tags;
@@ -39,6 +40,7 @@ pub type Api = (
     account::AccountApi,
     account_data::AccountDataApi,
     media::MediaApi,
+    resumable::ResumableApi,
     outputs::OutputsApi,
     jobs::JobsApi,
     admin::AdminApi,
@@ -55,6 +57,7 @@ pub fn api() -> Api {
         account::AccountApi,
         account_data::AccountDataApi,
         media::MediaApi,
+        resumable::ResumableApi,
         outputs::OutputsApi,
         jobs::JobsApi,
         admin::AdminApi,

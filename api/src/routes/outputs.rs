@@ -97,6 +97,13 @@ pub enum OutputBytes {
         #[oai(header = "Content-Type")] String,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// With S3 storage, a signed playback URL of a file other than a playlist: fetch it from
+    /// the store directly, at this presigned URL (valid as long as the playback URL).
+    #[oai(status = 307)]
+    Redirect(
+        #[oai(header = "Location")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
@@ -157,7 +164,21 @@ impl OutputsApi {
             .await?
             .ok_or_else(output_not_found)?;
         // Cacheable by the player for as long as the URL lives, no longer.
-        serve(&state, output, format!("private, max-age={left}")).await
+        let cache_control = format!("private, max-age={left}");
+        // Playlists stay here: their relative URIs must resolve against this signed path.
+        if state.presigned_redirects && !name.0.ends_with(".m3u8") {
+            // S3 signs for at most a week.
+            let valid = std::time::Duration::from_secs(left.clamp(1, 7 * 24 * 3600));
+            let presigned = state
+                .storage
+                .presigned_get(&output.object_key, valid)
+                .await
+                .map_err(|err| ApiError::unavailable("storage-unavailable", err))?;
+            if let Some(url) = presigned {
+                return Ok(OutputBytes::Redirect(url, cache_control));
+            }
+        }
+        serve(&state, output, cache_control).await
     }
 }
 

@@ -184,6 +184,7 @@ fn outcome<T>(result: Result<T, ApiError>, done: &str) -> FormPage {
             | ApiError::Conflict(problem)
             | ApiError::PayloadTooLarge(problem)
             | ApiError::UnsupportedMediaType(problem)
+            | ApiError::Unprocessable(problem)
             | ApiError::TooManyRequests(problem, _),
         ) => link_problem(problem),
     }

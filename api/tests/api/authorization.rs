@@ -58,6 +58,12 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("getOutput", [401, 200, 404, 404]),
     // A signed playback URL is its own capability: whoever holds it, header or not.
     ("playOutput", [200, 200, 200, 200]),
+    // Resumable uploads (tus): discovery is public; an upload is its creator's alone.
+    ("uploadOptions", [204, 204, 204, 204]),
+    ("createUpload", [401, 201, 201, 201]),
+    ("uploadStatus", [401, 200, 404, 404]),
+    ("appendUpload", [401, 204, 404, 404]),
+    ("terminateUpload", [401, 204, 404, 404]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -109,6 +115,8 @@ struct World {
     output: (String, String),
     /// Still queued.
     queued_job: Uuid,
+    /// A resumable upload's URL, nothing sent yet.
+    upload: String,
 }
 
 impl World {
@@ -165,6 +173,17 @@ async fn world(app: &TestApp, n: usize) -> World {
     .await
     .unwrap();
     let (generation, name) = app.publish_thumbnail(media_id, "g1").await;
+    let created = app
+        .http
+        .post(app.url("/v1/uploads"))
+        .bearer_auth(&owner.token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let upload = created.headers()["location"].to_str().unwrap().to_owned();
     World {
         owner,
         other,
@@ -173,6 +192,7 @@ async fn world(app: &TestApp, n: usize) -> World {
         dead_job,
         output: (generation, name),
         queued_job: queued["job_ids"][0].as_str().unwrap().parse().unwrap(),
+        upload,
     }
 }
 
@@ -286,6 +306,11 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
                 None,
             )
         }
+        "uploadOptions" => (Method::OPTIONS, "/v1/uploads".into(), None),
+        "createUpload" => (Method::POST, "/v1/uploads".into(), None),
+        "uploadStatus" => (Method::HEAD, world.upload.clone(), None),
+        "appendUpload" => (Method::PATCH, world.upload.clone(), None),
+        "terminateUpload" => (Method::DELETE, world.upload.clone(), None),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),
         "cancelJob" => (
             Method::POST,
@@ -337,6 +362,15 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             .header("content-type", "application/octet-stream")
             .body(fixtures::png(2, 2)),
         ("unsubscribe", _) => builder.form(&[("List-Unsubscribe", "One-Click")]),
+        ("createUpload", _) => builder
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", "100"),
+        ("uploadStatus" | "terminateUpload", _) => builder.header("tus-resumable", "1.0.0"),
+        ("appendUpload", _) => builder
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", "0")
+            .header("content-type", "application/offset+octet-stream")
+            .body(vec![0u8; 10]),
         (_, Some(body)) => builder.json(&body),
         (_, None) => builder,
     }

@@ -50,6 +50,7 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         refresh_ttl_seconds: 30 * 24 * 3600,
         max_upload_bytes: 8 * 1024 * 1024,
         playback_url_ttl_seconds: 3600,
+        s3_presigned_redirects: true,
         quota: veza_jobs::quota::QuotaDefaults {
             bytes: 10 * 1024 * 1024 * 1024,
             items: 10_000,

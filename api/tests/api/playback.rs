@@ -223,3 +223,122 @@ async fn cors_answers_the_configured_origins_only_errors_included() {
         .unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+/// With S3 storage, a signed URL of a file redirects to a presigned URL of the object (its bytes
+/// never pass through the API); a playlist is still served, so its relative URIs keep the
+/// signature; an invalid token is refused before any redirect; the setting turns it off.
+#[tokio::test]
+async fn with_s3_storage_files_redirect_to_presigned_urls_and_playlists_are_served() {
+    let s3 = veza_e2e::servers::S3Server::start("veza-play").await;
+    let storage = veza_jobs::storage::StorageConfig::S3 {
+        endpoint: Some(s3.endpoint.clone()),
+        bucket: "veza-play".to_owned(),
+        region: "us-east-1".to_owned(),
+        access_key_id: "test".to_owned(),
+        secret_access_key: "test".to_owned(),
+    };
+    let store = veza_jobs::storage::Storage::open(&storage).unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    for redirects in [true, false] {
+        let config = storage.clone();
+        let app = spawn_app_with(|c| {
+            c.storage = config;
+            c.s3_presigned_redirects = redirects;
+        })
+        .await;
+        let token = app.user("ada@example.com").await;
+        let uploaded: Value = app
+            .upload(&token, fixtures::png(4, 4))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let media_id: Uuid = uploaded["media_id"].as_str().unwrap().parse().unwrap();
+        // A published generation with a segment and its playlist, stored in the bucket.
+        let generation = format!("g-{redirects}");
+        for (name, bytes, content_type, kind) in [
+            (
+                "seg-00001.m4s",
+                &b"segment bytes"[..],
+                "video/iso.segment",
+                "hls-segment",
+            ),
+            (
+                "index.m3u8",
+                &b"#EXTM3U\nseg-00001.m4s\n"[..],
+                "application/vnd.apple.mpegurl",
+                "hls-playlist",
+            ),
+        ] {
+            let key = veza_jobs::storage::Storage::output_key(media_id, "hls", &generation, name);
+            store
+                .put_bytes(&key, bytes::Bytes::from_static(bytes))
+                .await
+                .unwrap();
+            sqlx::query(
+                "insert into outputs (id, media_id, kind, generation, name, object_key, content_type, size_bytes)
+                 values ($1, $2, $8, $3, $4, $5, $6, $7)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(media_id)
+            .bind(&generation)
+            .bind(name)
+            .bind(&key)
+            .bind(content_type)
+            .bind(bytes.len() as i64)
+            .bind(kind)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query("update media set status = 'ready', playback_generation = $2 where id = $1")
+            .bind(media_id)
+            .bind(&generation)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let keys = PlaybackKeys::new(SECRET.as_bytes(), &[]);
+        let folder = keys.folder(media_id, &generation, unix_now() + 600);
+
+        let segment = no_redirects
+            .get(app.url(&format!("{folder}/seg-00001.m4s")))
+            .send()
+            .await
+            .unwrap();
+        if redirects {
+            assert_eq!(segment.status(), StatusCode::TEMPORARY_REDIRECT);
+            let location = segment.headers()["location"].to_str().unwrap().to_owned();
+            assert!(location.starts_with(&s3.endpoint), "{location}");
+            assert!(location.contains("X-Amz-Signature="), "{location}");
+            // The presigned URL works with no credentials at all, straight from the store.
+            let fetched = reqwest::get(&location).await.unwrap();
+            assert_eq!(fetched.status(), StatusCode::OK);
+            assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"segment bytes");
+        } else {
+            assert_eq!(segment.status(), StatusCode::OK);
+            assert_eq!(segment.bytes().await.unwrap().as_ref(), b"segment bytes");
+        }
+        let playlist = no_redirects
+            .get(app.url(&format!("{folder}/index.m3u8")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(playlist.status(), StatusCode::OK);
+        assert_eq!(playlist.text().await.unwrap(), "#EXTM3U\nseg-00001.m4s\n");
+
+        let forged = folder.replace(&generation, "g-other");
+        assert_eq!(
+            no_redirects
+                .get(app.url(&format!("{forged}/seg-00001.m4s")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+}

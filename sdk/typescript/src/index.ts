@@ -30,12 +30,22 @@ export function createVezaClient(baseUrl: string, token?: string): VezaClient {
 
 /**
  * Uploads media: the body is the file's bytes as they are (the API reads the kind from them;
- * `filename` is for display only). The spec types the binary body as a string, so it is passed
- * through untouched rather than serialized as JSON.
+ * `filename` is for display only). With an `idempotencyKey` (e.g. `crypto.randomUUID()`, kept
+ * for retries), sending the same upload again answers as the first time and makes no second
+ * item. The spec types the binary body as a string, so it is passed through untouched rather
+ * than serialized as JSON.
  */
-export function uploadMedia(client: VezaClient, bytes: Uint8Array | Blob, filename?: string) {
+export function uploadMedia(
+  client: VezaClient,
+  bytes: Uint8Array | Blob,
+  filename?: string,
+  idempotencyKey?: string,
+) {
   return client.POST("/v1/media", {
-    params: { query: filename === undefined ? {} : { filename } },
+    params: {
+      query: filename === undefined ? {} : { filename },
+      header: idempotencyKey === undefined ? {} : { "Idempotency-Key": idempotencyKey },
+    },
     body: bytes as unknown as string,
     bodySerializer: (body: unknown) => body as BodyInit,
     headers: { "Content-Type": "application/octet-stream" },

@@ -287,6 +287,9 @@ export interface paths {
         /**
          * Upload audio or an image as the raw request body (any `Content-Type`; the kind is read
          *     from the bytes). Stores the original and enqueues its processing in one transaction.
+         * @description With an `Idempotency-Key`, sending the same upload again (same body, same file name)
+         *     within 24 hours answers as the first time and makes no second item; the same key with
+         *     another body or file name is 422 `idempotency-key-reused`.
          */
         post: operations["uploadMedia"];
         delete?: never;
@@ -335,6 +338,54 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a resumable upload (tus `creation`): its size is required (deferred lengths are
+         *     not served) and quota space for it is reserved until it ends or expires (24 h).
+         *     `Upload-Metadata` may carry `filename` (or `name`), base64 as tus encodes it.
+         */
+        post: operations["createUpload"];
+        delete?: never;
+        /** tus discovery: the protocol versions, extensions and maximum size served. */
+        options: operations["uploadOptions"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End a resumable upload and delete its bytes (tus `termination`). */
+        delete: operations["terminateUpload"];
+        options?: never;
+        /**
+         * Where a resumable upload stands (tus offset request): `Upload-Offset` is where the next
+         *     PATCH starts.
+         */
+        head: operations["uploadStatus"];
+        /**
+         * Send bytes of a resumable upload from `Upload-Offset` (tus core PATCH), as
+         *     `application/offset+octet-stream`. A PATCH cut off midway stores nothing: send it again
+         *     from the offset a HEAD gives. The last byte makes the media item.
+         */
+        patch: operations["appendUpload"];
         trace?: never;
     };
     "/v1/media/{id}/outputs/{generation}/{name}": {
@@ -1590,6 +1641,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -1713,6 +1776,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -1824,6 +1899,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1959,6 +2046,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -2074,6 +2173,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2205,6 +2316,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -2315,6 +2438,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2434,6 +2569,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2562,6 +2709,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -2677,6 +2836,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2809,6 +2980,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -2924,6 +3107,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3052,6 +3247,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -3163,6 +3370,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3294,6 +3513,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -3407,6 +3638,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3539,6 +3782,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -3583,7 +3838,13 @@ export interface operations {
                 /** @description Original file name, for display only. */
                 filename?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (1–255 visible ASCII characters, e.g. a UUID) that makes a
+                 *     retried upload safe: kept 24 hours per account.
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3593,9 +3854,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Stored; processing is queued. */
+            /**
+             * @description Stored; processing is queued. With an `Idempotency-Key` already used for the same body
+             *     and file name, the first upload's answer again (`Idempotent-Replayed: true`).
+             */
             202: {
                 headers: {
+                    /** @description `true` when this answer is a replay of an earlier upload with the same key. */
+                    "IDEMPOTENT-REPLAYED"?: boolean;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3658,6 +3924,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3779,6 +4057,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3912,6 +4202,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -4034,6 +4336,653 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be `1.0.0`. */
+                "Tus-Resumable"?: string;
+                /** @description The upload's total size in bytes. */
+                "Upload-Length"?: number;
+                /** @description `key base64value` pairs separated by commas. */
+                "Upload-Metadata"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created: send the bytes with PATCH to `Location`. */
+            201: {
+                headers: {
+                    /** @description The upload's URL. */
+                    LOCATION: string;
+                    /** @description When the upload expires if unfinished (RFC 9110 date). */
+                    "UPLOAD-EXPIRES": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's `Tus-Resumable` is missing or not a version served. */
+            412: {
+                headers: {
+                    /** @description The versions served. */
+                    "TUS-VERSION": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    uploadOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What this server supports. */
+            204: {
+                headers: {
+                    /** @description The versions served (`1.0.0`). */
+                    "TUS-VERSION": string;
+                    /** @description The extensions served. */
+                    "TUS-EXTENSION": string;
+                    /** @description The largest upload accepted, in bytes. */
+                    "TUS-MAX-SIZE": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    terminateUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be `1.0.0`. */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                /** @description The upload. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload and its bytes are gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's `Tus-Resumable` is missing or not a version served. */
+            412: {
+                headers: {
+                    /** @description The versions served. */
+                    "TUS-VERSION": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    uploadStatus: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be `1.0.0`. */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                /** @description The upload. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where the upload stands. */
+            200: {
+                headers: {
+                    /** @description Bytes received so far: the offset of the next PATCH. */
+                    "UPLOAD-OFFSET": number;
+                    /** @description The upload's total size. */
+                    "UPLOAD-LENGTH": number;
+                    /** @description When the upload expires if unfinished. */
+                    "UPLOAD-EXPIRES": string;
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    /** @description The `Upload-Metadata` sent at creation. */
+                    "UPLOAD-METADATA"?: string;
+                    /** @description The media item the upload became, once complete. */
+                    "VEZA-MEDIA-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's `Tus-Resumable` is missing or not a version served. */
+            412: {
+                headers: {
+                    /** @description The versions served. */
+                    "TUS-VERSION": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    appendUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be `1.0.0`. */
+                "Tus-Resumable"?: string;
+                /** @description Where these bytes start: the upload's current offset. */
+                "Upload-Offset"?: number;
+            };
+            path: {
+                /** @description The upload. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The bytes are stored; with the last one, the item exists and its processing is queued. */
+            204: {
+                headers: {
+                    /** @description The new offset. */
+                    "UPLOAD-OFFSET": number;
+                    /** @description When the upload expires if unfinished. */
+                    "UPLOAD-EXPIRES": string;
+                    /** @description The media item, once the upload is complete. */
+                    "VEZA-MEDIA-ID"?: string;
+                    /** @description Its processing job, once the upload is complete. */
+                    "VEZA-JOB-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's `Tus-Resumable` is missing or not a version served. */
+            412: {
+                headers: {
+                    /** @description The versions served. */
+                    "TUS-VERSION": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -4100,6 +5049,18 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /**
+             * @description With S3 storage, a signed playback URL of a file other than a playlist: fetch it from
+             *     the store directly, at this presigned URL (valid as long as the playback URL).
+             */
+            307: {
+                headers: {
+                    LOCATION: string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The request is malformed or invalid. */
             400: {
                 headers: {
@@ -4156,6 +5117,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4231,6 +5204,18 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /**
+             * @description With S3 storage, a signed playback URL of a file other than a playlist: fetch it from
+             *     the store directly, at this presigned URL (valid as long as the playback URL).
+             */
+            307: {
+                headers: {
+                    LOCATION: string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The request is malformed or invalid. */
             400: {
                 headers: {
@@ -4287,6 +5272,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4408,6 +5405,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4538,6 +5547,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -4649,6 +5670,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4778,6 +5811,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -4891,6 +5936,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5027,6 +6084,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -5141,6 +6210,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5272,6 +6353,18 @@ export interface operations {
                 };
             };
             /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
              *     in how many seconds the next one is accepted.
              */
@@ -5383,6 +6476,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5511,6 +6616,18 @@ export interface operations {
             };
             /** @description The upload is not a kind of media Veza processes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,7 +4,9 @@
 //! - `originals/{media}` whose media row is gone;
 //! - anything under `media/{media}/` whose media row is gone;
 //! - `media/{media}/{area}/{generation}/…` of a generation that is neither published (named by
-//!   the media row) nor in progress (its job is still to run or running).
+//!   the media row) nor in progress (its job is still to run or running);
+//! - `uploads/{upload}/…`, the parts of a resumable upload that is finished, ended or expired
+//!   (or of a PATCH whose part was never recorded).
 
 use std::{
     collections::{HashMap, hash_map::Entry},
@@ -15,7 +17,10 @@ use futures::StreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
-use veza_jobs::storage::Storage;
+use veza_jobs::{
+    resumable,
+    storage::{Storage, StoredObject},
+};
 
 use super::MaintenanceError;
 
@@ -72,18 +77,62 @@ impl Orphans {
                         known.published.contains(generation) || self.in_progress(generation).await?
                     }
                 };
-                if referenced {
-                    continue;
+                if !referenced {
+                    self.delete_if_old(&object, cutoff, &mut report).await?;
                 }
-                if object.last_modified > cutoff {
-                    report.too_young += 1;
-                    continue;
-                }
-                self.storage.delete(&object.key).await?;
-                report.deleted += 1;
             }
         }
+        self.sweep_upload_parts(cutoff, &mut report).await?;
         Ok(report)
+    }
+
+    /// Deletes the parts under `uploads/` of uploads no longer in progress, or never recorded
+    /// (a PATCH cut off, a losing concurrent PATCH), once past the grace period.
+    async fn sweep_upload_parts(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        report: &mut OrphansReport,
+    ) -> Result<(), MaintenanceError> {
+        let mut live: HashMap<Uuid, bool> = HashMap::new();
+        let mut objects = self.storage.list(resumable::PREFIX);
+        while let Some(object) = objects.next().await {
+            let object = object?;
+            report.scanned += 1;
+            let Some(upload) = resumable::upload_of_key(&object.key) else {
+                continue;
+            };
+            let in_progress = match live.entry(upload) {
+                Entry::Occupied(entry) => *entry.get(),
+                Entry::Vacant(entry) => *entry.insert(resumable::in_progress(&self.pool, upload).await?),
+            };
+            if !(in_progress && self.part_recorded(&object.key).await?) {
+                self.delete_if_old(&object, cutoff, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes an object nothing refers to, unless it is younger than the grace period.
+    async fn delete_if_old(
+        &self,
+        object: &StoredObject,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        report: &mut OrphansReport,
+    ) -> Result<(), MaintenanceError> {
+        if object.last_modified > cutoff {
+            report.too_young += 1;
+        } else {
+            self.storage.delete(&object.key).await?;
+            report.deleted += 1;
+        }
+        Ok(())
+    }
+
+    async fn part_recorded(&self, key: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("select exists (select 1 from resumable_upload_parts where object_key = $1)")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
     }
 
     async fn lookup(&self, media_id: Uuid) -> Result<Option<Known>, sqlx::Error> {

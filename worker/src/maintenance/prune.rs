@@ -1,6 +1,6 @@
 //! Prune: forget what is older than the retention and no longer needed — finished jobs (done,
 //! dead, cancelled), maintenance ticks, account tokens spent or expired, rate-limit attempts, and
-//! the delivery log of email jobs that are gone. Jobs still to run, running or waiting for a
+//! the delivery log of email jobs that are gone, upload idempotency keys past their 24 hours, resumable uploads a day past their expiry. Jobs still to run, running or waiting for a
 //! retry are never touched, nor is the delivery row of a job that still exists (it is what stops
 //! a re-run from mailing twice).
 //!
@@ -36,6 +36,10 @@ pub struct PruneReport {
     pub attempts: u64,
     /// Delivery log rows of email jobs already pruned, older than the retention.
     pub deliveries: u64,
+    /// Upload idempotency keys older than [`veza_jobs::idempotency::KEY_TTL`].
+    pub idempotency_keys: u64,
+    /// Resumable uploads expired for a day (their parts are orphan cleanup's).
+    pub resumable_uploads: u64,
 }
 
 impl Prune {
@@ -79,6 +83,8 @@ impl Prune {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let idempotency_keys = veza_jobs::idempotency::prune(&mut tx).await?;
+        let resumable_uploads = veza_jobs::resumable::prune(&mut tx).await?;
         tx.commit().await?;
         Ok(PruneReport {
             jobs,
@@ -86,6 +92,8 @@ impl Prune {
             tokens,
             attempts,
             deliveries,
+            idempotency_keys,
+            resumable_uploads,
         })
     }
 }

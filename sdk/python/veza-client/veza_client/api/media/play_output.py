@@ -1,0 +1,268 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    id: UUID,
+    generation: str,
+    token: str,
+    name: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/play/{id}/{generation}/{token}/{name}".format(
+            id=quote(str(id), safe=""),
+            generation=quote(str(generation), safe=""),
+            token=quote(str(token), safe=""),
+            name=quote(str(name), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+    if response.status_code == 200:
+        response_200 = response.json()
+        return response_200
+
+    if response.status_code == 307:
+        response_307 = cast(Any, None)
+        return response_307
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: UUID,
+    generation: str,
+    token: str,
+    name: str,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[Any | Problem]:
+    """Stream one published output file through a signed playback URL: no `Authorization`
+    header, the token in the path signs the item's generation until its expiry. Take the
+    URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+    URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+    the item is deleted or the generation replaced.
+
+    Args:
+        id (UUID):
+        generation (str):
+        token (str):
+        name (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        generation=generation,
+        token=token,
+        name=name,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: UUID,
+    generation: str,
+    token: str,
+    name: str,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Any | Problem | None:
+    """Stream one published output file through a signed playback URL: no `Authorization`
+    header, the token in the path signs the item's generation until its expiry. Take the
+    URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+    URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+    the item is deleted or the generation replaced.
+
+    Args:
+        id (UUID):
+        generation (str):
+        token (str):
+        name (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return sync_detailed(
+        id=id,
+        generation=generation,
+        token=token,
+        name=name,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: UUID,
+    generation: str,
+    token: str,
+    name: str,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[Any | Problem]:
+    """Stream one published output file through a signed playback URL: no `Authorization`
+    header, the token in the path signs the item's generation until its expiry. Take the
+    URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+    URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+    the item is deleted or the generation replaced.
+
+    Args:
+        id (UUID):
+        generation (str):
+        token (str):
+        name (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        generation=generation,
+        token=token,
+        name=name,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: UUID,
+    generation: str,
+    token: str,
+    name: str,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Any | Problem | None:
+    """Stream one published output file through a signed playback URL: no `Authorization`
+    header, the token in the path signs the item's generation until its expiry. Take the
+    URLs from `MediaItem.playback_url` and `OutputFile.signed_url`; a playlist's relative
+    URIs resolve to the same token. 403 when the token is expired or not genuine, 404 once
+    the item is deleted or the generation replaced.
+
+    Args:
+        id (UUID):
+        generation (str):
+        token (str):
+        name (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            generation=generation,
+            token=token,
+            name=name,
+            client=client,
+        )
+    ).parsed

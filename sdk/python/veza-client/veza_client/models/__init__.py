@@ -1,0 +1,91 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .access_token import AccessToken
+from .account_deletion import AccountDeletion
+from .admin_job import AdminJob
+from .admin_job_page import AdminJobPage
+from .audio_info import AudioInfo
+from .audio_tags import AudioTags
+from .audit_action import AuditAction
+from .audit_event import AuditEvent
+from .audit_page import AuditPage
+from .canaries import Canaries
+from .change_password_request import ChangePasswordRequest
+from .delete_account_request import DeleteAccountRequest
+from .deletion_accepted import DeletionAccepted
+from .done import Done
+from .email_preferences import EmailPreferences
+from .email_queued import EmailQueued
+from .health_status import HealthStatus
+from .job import Job
+from .job_error import JobError
+from .job_state import JobState
+from .login_request import LoginRequest
+from .media_error import MediaError
+from .media_item import MediaItem
+from .media_page import MediaPage
+from .output_file import OutputFile
+from .problem import Problem
+from .queue import Queue
+from .queue_name import QueueName
+from .refresh_request import RefreshRequest
+from .register_request import RegisterRequest
+from .registered import Registered
+from .reprocessing import Reprocessing
+from .reset_confirm import ResetConfirm
+from .reset_form import ResetForm
+from .reset_request import ResetRequest
+from .session import Session
+from .session_list import SessionList
+from .storage_usage import StorageUsage
+from .token_request import TokenRequest
+from .upload_accepted import UploadAccepted
+from .user import User
+from .verify_form import VerifyForm
+from .worker import Worker
+
+__all__ = (
+    "AccessToken",
+    "AccountDeletion",
+    "AdminJob",
+    "AdminJobPage",
+    "AudioInfo",
+    "AudioTags",
+    "AuditAction",
+    "AuditEvent",
+    "AuditPage",
+    "Canaries",
+    "ChangePasswordRequest",
+    "DeleteAccountRequest",
+    "DeletionAccepted",
+    "Done",
+    "EmailPreferences",
+    "EmailQueued",
+    "HealthStatus",
+    "Job",
+    "JobError",
+    "JobState",
+    "LoginRequest",
+    "MediaError",
+    "MediaItem",
+    "MediaPage",
+    "OutputFile",
+    "Problem",
+    "Queue",
+    "QueueName",
+    "RefreshRequest",
+    "Registered",
+    "RegisterRequest",
+    "Reprocessing",
+    "ResetConfirm",
+    "ResetForm",
+    "ResetRequest",
+    "Session",
+    "SessionList",
+    "StorageUsage",
+    "TokenRequest",
+    "UploadAccepted",
+    "User",
+    "VerifyForm",
+    "Worker",
+)
