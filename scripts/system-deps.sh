@@ -19,7 +19,9 @@
 #              platform's answers against it (Python, from PyPI; tests/spec_conformance.rs);
 #   (openapi-python-client and ruff, which make the Python SDK and bring its httpx and attrs,
 #   are installed at their pinned versions by sdk/python/generate.sh, which its test runs);
-#   tuspy    — a tus client in Python for the resumable upload test (tests/uploads.rs).
+#   tuspy    — a tus client in Python for the resumable upload test (tests/uploads.rs);
+#   standardwebhooks — the Standard Webhooks reference library, which verifies every delivery
+#              the webhook test's receiver gets (tests/webhooks.rs).
 set -euo pipefail
 python_packages=()
 command -v moto_server >/dev/null 2>&1 || python_packages+=("moto[server]>=5,<6")
@@ -29,6 +31,7 @@ schemathesis_version=4.32.5
 [ "$(schemathesis --version 2>/dev/null)" = "schemathesis, version $schemathesis_version" ] \
   || python_packages+=("schemathesis==$schemathesis_version")
 python3 -c 'import tusclient' 2>/dev/null || python_packages+=("tuspy==1.1.0")
+python3 -c 'import standardwebhooks' 2>/dev/null || python_packages+=("standardwebhooks==1.3.0")
 if [ ${#python_packages[@]} -gt 0 ]; then
   echo "installing ${python_packages[*]} with pip" >&2
   python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \

@@ -15,7 +15,7 @@
 //!   and the configuration derive their queues from (`docs/architecture.md`).
 //! - one module per job kind, each with its payload, its `Kind` and an `enqueue(&mut tx, ..)`:
 //!   [`email`], [`thumbnail`], [`transcode`], [`video`], [`purge`] (deletes an item or an
-//!   account for good), and [`canary`] (does nothing: checks the fleet and
+//!   account for good), [`webhooks`] (delivers events to users' endpoints), and [`canary`] (does nothing: checks the fleet and
 //!   measures the queue).
 //! - [`quota`]: what an account may store, and the space its uploads in flight reserve.
 //! - [`idempotency`]: `Idempotency-Key` on uploads — the first upload recorded under a key.
@@ -72,3 +72,4 @@ pub mod thumbnail;
 pub mod transcode;
 pub mod users;
 pub mod video;
+pub mod webhooks;

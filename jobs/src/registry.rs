@@ -18,6 +18,7 @@ use crate::{
     queue::{EnqueueError, Priority},
     retry::RetryPolicy,
     thumbnail, transcode, video,
+    webhooks::{self, Outcome},
 };
 
 /// Something done once per kind, with the kind's type (e.g. registering its consumer).
@@ -36,6 +37,7 @@ pub fn each_kind(visitor: &mut impl KindVisitor) {
     visitor.visit::<video::soundtrack::SoundtrackKind>();
     visitor.visit::<video::finalize::FinalizeKind>();
     visitor.visit::<purge::PurgeKind>();
+    visitor.visit::<webhooks::WebhookKind>();
     visitor.visit::<canary::CanaryKind>();
 }
 
@@ -69,11 +71,15 @@ pub async fn enqueue_processing(
     }
 }
 
-/// Tells the kinds that act on media outcomes that job `job_id` settled on `media_id` (after
-/// [`crate::settle`] recorded the item's fate): the email kind mails the owner. Never fails;
-/// each listener logs its own errors.
-pub async fn media_settled(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
-    email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+/// Tells the kinds that act on media outcomes that job `job_id` settled on `media_id` with
+/// `outcome` (after [`crate::settle`] recorded the item's fate): the email kind mails the owner
+/// (unless the owner cancelled the job), the webhook kind delivers the events to the owner's
+/// endpoints. Never fails; each listener logs its own errors.
+pub async fn media_settled(ctx: &JobContext, job_id: Uuid, media_id: Uuid, outcome: Outcome, mail: bool) {
+    if mail {
+        email::media::notify_media_outcome_logged(ctx, job_id, media_id).await;
+    }
+    webhooks::notify_media_outcome_logged(ctx, job_id, media_id, outcome).await;
 }
 
 /// A registered queue and its kind's defaults.

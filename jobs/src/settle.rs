@@ -3,18 +3,19 @@
 //! the outputs and flipped the item to `ready`; the owner is told (by the kinds that listen,
 //! [`registry::media_settled`]). When it is dead (a permanent
 //! failure, out of attempts, or cancelled), the item is marked failed with the job's public
-//! code and reason and, unless the owner cancelled it, the owner is told.
+//! code and reason and, unless the owner cancelled it, the owner is told by email; webhook
+//! endpoints hear of every outcome.
 //!
 //! The worker's runner calls these after it has settled the job itself; they never fail the
 //! job: a database error is logged, and repair finds an item left behind.
 
 use uuid::Uuid;
 
-use crate::{context::JobContext, error::JobError, media, queue, registry};
+use crate::{context::JobContext, error::JobError, media, queue, registry, webhooks::Outcome};
 
 /// A media job succeeded: tell the owner (when media emails are on).
 pub async fn media_job_succeeded(ctx: &JobContext, job_id: Uuid, media_id: Uuid) {
-    registry::media_settled(ctx, job_id, media_id).await;
+    registry::media_settled(ctx, job_id, media_id, Outcome::Succeeded, true).await;
 }
 
 /// A media job is dead: the item fails with the job's reason (a cancelled job's item keeps an
@@ -40,7 +41,6 @@ pub async fn media_job_dead(ctx: &JobContext, job_id: Uuid, media_id: Uuid, err:
         }
         Err(db) => tracing::error!(%job_id, %media_id, error = %db, "could not cancel the item's other jobs"),
     }
-    if !err.is_owner_cancelled() {
-        registry::media_settled(ctx, job_id, media_id).await;
-    }
+    // The owner is not mailed about a job they cancelled; their endpoints still hear of it.
+    registry::media_settled(ctx, job_id, media_id, Outcome::Failed, !err.is_owner_cancelled()).await;
 }

@@ -58,8 +58,15 @@ pub async fn run_until_stopped(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let pool = veza_jobs::db::connect_patiently(&config.database_url, 10, std::time::Duration::from_secs(60))
-        .await?;
+    // Each served queue's consumer holds one connection for good (its LISTEN), so the pool
+    // has one per queue on top of the ten the jobs, heartbeats and maintenance share.
+    let listeners = u32::try_from(config.placement.served().count()).unwrap_or(u32::MAX);
+    let pool = veza_jobs::db::connect_patiently(
+        &config.database_url,
+        listeners.saturating_add(10),
+        std::time::Duration::from_secs(60),
+    )
+    .await?;
     let metrics = Arc::new(WorkerMetrics::default());
     let ctx = job_context(&config, &pool, &metrics)?;
     let (metrics_addr, metrics_server) = crate::metrics::serve(
@@ -142,7 +149,8 @@ fn job_context(
             .with(config.email_policy)
             .with(config.transcode.clone())
             .with(config.thumbnail.clone())
-            .with(config.video.clone()),
+            .with(config.video.clone())
+            .with(config.webhooks.clone()),
     })
 }
 

@@ -13,6 +13,7 @@ pub mod outputs;
 pub mod pages;
 pub mod resumable;
 pub mod sessions;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -27,6 +28,8 @@ pub enum ApiTags {
     Jobs,
     /// Liveness and readiness.
     Health,
+    /// Webhook endpoints and their deliveries.
+    Webhooks,
     /// Operators: queues, jobs and workers (admin role).
     Admin,
     /// Minimal pages that email links open (until a web front end exists).
@@ -43,6 +46,7 @@ pub type Api = (
     resumable::ResumableApi,
     outputs::OutputsApi,
     jobs::JobsApi,
+    webhooks::WebhooksApi,
     admin::AdminApi,
     audit::AuditApi,
     health::HealthApi,
@@ -60,6 +64,7 @@ pub fn api() -> Api {
         resumable::ResumableApi,
         outputs::OutputsApi,
         jobs::JobsApi,
+        webhooks::WebhooksApi,
         admin::AdminApi,
         audit::AuditApi,
         health::HealthApi,

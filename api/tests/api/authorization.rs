@@ -64,6 +64,13 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("uploadStatus", [401, 200, 404, 404]),
     ("appendUpload", [401, 204, 404, 404]),
     ("terminateUpload", [401, 204, 404, 404]),
+    // Webhooks: an endpoint and its deliveries are its owner's alone.
+    ("createWebhook", [401, 201, 201, 201]),
+    ("listWebhooks", [401, 200, 200, 200]),
+    ("deleteWebhook", [401, 204, 404, 404]),
+    ("enableWebhook", [401, 200, 404, 404]),
+    ("listWebhookDeliveries", [401, 200, 404, 404]),
+    ("redeliverWebhook", [401, 202, 404, 404]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -117,6 +124,9 @@ struct World {
     queued_job: Uuid,
     /// A resumable upload's URL, nothing sent yet.
     upload: String,
+    /// A webhook endpoint with one delivery.
+    webhook: Uuid,
+    delivery: Uuid,
 }
 
 impl World {
@@ -184,6 +194,25 @@ async fn world(app: &TestApp, n: usize) -> World {
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let upload = created.headers()["location"].to_str().unwrap().to_owned();
+    let (webhook, delivery) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "insert into webhook_endpoints (id, user_id, url, events, secret)
+         values ($1, $2, 'https://example.com/hook', '{media.ready}', 'whsec_AAAA')",
+    )
+    .bind(webhook)
+    .bind(owner.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into webhook_deliveries (id, endpoint_id, event_type, body, status, attempts)
+         values ($1, $2, 'media.ready', '{}', 'failed', 8)",
+    )
+    .bind(delivery)
+    .bind(webhook)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     World {
         owner,
         other,
@@ -193,6 +222,8 @@ async fn world(app: &TestApp, n: usize) -> World {
         output: (generation, name),
         queued_job: queued["job_ids"][0].as_str().unwrap().parse().unwrap(),
         upload,
+        webhook,
+        delivery,
     }
 }
 
@@ -311,6 +342,31 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
         "uploadStatus" => (Method::HEAD, world.upload.clone(), None),
         "appendUpload" => (Method::PATCH, world.upload.clone(), None),
         "terminateUpload" => (Method::DELETE, world.upload.clone(), None),
+        "createWebhook" => (
+            Method::POST,
+            "/v1/webhooks".into(),
+            Some(json!({ "url": "https://example.com/hook", "events": ["media.ready"] })),
+        ),
+        "listWebhooks" => (Method::GET, "/v1/webhooks".into(), None),
+        "deleteWebhook" => (Method::DELETE, format!("/v1/webhooks/{}", world.webhook), None),
+        "enableWebhook" => (
+            Method::POST,
+            format!("/v1/webhooks/{}/enable", world.webhook),
+            None,
+        ),
+        "listWebhookDeliveries" => (
+            Method::GET,
+            format!("/v1/webhooks/{}/deliveries", world.webhook),
+            None,
+        ),
+        "redeliverWebhook" => (
+            Method::POST,
+            format!(
+                "/v1/webhooks/{}/deliveries/{}/redeliver",
+                world.webhook, world.delivery
+            ),
+            None,
+        ),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),
         "cancelJob" => (
             Method::POST,

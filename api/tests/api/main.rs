@@ -19,3 +19,4 @@ mod pages;
 mod playback;
 mod resumable;
 mod tokens;
+mod webhooks;

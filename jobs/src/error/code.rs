@@ -42,6 +42,8 @@ pub enum ErrorCode {
     RecipientRateLimited,
     /// A purge waits for the jobs of what it deletes to stop.
     JobsStillRunning,
+    /// A webhook endpoint could not be reached or did not answer 2xx in time.
+    WebhookFailed,
 
     // The owner's decision.
     /// The owner cancelled the job.
@@ -100,11 +102,16 @@ pub enum ErrorCode {
     InvalidMessage,
     /// A purge of something that is not deleted (a bug): nothing was touched.
     NotDeleted,
+    /// A webhook URL that is not allowed: a private, loopback or link-local address, or a
+    /// name resolving to one (`VEZA_WEBHOOKS_ALLOW_PRIVATE` off).
+    WebhookAddressForbidden,
+    /// The webhook endpoint was disabled or deleted: nothing is sent to it.
+    WebhookEndpointDisabled,
 }
 
 impl ErrorCode {
     /// Every code (a test checks each is spelled once; `entry` is the exhaustive table).
-    pub const ALL: [Self; 45] = [
+    pub const ALL: [Self; 48] = [
         Self::StorageUnavailable,
         Self::DatabaseUnavailable,
         Self::EnqueueFailed,
@@ -123,6 +130,7 @@ impl ErrorCode {
         Self::OutboxUnwritable,
         Self::RecipientRateLimited,
         Self::JobsStillRunning,
+        Self::WebhookFailed,
         Self::Cancelled,
         Self::OriginalMissing,
         Self::UnsupportedFormat,
@@ -150,6 +158,8 @@ impl ErrorCode {
         Self::InvalidRecipient,
         Self::InvalidMessage,
         Self::NotDeleted,
+        Self::WebhookAddressForbidden,
+        Self::WebhookEndpointDisabled,
     ];
 
     /// The kebab-case spelling stored and shown.
@@ -237,6 +247,11 @@ impl ErrorCode {
                 Transient,
                 "the item's jobs are still stopping; the deletion waits",
             ),
+            Self::WebhookFailed => (
+                "webhook-failed",
+                Transient,
+                "the webhook endpoint did not accept the event; it will be sent again",
+            ),
             Self::Cancelled => ("cancelled", Permanent, "cancelled by its owner"),
             Self::OriginalMissing => ("original-missing", Permanent, "the original is no longer stored"),
             Self::UnsupportedFormat => ("unsupported-format", Permanent, "not a format Veza reads"),
@@ -303,6 +318,16 @@ impl ErrorCode {
                 "not-deleted",
                 Permanent,
                 "the item is not deleted; nothing was purged",
+            ),
+            Self::WebhookAddressForbidden => (
+                "webhook-address-forbidden",
+                Permanent,
+                "the webhook URL points at a private, loopback or link-local address",
+            ),
+            Self::WebhookEndpointDisabled => (
+                "webhook-endpoint-disabled",
+                Permanent,
+                "the webhook endpoint is disabled or gone",
             ),
         }
     }

@@ -24,6 +24,7 @@ use veza_jobs::{
     thumbnail::ThumbnailSettings,
     transcode::TranscodeSettings,
     video::VideoSettings,
+    webhooks::WebhookSettings,
 };
 
 pub use maintenance::MaintenanceConfig;
@@ -55,6 +56,11 @@ struct RawConfig {
     metrics_listen: String,
     #[serde(default, deserialize_with = "optional_text")]
     metrics_token: Option<String>,
+    // `VEZA_WEBHOOKS_ALLOW_PRIVATE=1` reaches serde as a number: accept 1/0 and true/false alike.
+    #[serde(default, deserialize_with = "figment::util::bool_from_str_or_int")]
+    webhooks_allow_private: bool,
+    #[serde(default = "defaults::webhook_timeout_seconds")]
+    webhook_timeout_seconds: u64,
 }
 
 /// A text setting as written, even when figment read it as a number or a boolean: it types
@@ -110,6 +116,9 @@ mod defaults {
     }
     pub fn poll_interval_ms() -> u64 {
         1000
+    }
+    pub fn webhook_timeout_seconds() -> u64 {
+        10
     }
     pub fn memory_budget_mib() -> u32 {
         veza_jobs::cpu::DEFAULT_MEMORY_BUDGET_MIB
@@ -189,6 +198,10 @@ pub struct WorkerConfig {
     /// Video probe limits (`VEZA_VIDEO_MAX_PIXELS`, `VEZA_VIDEO_MAX_FRAME_RATE`,
     /// `VEZA_VIDEO_MAX_DURATION_SECONDS`, `VEZA_VIDEO_MAX_INPUT_BYTES`).
     pub video: VideoSettings,
+    /// Webhook deliveries: whether private, loopback and link-local addresses may be called
+    /// (`VEZA_WEBHOOKS_ALLOW_PRIVATE`, default off) and each request's time limit
+    /// (`VEZA_WEBHOOK_TIMEOUT_SECONDS`, default 10).
+    pub webhooks: WebhookSettings,
 }
 
 impl WorkerConfig {
@@ -255,6 +268,9 @@ impl RawConfig {
         if self.memory_budget_mib == 0 {
             problems.push("VEZA_MEMORY_BUDGET_MIB must be positive".into());
         }
+        if self.webhook_timeout_seconds == 0 {
+            problems.push("VEZA_WEBHOOK_TIMEOUT_SECONDS must be positive".into());
+        }
         if self.heartbeat_seconds == 0 || self.missed_heartbeats == 0 {
             problems.push("VEZA_HEARTBEAT_SECONDS and VEZA_MISSED_HEARTBEATS must be positive".into());
         }
@@ -291,6 +307,10 @@ impl RawConfig {
             transcode,
             thumbnail,
             video,
+            webhooks: WebhookSettings {
+                allow_private: self.webhooks_allow_private,
+                timeout: Duration::from_secs(self.webhook_timeout_seconds),
+            },
         })
     }
 }

@@ -24,10 +24,12 @@ from .login_request import LoginRequest
 from .media_error import MediaError
 from .media_item import MediaItem
 from .media_page import MediaPage
+from .new_webhook import NewWebhook
 from .output_file import OutputFile
 from .problem import Problem
 from .queue import Queue
 from .queue_name import QueueName
+from .redelivery import Redelivery
 from .refresh_request import RefreshRequest
 from .register_request import RegisterRequest
 from .registered import Registered
@@ -42,6 +44,10 @@ from .token_request import TokenRequest
 from .upload_accepted import UploadAccepted
 from .user import User
 from .verify_form import VerifyForm
+from .webhook import Webhook
+from .webhook_created import WebhookCreated
+from .webhook_delivery import WebhookDelivery
+from .webhook_event import WebhookEvent
 from .worker import Worker
 
 __all__ = (
@@ -69,10 +75,12 @@ __all__ = (
     "MediaError",
     "MediaItem",
     "MediaPage",
+    "NewWebhook",
     "OutputFile",
     "Problem",
     "Queue",
     "QueueName",
+    "Redelivery",
     "RefreshRequest",
     "Registered",
     "RegisterRequest",
@@ -87,5 +95,9 @@ __all__ = (
     "UploadAccepted",
     "User",
     "VerifyForm",
+    "Webhook",
+    "WebhookCreated",
+    "WebhookDelivery",
+    "WebhookEvent",
     "Worker",
 )

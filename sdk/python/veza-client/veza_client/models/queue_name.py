@@ -11,6 +11,7 @@ class QueueName(StrEnum):
     SOUNDTRACK = "soundtrack"
     THUMBNAIL = "thumbnail"
     TRANSCODE = "transcode"
+    WEBHOOK = "webhook"
 
     def __str__(self) -> str:
         return str(self.value)
