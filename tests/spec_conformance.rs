@@ -42,7 +42,10 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
     // would end the run's own session and every later answer would be 401 (their answers are
     // checked in api/tests/api/tokens.rs). Signed playback is left out too: schemathesis 4.32.5
     // stops with an internal KeyError in its coverage phase on that operation (its answers are
-    // checked in api/tests/api/playback.rs and the authorization matrix).
+    // checked in api/tests/api/playback.rs and the authorization matrix). Registering webhooks is
+    // left out: the worker would then send the seeded items' events to whatever URLs the fuzzer
+    // made up, and tests send traffic to loopback only (api/tests/api/webhooks.rs and
+    // tests/webhooks.rs check those answers).
     schemathesis(
         &platform,
         &user,
@@ -50,7 +53,7 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
             "--exclude-tag",
             "Admin",
             "--exclude-operation-id-regex",
-            "^(logout|revokeSession|playOutput)$",
+            "^(logout|revokeSession|playOutput|createWebhook)$",
         ],
     )
     .await;

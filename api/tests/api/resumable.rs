@@ -342,3 +342,53 @@ async fn the_protocol_refuses_what_it_must_and_loses_nothing() {
         .unwrap();
     assert_eq!(head(&app, &token, &kept).await.status(), StatusCode::NOT_FOUND);
 }
+
+/// On S3-compatible storage (moto): each PATCH is an object of its own in the bucket, and the last
+/// joins them into the original (a multipart upload of 5 MiB parts: this one is over 5 MiB).
+#[tokio::test]
+async fn on_s3_the_parts_are_objects_and_the_original_is_joined_in_the_bucket() {
+    let s3 = veza_e2e::servers::S3Server::start("veza-tus").await;
+    let storage = veza_jobs::storage::StorageConfig::S3 {
+        endpoint: Some(s3.endpoint.clone()),
+        bucket: "veza-tus".to_owned(),
+        region: "us-east-1".to_owned(),
+        access_key_id: "test".to_owned(),
+        secret_access_key: "test".to_owned(),
+    };
+    let store = veza_jobs::storage::Storage::open(&storage).unwrap();
+    let app = spawn_app_with(|config| config.storage = storage).await;
+    let token = app.user("ada@example.com").await;
+    let wav = fixtures::wav(36.0, 44_100, 2);
+    assert!(wav.len() > 6 * 1024 * 1024);
+    let upload = created(&app, &token, wav.len(), Some("filename bG9uZy53YXY=")).await;
+    let objects = |prefix: &'static str| {
+        let store = store.clone();
+        async move {
+            use futures::StreamExt;
+            store.list(prefix).collect::<Vec<_>>().await.len()
+        }
+    };
+    let (a, b) = (2 * 1024 * 1024, 4 * 1024 * 1024);
+    assert_eq!(
+        patch(&app, &token, &upload, 0, &wav[..a]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        patch(&app, &token, &upload, a, &wav[a..b]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(objects("uploads").await, 2);
+    let last = patch(&app, &token, &upload, b, &wav[b..]).await;
+    assert_eq!(last.status(), StatusCode::NO_CONTENT);
+    let media_id = header(&last, "veza-media-id");
+    let original = store
+        .get_bytes(&format!("originals/{media_id}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        original.as_ref() == wav.as_slice(),
+        "the joined original is the file"
+    );
+    assert_eq!(objects("uploads").await, 0, "the parts are gone");
+}
