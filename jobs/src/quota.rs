@@ -114,7 +114,18 @@ async fn usage_locked(
     user: Uuid,
     defaults: QuotaDefaults,
 ) -> Result<Option<Usage>, sqlx::Error> {
-    let row: Option<UsageRow> = sqlx::query_as(select_usage!("for update of u"))
+    // The lock first, in a statement of its own: a statement that waits for a row lock still
+    // reads its subqueries from the snapshot it started with (READ COMMITTED), so one locking
+    // read would miss a reservation committed by the transaction it waited for — two parallel
+    // uploads could then both take the last space. The read after the lock sees it.
+    let locked: Option<Uuid> = sqlx::query_scalar("select id from users where id = $1 for update")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let row: Option<UsageRow> = sqlx::query_as(select_usage!(""))
         .bind(user)
         .fetch_optional(conn)
         .await?;
