@@ -138,21 +138,16 @@ impl MediaApi {
         // A header that is not text reaches the parameter as absent: refuse it rather than
         // upload without the protection the client asked for.
         let sent_a_key = req.headers().contains_key("idempotency-key");
-        let key = match idempotency_key.0 {
-            None if sent_a_key => {
-                return Err(ApiError::bad_request(
-                    "invalid-idempotency-key",
-                    "Idempotency-Key must be 1–255 visible ASCII characters",
-                ));
-            }
-            Some(key) if !idempotency::valid_key(&key) => {
-                return Err(ApiError::bad_request(
-                    "invalid-idempotency-key",
-                    "Idempotency-Key must be 1–255 visible ASCII characters",
-                ));
-            }
-            key => key,
-        };
+        let key = idempotency_key.0;
+        if key
+            .as_deref()
+            .map_or(sent_a_key, |key| !idempotency::valid_key(key))
+        {
+            return Err(ApiError::bad_request(
+                "invalid-idempotency-key",
+                "Idempotency-Key must be 1–255 visible ASCII characters",
+            ));
+        }
         if let Some(key) = &key
             && let Some(recorded) = idempotency::find(&state.pool, auth.0.id, key).await?
         {

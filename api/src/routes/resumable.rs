@@ -17,7 +17,7 @@ use poem_openapi::{ApiResponse, OpenApi, param::Header, param::Path, payload::Bi
 use uuid::Uuid;
 use veza_jobs::{
     resumable::{self, NewUpload, Upload},
-    storage::{StorageError, UploadError},
+    storage::UploadError,
 };
 
 use super::ApiTags;
@@ -531,13 +531,9 @@ fn filename_of(metadata: Option<&str>) -> Result<Option<String>, ApiError> {
 async fn delete_objects(state: &AppState, keys: &[String]) {
     for key in keys {
         if let Err(err) = state.storage.delete(key).await {
-            log_leftover(key, &err);
+            tracing::warn!(key, error = %err, "could not delete an upload part; orphan cleanup will");
         }
     }
-}
-
-fn log_leftover(key: &str, err: &StorageError) {
-    tracing::warn!(key, error = %err, "could not delete an upload part; orphan cleanup will");
 }
 
 #[cfg(test)]

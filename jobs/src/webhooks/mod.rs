@@ -141,7 +141,7 @@ async fn deliver(ctx: &JobContext, id: Uuid) -> Result<(), JobError> {
             endpoint_failed(pool, pending.endpoint_id).await?;
             Err(JobError::with_message(ErrorCode::WebhookAddressForbidden, reason))
         }
-        Err(Failure::Answered { status, reason }) | Err(Failure::Unreachable { status, reason }) => {
+        Err(Failure::Failed { status, reason }) => {
             let last =
                 usize::try_from(pending.attempts).unwrap_or(usize::MAX) >= WebhookKind::RETRY.max_attempts;
             let state = if last { "failed" } else { "pending" };
@@ -158,10 +158,9 @@ async fn deliver(ctx: &JobContext, id: Uuid) -> Result<(), JobError> {
 enum Failure {
     /// The URL may not be called.
     Refused(String),
-    /// The endpoint answered, but not 2xx.
-    Answered { status: Option<i32>, reason: String },
-    /// No answer: connection refused, timeout, TLS.
-    Unreachable { status: Option<i32>, reason: String },
+    /// Worth another attempt: no answer (connection refused, timeout, TLS, a name that did
+    /// not resolve) or an answer other than 2xx (`status`).
+    Failed { status: Option<i32>, reason: String },
 }
 
 /// POSTs the delivery's body, signed, to the endpoint's checked addresses; the status on 2xx.
@@ -170,7 +169,7 @@ async fn send(settings: &WebhookSettings, id: Uuid, pending: &Pending) -> Result
     let (host, addresses) = address::resolve(&url, settings.allow_private)
         .await
         .map_err(|refused| match refused {
-            address::Refused::Unresolved { .. } => Failure::Unreachable {
+            address::Refused::Unresolved { .. } => Failure::Failed {
                 status: None,
                 reason: refused.to_string(),
             },
@@ -183,7 +182,7 @@ async fn send(settings: &WebhookSettings, id: Uuid, pending: &Pending) -> Result
         .resolve_to_addrs(&host, &addresses)
         .user_agent("Veza-Webhooks/1")
         .build()
-        .map_err(|err| Failure::Unreachable {
+        .map_err(|err| Failure::Failed {
             status: None,
             reason: format!("HTTP client: {err}"),
         })?;
@@ -200,7 +199,7 @@ async fn send(settings: &WebhookSettings, id: Uuid, pending: &Pending) -> Result
         .body(pending.body.clone())
         .send()
         .await
-        .map_err(|err| Failure::Unreachable {
+        .map_err(|err| Failure::Failed {
             status: None,
             reason: format!("no answer: {err}"),
         })?;
@@ -208,7 +207,7 @@ async fn send(settings: &WebhookSettings, id: Uuid, pending: &Pending) -> Result
     if status.is_success() {
         Ok(status.as_u16())
     } else {
-        Err(Failure::Answered {
+        Err(Failure::Failed {
             status: Some(i32::from(status.as_u16())),
             reason: format!("the endpoint answered {status}"),
         })
