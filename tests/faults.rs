@@ -1,6 +1,7 @@
 //! Faults, end to end: three real workers drain a few hundred mixed jobs while workers are
 //! SIGKILLed every two seconds and the Postgres server itself is restarted, and nothing is lost,
-//! duplicated, left stuck or published half-made.
+//! duplicated, left stuck or published half-made; once with objects in a folder, once in an
+//! S3-compatible bucket (moto).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -14,7 +15,7 @@ use std::{
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use veza_e2e::{cluster::PgCluster, fixtures, platform::Platform};
+use veza_e2e::{cluster::PgCluster, fixtures, platform::Platform, servers::S3Server};
 
 /// Accounts; each registration enqueues a welcome and a verification email.
 const USERS: usize = 4;
@@ -43,14 +44,30 @@ const WORKER_ENV: &[(&str, &str)] = &[
     ("VEZA_MISSED_HEARTBEATS", "3"),
 ];
 
+/// One fault run at a time: each is sized to load this machine's two cores on its own.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_drain_mixed_jobs_through_sigkills_and_a_postgres_restart_losing_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    drain_through_faults(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_faults_with_every_object_in_an_s3_bucket_lose_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let s3 = S3Server::start("veza-faults").await;
+    drain_through_faults(&s3.env("veza-faults")).await;
+}
+
+/// The fault run, with `env` for every process (storage settings).
+async fn drain_through_faults(env: &[(String, String)]) {
     let test_started = Instant::now();
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let items = media_items(&mut rng);
 
     let cluster = PgCluster::start().await;
-    let mut platform = Platform::start_on(&cluster.admin_url(), WORKER_ENV).await;
+    let mut platform = Platform::start_with_env(Some(&cluster.admin_url()), env, WORKER_ENV).await;
     // Worker 0 is the witness: never killed, it must live through the Postgres restart and keep
     // working (no crash loop). Slots 1 and 2 are SIGKILLed at random and replaced.
     let mut killable = [platform.add_worker(), platform.add_worker()];

@@ -422,3 +422,96 @@ async fn a_worker_claims_only_the_queues_it_serves_and_another_takes_the_rest() 
     let media = platform.get_json(&token, &format!("/v1/media/{media_id}")).await;
     assert_eq!(media["status"], "ready", "{media}");
 }
+
+/// `/readyz` of a worker's status listener: its status and the problems it lists.
+async fn worker_readiness(http: &reqwest::Client, listen: &str) -> (u16, serde_json::Value) {
+    let resp = http.get(format!("http://{listen}/readyz")).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Polls the worker's `/readyz` until it answers `status` (30 s at most); returns the body.
+async fn wait_readiness(http: &reqwest::Client, listen: &str, status: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (now, body) = worker_readiness(http, listen).await;
+        if now == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {now} after 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_and_while_it_drains() {
+    let cluster = veza_e2e::cluster::PgCluster::start().await;
+    let listen = format!("127.0.0.1:{}", veza_e2e::servers::free_port());
+    let mut platform = Platform::start_with_env(
+        Some(&cluster.admin_url()),
+        &[],
+        &[
+            ("VEZA_METRICS_LISTEN", &listen),
+            ("VEZA_METRICS_TOKEN", METRICS_TOKEN),
+        ],
+    )
+    .await;
+    let http = platform.http.clone();
+    let ready = wait_readiness(&http, &listen, 200).await;
+    assert_eq!(ready, serde_json::json!({ "status": "ok" }));
+    // The health routes need no scrape token; the metrics still do.
+    let live = http.get(format!("http://{listen}/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), reqwest::StatusCode::OK);
+    let metrics = http.get(format!("http://{listen}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // A paused queue is an operator's choice: still ready.
+    let token = platform.register_and_login("ops@example.com").await;
+    platform.grant_admin("ops@example.com");
+    let paused = http
+        .post(platform.url("/v1/admin/queues/thumbnail/pause"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(paused.status().is_success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(worker_readiness(&http, &listen).await.0, 200);
+
+    // Postgres stops: unready, naming the database, and still live (a restart would not help);
+    // ready again once it is back.
+    cluster.stop().await;
+    let unready = wait_readiness(&http, &listen, 503).await;
+    assert_eq!(unready["status"], "unavailable");
+    assert!(
+        unready["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("database")),
+        "{unready}"
+    );
+    let live = http.get(format!("http://{listen}/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), reqwest::StatusCode::OK);
+    cluster.start_again().await;
+    wait_readiness(&http, &listen, 200).await;
+
+    // SIGTERM with a job running: unready at once, draining, until the job is done and it exits.
+    let upload = platform
+        .upload(&token, fixtures::wav(30.0, 48_000, 1), "long.wav")
+        .await;
+    let job_id = upload["job_ids"][0].as_str().unwrap();
+    platform.wait_for_state(&token, job_id, &["running"]).await;
+    platform.sigterm_worker(0);
+    let draining = wait_readiness(&http, &listen, 503).await;
+    assert_eq!(
+        draining["problems"][0], "draining: the shutdown signal arrived",
+        "{draining}"
+    );
+    let status = platform.wait_worker_exit(0, Duration::from_secs(60)).await;
+    assert!(status.success(), "veza-worker exited with {status}");
+    let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+    assert_eq!(job["state"], "succeeded", "the drained job finished: {job}");
+}

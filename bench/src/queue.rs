@@ -72,6 +72,7 @@ impl Bench {
             let child = Command::new(worker_binary())
                 .env("DATABASE_URL", url)
                 .env("VEZA_DATA_DIR", data)
+                .env("VEZA_METRICS_LISTEN", "127.0.0.1:0")
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .spawn()

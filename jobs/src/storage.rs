@@ -4,12 +4,12 @@
 //! one configuration change away. Keys are built here and nowhere else, so the layout is one
 //! read: `originals/{media}`, `media/{media}/{hls|thumbnails}/{generation}/{name}`.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+    BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
     aws::{AmazonS3, AmazonS3Builder},
     local::LocalFileSystem,
     path::Path,
@@ -192,6 +192,21 @@ pub enum UploadError {
     Storage(#[from] StorageError),
 }
 
+/// How object_store retries one S3 request in place: briefly. Its default (10 retries over up to
+/// 3 minutes) would hold a job's slot through an outage that the job's own retries, with their
+/// backoff, ride out better, and would hide a failing store from the job's error record.
+fn request_retries() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+    }
+}
+
 impl Storage {
     /// Opens the configured store.
     pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
@@ -211,7 +226,8 @@ impl Storage {
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_access_key_id(access_key_id)
-                    .with_secret_access_key(secret_access_key);
+                    .with_secret_access_key(secret_access_key)
+                    .with_retry(request_retries());
                 if let Some(endpoint) = endpoint {
                     builder = builder
                         .with_endpoint(endpoint)

@@ -61,7 +61,7 @@ impl PgCluster {
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`: the admin database, for
-    /// [`crate::TestDatabase::create_on`] and [`crate::platform::Platform::start_on`].
+    /// [`crate::TestDatabase::create_on`] and [`crate::platform::Platform::start_with_env`].
     pub fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }

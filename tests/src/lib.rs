@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod cutter;
 pub mod ffprobe;
 pub mod fixtures;
 pub mod node;

@@ -23,6 +23,7 @@ pub struct Platform {
     /// HTTP client.
     pub http: Client,
     port: u16,
+    env: Vec<(String, String)>,
     worker_env: Vec<(String, String)>,
     api: Child,
     workers: Vec<Child>,
@@ -54,16 +55,26 @@ impl Platform {
 
     /// Like [`Platform::start`], with extra environment for every worker (e.g. short timeouts).
     pub async fn start_with(worker_env: &[(&str, &str)]) -> Self {
-        Self::launch(TestDatabase::create().await.url, worker_env).await
+        Self::launch(TestDatabase::create().await.url, &[], worker_env).await
     }
 
-    /// Like [`Platform::start_with`], with the test database created on the server of
-    /// `admin_database_url` instead of `DATABASE_URL`'s (e.g. a [`crate::cluster::PgCluster`]).
-    pub async fn start_on(admin_database_url: &str, worker_env: &[(&str, &str)]) -> Self {
-        Self::launch(TestDatabase::create_on(admin_database_url).await.url, worker_env).await
+    /// Like [`Platform::start_with`], with `env` for every process (the API, the workers and
+    /// the `veza-api` commands): e.g. [`crate::servers::S3Server::env`] to keep every object in
+    /// a bucket. The test database is created on the server of `admin_database_url`, or of
+    /// `DATABASE_URL` when `None`.
+    pub async fn start_with_env(
+        admin_database_url: Option<&str>,
+        env: &[(String, String)],
+        worker_env: &[(&str, &str)],
+    ) -> Self {
+        let database = match admin_database_url {
+            Some(url) => TestDatabase::create_on(url).await,
+            None => TestDatabase::create().await,
+        };
+        Self::launch(database.url, env, worker_env).await
     }
 
-    async fn launch(database_url: String, worker_env: &[(&str, &str)]) -> Self {
+    async fn launch(database_url: String, env: &[(String, String)], worker_env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut platform = Self {
@@ -72,6 +83,7 @@ impl Platform {
             database_url,
             http: Client::new(),
             port,
+            env: env.to_vec(),
             worker_env: worker_env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -94,8 +106,11 @@ impl Platform {
             .env("VEZA_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("VEZA_JWT_SECRET", "test-secret-for-veza-e2e-0123456789ABCDEF")
             .env("RUST_LOG", "info,sqlx=warn")
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if binary_name == "veza-worker" {
+            // Many workers on one machine: each its own free port for health and metrics.
+            cmd.env("VEZA_METRICS_LISTEN", "127.0.0.1:0");
             cmd.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
         }
         cmd
@@ -167,7 +182,17 @@ impl Platform {
 
     /// SIGTERMs worker `index` and waits up to `within` for it to exit; returns its status.
     pub async fn terminate_worker(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
+        self.sigterm_worker(index);
+        self.wait_worker_exit(index, within).await
+    }
+
+    /// Sends SIGTERM to worker `index` and returns at once (it drains, then exits).
+    pub fn sigterm_worker(&self, index: usize) {
         signal_term(&self.workers[index]);
+    }
+
+    /// Waits up to `within` for worker `index` to exit; returns its status.
+    pub async fn wait_worker_exit(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
         wait_exit(&mut self.workers[index], within).await
     }
 

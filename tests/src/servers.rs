@@ -79,6 +79,66 @@ impl S3Server {
             _process: process,
         }
     }
+
+    /// The settings that make a Veza process keep its objects in `bucket` here.
+    pub fn env(&self, bucket: &str) -> Vec<(String, String)> {
+        [
+            ("VEZA_STORAGE", "s3"),
+            ("VEZA_S3_ENDPOINT", &self.endpoint),
+            ("VEZA_S3_BUCKET", bucket),
+            ("VEZA_S3_REGION", "us-east-1"),
+            ("VEZA_S3_ACCESS_KEY_ID", "moto"),
+            ("VEZA_S3_SECRET_ACCESS_KEY", "moto-secret"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// The keys and sizes of every object in `bucket` under `prefix` (S3's `ListObjectsV2`,
+    /// unsigned, which moto accepts), in key order.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("list-type", "2".to_owned()), ("prefix", prefix.to_owned())];
+            if let Some(token) = &token {
+                query.push(("continuation-token", token.clone()));
+            }
+            let xml = reqwest::Client::new()
+                .get(format!("{}/{bucket}", self.endpoint))
+                .query(&query)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for contents in xml.split("<Contents>").skip(1) {
+                objects.push((
+                    xml_field(contents, "Key").to_owned(),
+                    xml_field(contents, "Size").parse().unwrap(),
+                ));
+            }
+            token = xml
+                .contains("<IsTruncated>true</IsTruncated>")
+                .then(|| xml_field(&xml, "NextContinuationToken").to_owned());
+            if token.is_none() {
+                return objects;
+            }
+        }
+    }
+}
+
+/// The text of the first `<name>` element in `xml`.
+fn xml_field<'a>(xml: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let start = xml
+        .find(&open)
+        .map(|at| at + open.len())
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"));
+    let end = xml[start..].find('<').map_or(xml.len(), |at| start + at);
+    &xml[start..end]
 }
 
 /// An SMTP server that stores every accepted message in a maildir.

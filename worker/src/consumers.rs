@@ -52,6 +52,14 @@ impl Consumers {
         context
     }
 
+    /// Each queue's consumer state as apalis names it (`pending`, `running`, `paused`, ...).
+    pub fn states(&self) -> Vec<(&'static str, String)> {
+        self.snapshot()
+            .into_iter()
+            .map(|(queue, context)| (queue, context.state().to_owned()))
+            .collect()
+    }
+
     fn snapshot(&self) -> Vec<(&'static str, WorkerContext)> {
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current

@@ -3,7 +3,7 @@
 //! - [`config`]: settings from the environment, validated at start; [`placement`]: which
 //!   registered queues this worker serves (`VEZA_QUEUES`), each with its concurrency and time
 //!   limit.
-//! - [`startup`]: the handlers' context, the consumers, maintenance, the metrics listener.
+//! - [`startup`]: the handlers' context, the consumers, maintenance, the status listener.
 //! - [`register`]: one apalis-postgres consumer per served queue, registered in one loop over
 //!   the job registry, with heartbeats and LISTEN/NOTIFY pickup.
 //! - [`shutdown`]: stop claiming on the signal, drain, cancel and release at the deadline.
@@ -12,6 +12,8 @@
 //! - [`wakeup`]: when a consumer looks for work (insert notifications, drained; a fallback poll).
 //! - [`queues`]: the one generic handler every consumer runs: one attempt of a job of any kind,
 //!   its timeout, cancellation and pause checks, and the settling of its outcome.
+//! - [`status`]: the worker's HTTP listener: `/healthz`, `/readyz` (database, consumers,
+//!   draining) and `/metrics`.
 //! - [`metrics`]: Prometheus metrics at `/metrics` (job outcomes, retries, rescues, queue depth).
 //! - [`maintenance`]: repair, prune and orphan cleanup on cron schedules, once per tick fleet-wide.
 
@@ -24,4 +26,5 @@ pub mod queues;
 pub mod register;
 pub mod shutdown;
 pub mod startup;
+pub mod status;
 pub mod wakeup;

@@ -1,13 +1,12 @@
-//! The worker's Prometheus metrics, served at `GET /metrics` on `VEZA_METRICS_LISTEN`: job
+//! The worker's Prometheus metrics, served at `GET /metrics` on `VEZA_METRICS_LISTEN` ([`crate::status`]): job
 //! duration and outcome per kind, scheduled retries, rescues, and the queue depth per kind and
 //! state (read from Postgres at scrape time).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, Request, Response, Route, Server, get, handler,
+    Request, Response, handler,
     http::{StatusCode, header},
-    listener::{Acceptor, Listener, TcpListener},
     web::Data,
 };
 use prometheus_client::{
@@ -104,8 +103,9 @@ impl WorkerMetrics {
     }
 }
 
+/// `GET /metrics`, served by [`crate::status`].
 #[handler]
-async fn scrape(
+pub(crate) async fn scrape(
     metrics: Data<&Arc<WorkerMetrics>>,
     pool: Data<&PgPool>,
     token: Data<&ScrapeToken>,
@@ -136,30 +136,4 @@ async fn scrape(
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(render(&metrics.registry))
-}
-
-/// Binds `listen` and serves `/metrics` until the task is aborted; returns the bound address.
-pub async fn serve(
-    listen: SocketAddr,
-    token: ScrapeToken,
-    metrics: Arc<WorkerMetrics>,
-    pool: PgPool,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let acceptor = TcpListener::bind(listen).into_acceptor().await?;
-    let bound = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(listen);
-    let app = Route::new()
-        .at("/metrics", get(scrape))
-        .data(metrics)
-        .data(pool)
-        .data(token);
-    let server = tokio::spawn(async move {
-        if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {
-            tracing::error!(error = %err, "metrics server stopped");
-        }
-    });
-    Ok((bound, server))
 }

@@ -1,12 +1,13 @@
 //! Building the worker: the handlers' context, one apalis-postgres consumer per queue this
 //! worker serves (registered by [`crate::register`] from the job registry), the maintenance
-//! schedules when enabled, and a graceful shutdown ([`crate::shutdown`]).
+//! schedules when enabled, the status listener ([`crate::status`]), and a graceful shutdown ([`crate::shutdown`]).
 
 use std::{collections::HashMap, future::Future, sync::Arc};
 
 use apalis::prelude::Monitor;
 use sqlx::PgPool;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use veza_jobs::{
     context::{JobContext, KindSettings},
@@ -24,6 +25,7 @@ use crate::{
     queues::{KindPolicy, Runner},
     register::Registrar,
     shutdown::Shutdown,
+    status::Readiness,
     wakeup::Finishes,
 };
 
@@ -39,8 +41,8 @@ pub enum StartError {
     /// Mail transport.
     #[error("{0}")]
     Mailer(String),
-    /// The metrics listener.
-    #[error("serving metrics on {addr}: {source}")]
+    /// The status listener (health and metrics).
+    #[error("serving health and metrics on {addr} (VEZA_METRICS_LISTEN): {source}")]
     Metrics {
         /// Address.
         addr: std::net::SocketAddr,
@@ -69,21 +71,34 @@ pub async fn run_until_stopped(
     .await?;
     let metrics = Arc::new(WorkerMetrics::default());
     let ctx = job_context(&config, &pool, &metrics)?;
-    let (metrics_addr, metrics_server) = crate::metrics::serve(
+    // Unique per process, so many workers on many machines never share a lock identity.
+    let instance = Uuid::now_v7().simple().to_string();
+    let instance = instance[instance.len() - 8..].to_owned();
+    let consumers = Consumers::new(&instance);
+    let draining = CancellationToken::new();
+    let readiness = Readiness {
+        pool: pool.clone(),
+        consumers: consumers.clone(),
+        queues: config.placement.served().map(|queue| queue.name).collect(),
+        draining: draining.clone(),
+    };
+    let (status_addr, status_server) = crate::status::serve(
         config.metrics_listen,
         veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
         metrics.clone(),
-        pool.clone(),
+        readiness,
     )
     .await
     .map_err(|source| StartError::Metrics {
         addr: config.metrics_listen,
         source,
     })?;
-    tracing::info!("metrics at http://{metrics_addr}/metrics");
-    // Unique per process, so many workers on many machines never share a lock identity.
-    let instance = Uuid::now_v7().simple().to_string();
-    let instance = instance[instance.len() - 8..].to_owned();
+    tracing::info!("health at http://{status_addr}/readyz, metrics at http://{status_addr}/metrics");
+    // Readiness turns 503 the moment the signal arrives, before the drain begins.
+    let shutdown = async move {
+        shutdown.await;
+        draining.cancel();
+    };
     let shutdown_plan = Shutdown::new(config.shutdown_timeout);
     let (paused_tx, paused_rx) = watch::channel(Vec::new());
     let finishes: HashMap<&'static str, Finishes> = config
@@ -99,7 +114,6 @@ pub async fn run_until_stopped(
         metrics: metrics.clone(),
         finishes: finishes.clone(),
     });
-    let consumers = Consumers::new(&instance);
     let mut registrar = Registrar {
         monitor: Some(Monitor::new()),
         pool: pool.clone(),
@@ -121,7 +135,7 @@ pub async fn run_until_stopped(
         .await
         .map_err(StartError::Monitor);
     pause_watcher.abort();
-    metrics_server.abort();
+    status_server.abort();
     result
 }
 

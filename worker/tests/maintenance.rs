@@ -1,15 +1,12 @@
 //! The maintenance tasks against a real Postgres and a real storage folder, through `run_once`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    path::Path,
-    time::{Duration, SystemTime},
-};
+use std::{path::Path, time::Duration};
 
 use bytes::Bytes;
 use sqlx::PgPool;
 use uuid::Uuid;
-use veza_e2e::TestDatabase;
+use veza_e2e::{TestDatabase, servers::S3Server};
 use veza_jobs::{
     email::{self, EmailJob},
     media::{self, MediaKind, NewMedia},
@@ -31,6 +28,21 @@ async fn database() -> PgPool {
     let pool = veza_jobs::db::connect(&db.url, 5).await.unwrap();
     veza_jobs::db::migrate(&pool).await.unwrap();
     pool
+}
+
+/// Orphans younger than this are kept.
+const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+
+/// Object storage in `bucket` of the S3-compatible server `s3`.
+fn s3_storage(s3: &S3Server, bucket: &str) -> Storage {
+    Storage::open(&StorageConfig::S3 {
+        endpoint: Some(s3.endpoint.clone()),
+        bucket: bucket.to_owned(),
+        region: "us-east-1".to_owned(),
+        access_key_id: "moto".to_owned(),
+        secret_access_key: "moto-secret".to_owned(),
+    })
+    .unwrap()
 }
 
 /// Object storage in the folder `root`.
@@ -110,11 +122,6 @@ async fn set_queue(pool: &PgPool, job: Uuid, status: &str, attempts: i32, done_a
     .execute(pool)
     .await
     .unwrap();
-}
-
-fn age(root: &Path, key: &str, by: Duration) {
-    let file = std::fs::File::options().write(true).open(root.join(key)).unwrap();
-    file.set_modified(SystemTime::now() - by).unwrap();
 }
 
 #[tokio::test]
@@ -347,10 +354,21 @@ async fn prune_forgets_spent_tokens_old_attempts_the_delivery_log_of_pruned_jobs
 
 #[tokio::test]
 async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_included() {
-    let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("objects");
-    let storage = fs_storage(&root);
+    orphans_scenario(fs_storage(&dir.path().join("objects"))).await;
+}
+
+#[tokio::test]
+async fn orphans_on_s3_lists_the_bucket_and_deletes_the_same_objects() {
+    let s3 = S3Server::start("veza-orphans").await;
+    orphans_scenario(s3_storage(&s3, "veza-orphans")).await;
+}
+
+/// Objects of every kind the orphan sweep meets, old (written first) and young (written after
+/// the grace period has passed for the old ones), in `storage`; the sweep must delete exactly
+/// the old orphans.
+async fn orphans_scenario(storage: Storage) {
+    let pool = database().await;
     let owner = user(&pool).await;
     let item = audio_item(&pool, owner).await;
     publish(&pool, item, "published-gen", Some(1), &[]).await;
@@ -373,10 +391,12 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_in
         format!("media/{gone}/thumbnails/g/160.jpg"),
         Storage::original_key(gone),
     ];
+    let mut young_keys: Vec<String> = Vec::new();
     for key in keep.iter().chain(&delete) {
-        storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
-        if !key.contains(&young.to_string()) {
-            age(&root, key, Duration::from_secs(2 * 3600));
+        if key.contains(&young.to_string()) {
+            young_keys.push(key.clone());
+        } else {
+            storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
         }
     }
     // Resumable uploads: one in progress (its recorded part kept, a part never recorded
@@ -411,10 +431,17 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_in
         veza_jobs::resumable::part_key(vanished, 0),
     ];
     for key in stale_parts.iter().chain([&recorded_part, &young_part]) {
-        storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
-        if *key != young_part {
-            age(&root, key, Duration::from_secs(2 * 3600));
+        if *key == young_part {
+            young_keys.push(key.clone());
+        } else {
+            storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
         }
+    }
+    // Object ages come from the store's own clock (a file's mtime, S3's LastModified), so the
+    // old ones are made old by waiting out the grace period before the young ones are written.
+    tokio::time::sleep(ORPHAN_GRACE + Duration::from_millis(1500)).await;
+    for key in &young_keys {
+        storage.put_bytes(key, Bytes::from_static(b"x")).await.unwrap();
     }
     let keep: Vec<String> = keep.into_iter().chain([recorded_part, young_part]).collect();
     let delete: Vec<String> = delete.into_iter().chain(stale_parts).collect();
@@ -422,7 +449,7 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_in
     let orphans = Orphans {
         pool: pool.clone(),
         storage: storage.clone(),
-        grace: Duration::from_secs(3600),
+        grace: ORPHAN_GRACE,
     };
     let report = orphans.run_once().await.unwrap();
     assert_eq!(
@@ -443,9 +470,20 @@ async fn orphans_deletes_only_old_objects_that_nothing_refers_to_upload_parts_in
 
 #[tokio::test]
 async fn repair_reprocesses_items_with_missing_or_outdated_outputs_once() {
-    let pool = database().await;
     let dir = tempfile::tempdir().unwrap();
-    let storage = fs_storage(&dir.path().join("objects"));
+    repair_scenario(fs_storage(&dir.path().join("objects"))).await;
+}
+
+#[tokio::test]
+async fn repair_on_s3_finds_the_same_missing_outputs_in_the_bucket() {
+    let s3 = S3Server::start("veza-repair").await;
+    repair_scenario(s3_storage(&s3, "veza-repair")).await;
+}
+
+/// Three published items in `storage`, one whole, one missing an output, one made by an older
+/// pipeline: repair reprocesses the last two, once.
+async fn repair_scenario(storage: Storage) {
+    let pool = database().await;
     let owner = user(&pool).await;
     let healthy = audio_item(&pool, owner).await;
     let missing = audio_item(&pool, owner).await;

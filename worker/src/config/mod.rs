@@ -132,8 +132,10 @@ mod defaults {
     pub fn shutdown_timeout_seconds() -> u64 {
         30
     }
+    /// A fixed port, so probes and Prometheus know where to look; 9464 is the port
+    /// OpenTelemetry's Prometheus exporters use, unclaimed by the usual exporters.
     pub fn metrics_listen() -> String {
-        "127.0.0.1:0".to_owned()
+        "127.0.0.1:9464".to_owned()
     }
 }
 
@@ -184,8 +186,9 @@ pub struct WorkerConfig {
     pub retry_base: Option<Duration>,
     /// Periodic maintenance.
     pub maintenance: MaintenanceConfig,
-    /// Where `/metrics` is served (`VEZA_METRICS_LISTEN`; default `127.0.0.1:0`, a free port
-    /// that the worker logs at start — set a fixed one for Prometheus).
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`VEZA_METRICS_LISTEN`; default
+    /// `127.0.0.1:9464`; in a container `0.0.0.0:9464`; port 0 picks a free one, logged at
+    /// start, for several workers on one machine).
     pub metrics_listen: std::net::SocketAddr,
     /// The bearer token a scrape of `/metrics` must carry (`VEZA_METRICS_TOKEN`, at least 16
     /// bytes); unset, anyone who reaches the listener may scrape.
