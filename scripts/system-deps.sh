@@ -21,7 +21,13 @@
 #   are installed at their pinned versions by sdk/python/generate.sh, which its test runs);
 #   tuspy    — a tus client in Python for the resumable upload test (tests/uploads.rs);
 #   standardwebhooks — the Standard Webhooks reference library, which verifies every delivery
-#              the webhook test's receiver gets (tests/webhooks.rs).
+#              the webhook test's receiver gets (tests/webhooks.rs);
+#   dockerfile-parse — reads the Dockerfile's stages and instructions for the deployment checks
+#              (tests/deploy.rs runs tests/deploy/check.py);
+#   check-jsonschema — validates compose.yaml against the Compose specification's schema, which
+#              it bundles (works offline);
+#   kubernetes-validate — validates the rendered Kubernetes overlays against the schemas of the
+#              Kubernetes versions it bundles (offline); its versions decide which ones exist.
 set -euo pipefail
 python_packages=()
 command -v moto_server >/dev/null 2>&1 || python_packages+=("moto[server]>=5,<6")
@@ -32,6 +38,9 @@ schemathesis_version=4.32.5
   || python_packages+=("schemathesis==$schemathesis_version")
 python3 -c 'import tusclient' 2>/dev/null || python_packages+=("tuspy==1.1.0")
 python3 -c 'import standardwebhooks' 2>/dev/null || python_packages+=("standardwebhooks==1.3.0")
+python3 -c 'import dockerfile_parse' 2>/dev/null || python_packages+=("dockerfile-parse==2.0.1")
+python3 -c 'import check_jsonschema' 2>/dev/null || python_packages+=("check-jsonschema==0.39.0")
+python3 -c 'import kubernetes_validate' 2>/dev/null || python_packages+=("kubernetes-validate==1.37.0")
 if [ ${#python_packages[@]} -gt 0 ]; then
   echo "installing ${python_packages[*]} with pip" >&2
   python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \

@@ -1,9 +1,12 @@
-//! Prometheus metrics shared by both binaries: the registry's text encoding and the queue
-//! depth per kind and state, read from Postgres at scrape time (so every process reports the
-//! same, current numbers). Each binary adds its own metrics to the same registry.
+//! Prometheus metrics shared by both binaries: the registry's text encoding, and the queue
+//! depth per kind and state with the age of each queue's oldest ready job, read from Postgres
+//! at scrape time (so every process reports the same, current numbers). Each binary adds its
+//! own metrics to the same registry.
 //!
 //! A scrape may need a credential: with `VEZA_METRICS_TOKEN` set, both binaries answer
 //! `/metrics` only to `Authorization: Bearer <token>` ([`ScrapeToken`]).
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -22,21 +25,36 @@ struct QueueStateLabels {
     state: &'static str,
 }
 
-/// `veza_queue_jobs{queue, state}`: jobs per queue and state.
+/// Labels of the oldest ready job's age.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+}
+
+/// `veza_queue_jobs{queue, state}`: jobs per queue and state; and
+/// `veza_queue_oldest_queued_seconds{queue}`: how long the oldest job of each queue that is
+/// ready to run has waited past its run-at without starting (0 when none is).
 #[derive(Clone)]
 pub struct QueueDepth {
     jobs: Family<QueueStateLabels, Gauge>,
+    oldest: Family<QueueLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl QueueDepth {
-    /// Registers the gauge.
+    /// Registers the gauges.
     pub fn register(registry: &mut Registry) -> Self {
         let jobs = Family::default();
         registry.register("veza_queue_jobs", "Jobs per queue and state", jobs.clone());
-        Self { jobs }
+        let oldest = Family::default();
+        registry.register(
+            "veza_queue_oldest_queued_seconds",
+            "Seconds the oldest job ready to run (due, not yet running) has waited past its run-at, per queue; 0 when none",
+            oldest.clone(),
+        );
+        Self { jobs, oldest }
     }
 
-    /// Reads the current counts from Postgres into the gauge.
+    /// Reads the current counts and ages from Postgres into the gauges.
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         for stats in operations::queue_stats(pool).await? {
             for (state, count) in [
@@ -54,6 +72,11 @@ impl QueueDepth {
                     })
                     .set(count);
             }
+        }
+        for wait in operations::oldest_ready(pool).await? {
+            self.oldest
+                .get_or_create(&QueueLabels { queue: wait.queue })
+                .set(wait.oldest_ready_seconds);
         }
         Ok(())
     }

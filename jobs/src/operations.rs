@@ -240,3 +240,33 @@ pub async fn list_workers(pool: &PgPool) -> Result<Vec<WorkerInfo>, sqlx::Error>
     .fetch_all(pool)
     .await
 }
+
+/// How long the oldest ready job of one queue has waited.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueWait {
+    /// Queue name.
+    pub queue: String,
+    /// Seconds since the run-at of its oldest job that is ready and not yet running; 0 when
+    /// none is.
+    pub oldest_ready_seconds: f64,
+}
+
+/// Per registered queue (by name; empty ones with 0), how long its oldest ready job has waited
+/// past its run-at without starting: the age of the backlog, which grows when nobody takes the
+/// queue's jobs (no worker serves it, its workers' slots are full, or it is paused). Ready is
+/// what apalis's fetch takes (pending, or failed with attempts left, and due) plus what a
+/// consumer claimed but has not started (`Queued`); a retry before its run-at is not ready.
+pub async fn oldest_ready(pool: &PgPool) -> Result<Vec<QueueWait>, sqlx::Error> {
+    sqlx::query_as(
+        "select k.queue,
+                coalesce(extract(epoch from now() - min(q.run_at))::float8, 0) as oldest_ready_seconds
+           from unnest($1::text[]) as k(queue)
+           left join apalis.jobs q
+             on q.job_type = k.queue and q.run_at <= now()
+            and (q.status in ('Pending', 'Queued') or (q.status = 'Failed' and q.attempts < q.max_attempts))
+          group by k.queue order by k.queue",
+    )
+    .bind(registry::queue_names())
+    .fetch_all(pool)
+    .await
+}
