@@ -45,7 +45,7 @@ test:
     cargo test --workspace --no-fail-fast
 
 # Every benchmark.
-bench: bench-up bench-queue bench-thumbs bench-audio bench-video
+bench: bench-up bench-queue bench-thumbs bench-audio bench-video bench-fleet
 
 # Upload to ready on the platform as `just up` runs it (release binaries, default settings): a
 # 3-minute FLAC and a 24-megapixel JPEG, beside ffmpeg's ladder and vipsthumbnail in the same run.
@@ -87,6 +87,17 @@ bench-video seconds="30" parts="compare,chunks,fleet":
     base=$(scripts/postgres.sh)
     cargo build --release --bins
     DATABASE_URL="$base/postgres" "{{target}}/release/bench-video" {{seconds}} {{parts}}
+
+# The fleet: one batch of mixed media (music, photos, a video) by 1, 2 and 4 worker processes of
+# one thread each, queues split as the Kubernetes groups split them, one database, S3 on moto;
+# wall time, speed-up and a model of N machines checked against it.
+bench-fleet rounds="2":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    base=$(scripts/postgres.sh)
+    cargo build --release --bins
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-fleet" {{rounds}}
 
 # The queue: Veza's worker path with no-op jobs beside graphile-worker, same Postgres, same run,
 # with pgbench's rate on that server before and after (postgresql-client).
