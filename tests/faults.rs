@@ -29,6 +29,12 @@ const UPLOAD_SPREAD: Duration = Duration::from_secs(24);
 const KILL_EVERY: Duration = Duration::from_secs(2);
 /// How long Postgres stays down during its restart.
 const POSTGRES_DOWN: Duration = Duration::from_secs(2);
+/// Postgres restarts once half the uploads are in, or by this time into the faults at the latest.
+const RESTART_BY: Duration = Duration::from_secs(16);
+/// Faults stop once the uploads are in, or after this long: a slower store (S3) makes uploads
+/// take longer, and every job has a budget of attempts that rescues spend, so the number of
+/// SIGKILLs is bounded the same on every store (about 15-20).
+const FAULTS_AT_MOST: Duration = Duration::from_secs(36);
 /// Faults go on at least this long after Postgres is back.
 const FAULTS_AFTER_RESTART: Duration = Duration::from_secs(10);
 /// Once faults stop, every job must succeed within this.
@@ -99,7 +105,10 @@ async fn drain_through_faults(env: &[(String, String)]) {
         // Once, mid-way through the uploads: Postgres goes down (fast shutdown: every open
         // connection is cut) and comes back. The replacement worker below then starts on a
         // running server.
-        if restarted_at.is_none() && uploaded.load(Ordering::SeqCst) >= (IMAGES + AUDIO) / 2 {
+        if restarted_at.is_none()
+            && (uploaded.load(Ordering::SeqCst) >= (IMAGES + AUDIO) / 2
+                || faults_started.elapsed() >= RESTART_BY)
+        {
             println!(
                 "[faults {:>5.1} s] stopping Postgres",
                 faults_started.elapsed().as_secs_f64()
@@ -124,7 +133,9 @@ async fn drain_through_faults(env: &[(String, String)]) {
             uploaded.load(Ordering::SeqCst),
             IMAGES + AUDIO
         );
-        if uploader.is_finished() && restarted_at.is_some_and(|at| at.elapsed() >= FAULTS_AFTER_RESTART) {
+        if (uploader.is_finished() || faults_started.elapsed() >= FAULTS_AT_MOST)
+            && restarted_at.is_some_and(|at| at.elapsed() >= FAULTS_AFTER_RESTART)
+        {
             break;
         }
     }

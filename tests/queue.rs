@@ -481,7 +481,7 @@ async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_a
     assert_eq!(worker_readiness(&http, &listen).await.0, 200);
 
     // Postgres stops: unready, naming the database, and still live (a restart would not help);
-    // ready again once it is back.
+    // ready again once it is back, with the consumers that failed meanwhile running again.
     cluster.stop().await;
     let unready = wait_readiness(&http, &listen, 503).await;
     assert_eq!(unready["status"], "unavailable");
@@ -495,6 +495,19 @@ async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_a
     );
     let live = http.get(format!("http://{listen}/healthz")).send().await.unwrap();
     assert_eq!(live.status(), reqwest::StatusCode::OK);
+    // Down long enough for queue consumers to fail and be restarted by the monitor: readiness
+    // must follow the restarted consumers, not the first ones.
+    let failed_at = Instant::now();
+    while !std::fs::read_to_string(platform.worker_log_path(0))
+        .unwrap()
+        .contains("queue consumer failed")
+    {
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(30),
+            "no queue consumer failed in 30 s without its database"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     cluster.start_again().await;
     wait_readiness(&http, &listen, 200).await;
 

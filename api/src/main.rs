@@ -75,9 +75,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let config = load_config()?;
+            let signal = shutdown_signal();
             let app = Application::build(config).await.context("starting veza-api")?;
             tracing::info!(port = app.port(), "veza-api listening");
-            app.run_until_stopped(shutdown_signal()).await?;
+            app.run_until_stopped(signal).await?;
             tracing::info!("veza-api stopped");
             Ok(())
         }
@@ -89,26 +90,36 @@ fn load_config() -> anyhow::Result<ApiConfig> {
         .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled: a signal that arrives after the API answers its first request, but
+/// before the server polls the future, must still stop it gracefully (seen under load: the
+/// process died of an uncaught SIGTERM).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
+            (Some(mut term), Some(mut interrupt)) => {
                 tokio::select! {
-                    _ = ctrl_c => {},
                     _ = term.recv() => {},
+                    _ = interrupt.recv() => {},
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

@@ -45,10 +45,16 @@ impl Consumers {
             n => format!("{queue}-{}-r{n}", self.instance),
         };
         let context = WorkerContext::new(&name);
+        // On a restart apalis keeps running the first context (its state is shared by every
+        // clone), renamed to the new context's name, and drops the new context unstarted
+        // (apalis-core 1.0, `Monitor::register`: "Reuse the current context"). So the first one
+        // is the live one: keeping a later one would show the consumer `pending` for good and
+        // pause a context nobody runs.
         self.current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(queue, context.clone());
+            .entry(queue)
+            .or_insert_with(|| context.clone());
         context
     }
 

@@ -25,28 +25,48 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits at once (the jobs still running
-/// are rescued by other workers once this one's heartbeat stops).
-async fn shutdown_signal() {
-    first_signal().await;
-    tracing::info!("shutdown signal received: no new claims; waiting for running jobs");
-    tokio::spawn(async {
-        first_signal().await;
-        tracing::warn!("second signal: exiting now");
-        std::process::exit(130);
-    });
+/// are rescued by other workers once this one's heartbeat stops). The handlers are installed
+/// when this is called, before the worker connects, so no early signal kills it uncaught.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = Signals::install();
+    async move {
+        signals.next().await;
+        tracing::info!("shutdown signal received: no new claims; waiting for running jobs");
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        });
+    }
 }
 
-async fn first_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
-        Err(_) => {
-            let _ = ctrl_c.await;
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        match (&mut self.term, &mut self.interrupt) {
+            (Some(term), Some(interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = interrupt.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
