@@ -17,7 +17,10 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use veza_e2e::{fixtures, platform::Platform};
+use veza_e2e::{
+    fixtures,
+    platform::{LIGHT_QUEUES, MEDIA_QUEUES, Platform, outstanding},
+};
 
 /// The repository's root.
 fn root() -> PathBuf {
@@ -288,10 +291,7 @@ async fn each_keda_query_counts_the_queued_running_and_retrying_jobs_of_its_work
             .iter()
             .map(|q| q.as_str().unwrap())
             .collect();
-        let expected: i64 = queues
-            .iter()
-            .map(|q| stat(q, "queued") + stat(q, "running") + stat(q, "retrying"))
-            .sum();
+        let expected = i64::try_from(outstanding(&stats, &queues.join(","))).unwrap();
         let sql = query["query"].as_str().unwrap();
         let counted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&mut conn)
@@ -311,21 +311,6 @@ async fn each_keda_query_counts_the_queued_running_and_retrying_jobs_of_its_work
     }
     assert!(nonzero, "every query counted 0: {stats}");
     // By group: media has the running, queued and retrying jobs; light the five left queued.
-    let media: i64 = [
-        "transcode",
-        "thumbnail",
-        "probe",
-        "encode",
-        "soundtrack",
-        "finalize",
-    ]
-    .iter()
-    .map(|q| stat(q, "queued") + stat(q, "running") + stat(q, "retrying"))
-    .sum();
-    assert!(media >= 3, "{stats}");
-    let light: i64 = ["email", "webhook", "purge", "canary"]
-        .iter()
-        .map(|q| stat(q, "queued") + stat(q, "running") + stat(q, "retrying"))
-        .sum();
-    assert!(light >= 5, "{stats}");
+    assert!(outstanding(&stats, MEDIA_QUEUES) >= 3, "{stats}");
+    assert!(outstanding(&stats, LIGHT_QUEUES) >= 5, "{stats}");
 }

@@ -23,13 +23,9 @@ use std::{
 use serde_json::Value;
 use veza_e2e::{
     fixtures,
-    platform::Platform,
+    platform::{LIGHT_QUEUES, MEDIA_QUEUES, Platform},
     servers::{SmtpSink, free_port},
 };
-
-/// The queues of the two worker groups in `docs/operations.md`.
-const LIGHT_QUEUES: &str = "email,webhook,purge,canary";
-const MEDIA_QUEUES: &str = "transcode,thumbnail,probe,encode,soundtrack,finalize";
 
 /// Metrics the files may use that Veza does not export: Prometheus's own (`up`), the blackbox
 /// exporter's and node-exporter's.

@@ -17,17 +17,6 @@ async fn objects_of(s3: &S3Server, id: &str) -> Vec<(String, u64)> {
     objects
 }
 
-/// Multipart uploads begun in the bucket and neither completed nor aborted.
-async fn unfinished_multipart_uploads(s3: &S3Server) -> usize {
-    let xml = reqwest::get(format!("{}/{BUCKET}?uploads", s3.endpoint))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    xml.matches("<Upload>").count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_runs_on_s3_from_upload_to_playback_and_deletion() {
     let s3 = S3Server::start(BUCKET).await;
@@ -95,7 +84,7 @@ async fn the_platform_runs_on_s3_from_upload_to_playback_and_deletion() {
         body == wav,
         "the original, joined from its parts, is the upload byte for byte"
     );
-    assert_eq!(unfinished_multipart_uploads(&s3).await, 0);
+    assert_eq!(s3.open_multipart_uploads(BUCKET).await, 0);
 
     // Deleting the image purges its objects from the bucket.
     assert!(!objects_of(&s3, &image_id).await.is_empty());
@@ -162,5 +151,5 @@ async fn a_store_that_cuts_uploads_mid_way_costs_the_job_an_attempt_and_publishe
     assert!(job["attempts"].as_i64().unwrap() >= 2, "{job}");
     let media = platform.get_json(&token, &media_path).await;
     platform.check_default_ladder(&token, &media, 20.0).await;
-    assert_eq!(unfinished_multipart_uploads(&s3).await, 0);
+    assert_eq!(s3.open_multipart_uploads(BUCKET).await, 0);
 }

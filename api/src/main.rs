@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use veza_api::{config::ApiConfig, startup::Application};
+use veza_jobs::signals::Signals;
 
 #[derive(Parser)]
 #[command(name = "veza-api", about = "Veza's HTTP API", version)]
@@ -90,36 +91,12 @@ fn load_config() -> anyhow::Result<ApiConfig> {
         .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")))
 }
 
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
-/// future is first polled: a signal that arrives after the API answers its first request, but
-/// before the server polls the future, must still stop it gracefully (seen under load: the
-/// process died of an uncaught SIGTERM).
+/// Resolves on SIGINT or SIGTERM; the handlers are installed when this is called
+/// ([`Signals`]), before the API is built.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let handlers = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::terminate()).ok(),
-            signal(SignalKind::interrupt()).ok(),
-        )
-    };
+    let mut signals = Signals::install();
     async move {
-        #[cfg(unix)]
-        match handlers {
-            (Some(mut term), Some(mut interrupt)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = interrupt.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        signals.next().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
     }
 }

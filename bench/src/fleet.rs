@@ -27,19 +27,10 @@ use veza_bench::{
 };
 use veza_e2e::{
     fixtures,
-    platform::Platform,
+    platform::{MEDIA_QUEUES, Platform, outstanding},
     servers::{S3Server, free_port},
 };
 
-/// The queues of the media group (deploy/kubernetes: the `media` workers).
-const MEDIA_QUEUES: [&str; 6] = [
-    "transcode",
-    "thumbnail",
-    "probe",
-    "encode",
-    "soundtrack",
-    "finalize",
-];
 const FLEETS: [usize; 3] = [1, 2, 4];
 const MUSIC_CLIPS: usize = 8;
 const MUSIC_SECONDS: u32 = 30;
@@ -233,14 +224,13 @@ async fn run(batch: &[Item], workers: usize) -> anyhow::Result<Run> {
     let mut platform = Platform::start_with_env(None, &s3.env(BUCKET), &worker_env).await;
     let token = platform.register_verified_and_login("fleet@example.com").await;
     platform.grant_admin("fleet@example.com");
-    for queue in MEDIA_QUEUES {
+    for queue in MEDIA_QUEUES.split(',') {
         admin_post(&platform, &token, &format!("/v1/admin/queues/{queue}/pause")).await?;
     }
-    let media_queues = MEDIA_QUEUES.join(",");
     for i in 1..workers {
         let own = listen(i);
         platform.add_worker_with(&[
-            ("VEZA_QUEUES", media_queues.as_str()),
+            ("VEZA_QUEUES", MEDIA_QUEUES),
             ("VEZA_MAINTENANCE", "false"),
             ("VEZA_METRICS_LISTEN", own.as_str()),
         ]);
@@ -259,7 +249,7 @@ async fn run(batch: &[Item], workers: usize) -> anyhow::Result<Run> {
         .collect::<Result<_, _>>()?;
     let bytes_before = store_bytes(&platform, &ports).await?;
     let started = Instant::now();
-    for queue in MEDIA_QUEUES {
+    for queue in MEDIA_QUEUES.split(',') {
         admin_post(&platform, &token, &format!("/v1/admin/queues/{queue}/resume")).await?;
     }
     let deadline = started + Duration::from_secs(1800);
@@ -278,19 +268,7 @@ async fn run(batch: &[Item], workers: usize) -> anyhow::Result<Run> {
     // thumbnails): the batch is done when the media queues hold nothing to run.
     loop {
         let queues = platform.get_json(&token, "/v1/admin/queues").await;
-        let outstanding: u64 = queues
-            .as_array()
-            .context("queues")?
-            .iter()
-            .filter(|q| MEDIA_QUEUES.contains(&q["queue"].as_str().unwrap_or("")))
-            .map(|q| {
-                ["queued", "running", "retrying"]
-                    .iter()
-                    .map(|s| q[s].as_u64().unwrap_or(0))
-                    .sum::<u64>()
-            })
-            .sum();
-        if outstanding == 0 {
+        if outstanding(&queues, MEDIA_QUEUES) == 0 {
             break;
         }
         if Instant::now() > deadline {
@@ -310,7 +288,7 @@ async fn run(batch: &[Item], workers: usize) -> anyhow::Result<Run> {
         .as_array()
         .context("queues")?
         .iter()
-        .filter(|q| MEDIA_QUEUES.contains(&q["queue"].as_str().unwrap_or("")))
+        .filter(|q| MEDIA_QUEUES.split(',').any(|queue| q["queue"] == queue))
         .map(|q| q["succeeded"].as_u64().unwrap_or(0))
         .sum();
     let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url).await?;

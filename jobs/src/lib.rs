@@ -30,6 +30,7 @@
 //! - [`context`]: what every handler gets (pool, storage, mailer, settings) and the attempt
 //!   it runs ([`context::JobRun`]: job id, lease, cancellation).
 //! - [`task_ids`]: a job id's UUID (Veza) and ULID (apalis) spellings.
+//! - [`signals`]: SIGTERM and SIGINT, caught from the start of either binary.
 //! - [`lease`]: the fencing check before anything is published; release and retry scheduling.
 //! - [`retry`]: attempts and backoff per job kind.
 //! - [`settle`]: the media policy — what a media job's success or death means for its item
@@ -66,6 +67,7 @@ pub mod reprocess;
 pub mod resumable;
 pub mod retry;
 pub mod settle;
+pub mod signals;
 pub mod storage;
 pub mod task_ids;
 pub mod thumbnail;

@@ -12,6 +12,25 @@ use serde_json::{Value, json};
 
 use crate::{TestDatabase, servers::free_port};
 
+/// The `media` worker group of compose.yaml, deploy/kubernetes and docs/operations.md, as
+/// `VEZA_QUEUES` takes it.
+pub const MEDIA_QUEUES: &str = "transcode,thumbnail,probe,encode,soundtrack,finalize";
+/// The `light` worker group (it also runs maintenance).
+pub const LIGHT_QUEUES: &str = "email,webhook,purge,canary";
+
+/// Jobs of `queues` (comma-separated) that a worker must still run — queued, running or
+/// retrying — as `GET /v1/admin/queues` (`stats`) reports them.
+pub fn outstanding(stats: &Value, queues: &str) -> u64 {
+    let queues: Vec<&str> = queues.split(',').collect();
+    stats
+        .as_array()
+        .expect("GET /v1/admin/queues answers a list")
+        .iter()
+        .filter(|q| queues.contains(&q["queue"].as_str().unwrap_or("")))
+        .flat_map(|q| ["queued", "running", "retrying"].map(|state| q[state].as_u64().unwrap_or(0)))
+        .sum()
+}
+
 /// A running API and its workers, killed when dropped.
 pub struct Platform {
     /// `http://127.0.0.1:PORT`.

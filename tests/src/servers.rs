@@ -47,6 +47,11 @@ async fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// The credentials Veza's processes present to the test S3 server (moto takes any).
+pub const S3_ACCESS_KEY_ID: &str = "moto";
+/// See [`S3_ACCESS_KEY_ID`].
+pub const S3_SECRET_ACCESS_KEY: &str = "moto-secret";
+
 /// An S3-compatible server with one bucket.
 pub struct S3Server {
     /// `http://127.0.0.1:PORT`.
@@ -87,8 +92,8 @@ impl S3Server {
             ("VEZA_S3_ENDPOINT", &self.endpoint),
             ("VEZA_S3_BUCKET", bucket),
             ("VEZA_S3_REGION", "us-east-1"),
-            ("VEZA_S3_ACCESS_KEY_ID", "moto"),
-            ("VEZA_S3_SECRET_ACCESS_KEY", "moto-secret"),
+            ("VEZA_S3_ACCESS_KEY_ID", S3_ACCESS_KEY_ID),
+            ("VEZA_S3_SECRET_ACCESS_KEY", S3_SECRET_ACCESS_KEY),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -127,6 +132,18 @@ impl S3Server {
                 return objects;
             }
         }
+    }
+
+    /// Multipart uploads begun in `bucket` and neither completed nor aborted
+    /// (`ListMultipartUploads`, unsigned).
+    pub async fn open_multipart_uploads(&self, bucket: &str) -> usize {
+        let xml = reqwest::get(format!("{}/{bucket}?uploads", self.endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        xml.matches("<Upload>").count()
     }
 }
 

@@ -1,5 +1,6 @@
 //! `veza-worker`: runs every queue until SIGINT/SIGTERM, then drains.
 
+use veza_jobs::signals::Signals;
 use veza_worker::{config::WorkerConfig, startup};
 
 /// jemalloc, not glibc's malloc, for Rust and (through the crate's override feature) for the C
@@ -37,36 +38,5 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
-    }
-}
-
-/// SIGTERM and SIGINT, caught from the moment they are installed.
-struct Signals {
-    term: Option<tokio::signal::unix::Signal>,
-    interrupt: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        Self {
-            term: signal(SignalKind::terminate()).ok(),
-            interrupt: signal(SignalKind::interrupt()).ok(),
-        }
-    }
-
-    /// The next SIGTERM or SIGINT.
-    async fn next(&mut self) {
-        match (&mut self.term, &mut self.interrupt) {
-            (Some(term), Some(interrupt)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = interrupt.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
     }
 }

@@ -6,7 +6,10 @@ use std::{path::Path, time::Duration};
 use bytes::Bytes;
 use sqlx::PgPool;
 use uuid::Uuid;
-use veza_e2e::{TestDatabase, servers::S3Server};
+use veza_e2e::{
+    TestDatabase,
+    servers::{self, S3Server},
+};
 use veza_jobs::{
     email::{self, EmailJob},
     media::{self, MediaKind, NewMedia},
@@ -39,8 +42,8 @@ fn s3_storage(s3: &S3Server, bucket: &str) -> Storage {
         endpoint: Some(s3.endpoint.clone()),
         bucket: bucket.to_owned(),
         region: "us-east-1".to_owned(),
-        access_key_id: "moto".to_owned(),
-        secret_access_key: "moto-secret".to_owned(),
+        access_key_id: servers::S3_ACCESS_KEY_ID.to_owned(),
+        secret_access_key: servers::S3_SECRET_ACCESS_KEY.to_owned(),
     })
     .unwrap()
 }
