@@ -455,6 +455,9 @@ async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_a
         &[
             ("VEZA_METRICS_LISTEN", &listen),
             ("VEZA_METRICS_TOKEN", METRICS_TOKEN),
+            // The drain below must outlast the transcode on a loaded machine: this test is about
+            // readiness, the drain deadline has its own test.
+            ("VEZA_SHUTDOWN_TIMEOUT_SECONDS", "120"),
         ],
     )
     .await;
@@ -523,7 +526,7 @@ async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_a
         draining["problems"][0], "draining: the shutdown signal arrived",
         "{draining}"
     );
-    let status = platform.wait_worker_exit(0, Duration::from_secs(60)).await;
+    let status = platform.wait_worker_exit(0, Duration::from_secs(130)).await;
     assert!(status.success(), "veza-worker exited with {status}");
     let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
     assert_eq!(job["state"], "succeeded", "the drained job finished: {job}");
