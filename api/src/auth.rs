@@ -55,6 +55,8 @@ pub struct TokenSubject {
     pub user_id: Uuid,
     /// The session.
     pub session_id: Uuid,
+    /// When the token expires (seconds since the Unix epoch).
+    pub expires_at: u64,
 }
 
 /// The `kid` of a secret: the first 8 bytes of its SHA-256 under a label, in hex. It names the
@@ -132,6 +134,7 @@ impl TokenKeys {
             .map(|data| TokenSubject {
                 user_id: data.claims.sub,
                 session_id: data.claims.sid,
+                expires_at: data.claims.exp,
             })
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::unauthorized(
@@ -211,7 +214,13 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from(ApiError::internal("AppState missing from request data")))?;
-    let subject = state.keys.verify(&bearer.token)?;
+    Ok(authenticate(state, &bearer.token).await?.0)
+}
+
+/// Checks an access token: its signature and expiry, then that its account and session still
+/// exist and the session was not revoked. Also answers when the token expires.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<(AuthUser, TokenSubject), ApiError> {
+    let subject = state.keys.verify(token)?;
     // A token of a deleted account is no longer valid, nor one whose session was revoked
     // (logout, revocation, refresh-token reuse, a password change or reset).
     let account = veza_jobs::users::token_subject(&state.pool, subject.user_id, subject.session_id)
@@ -227,20 +236,19 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
         return Err(ApiError::unauthorized(
             "token-invalid",
             "the account or session of this token no longer exists",
-        )
-        .into());
+        ));
     };
     if !session_open {
         return Err(ApiError::unauthorized(
             "token-revoked",
             "this session was signed out (logout, revocation or a password change); log in again",
-        )
-        .into());
+        ));
     }
     let is_admin = role == "admin" || (verified && state.admin_emails.contains(&email));
-    Ok(AuthUser {
+    let user = AuthUser {
         id: subject.user_id,
         session_id: subject.session_id,
         is_admin,
-    })
+    };
+    Ok((user, subject))
 }

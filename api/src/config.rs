@@ -58,6 +58,8 @@ struct RawConfig {
     reset_request_window_seconds: u64,
     #[serde(flatten)]
     limits: RequestLimits,
+    #[serde(flatten)]
+    chat: crate::chat::ChatLimits,
 }
 
 fn default_true() -> bool {
@@ -235,6 +237,8 @@ pub struct ApiConfig {
     pub reset_request_window_seconds: u64,
     /// Body, hashing, login and mail limits.
     pub limits: RequestLimits,
+    /// What bounds the chat sockets.
+    pub chat: crate::chat::ChatLimits,
 }
 
 impl ApiConfig {
@@ -335,6 +339,7 @@ impl RawConfig {
             );
         }
         self.limits.validate(&mut problems);
+        self.chat.validate(&mut problems);
         if self.playback_url_ttl_seconds == 0 {
             problems.push("VEZA_PLAYBACK_URL_TTL_SECONDS must be positive".into());
         }
@@ -367,6 +372,7 @@ impl RawConfig {
                 reset_request_limit: self.reset_request_limit,
                 reset_request_window_seconds: self.reset_request_window_seconds,
                 limits: self.limits,
+                chat: self.chat,
                 admin_emails: self
                     .admin_emails
                     .unwrap_or_default()

@@ -98,6 +98,23 @@ pub(crate) fn internal_problem(cause: impl std::fmt::Display) -> Json<Problem> {
 }
 
 impl ApiError {
+    /// The problem document it answers with.
+    pub fn problem(&self) -> &Problem {
+        match self {
+            Self::BadRequest(p)
+            | Self::Unauthorized(p)
+            | Self::Forbidden(p)
+            | Self::NotFound(p)
+            | Self::Conflict(p)
+            | Self::PayloadTooLarge(p)
+            | Self::UnsupportedMediaType(p)
+            | Self::Unprocessable(p)
+            | Self::TooManyRequests(p, _)
+            | Self::Internal(p)
+            | Self::Unavailable(p, _) => &p.0,
+        }
+    }
+
     /// 400.
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
         Self::BadRequest(problem(StatusCode::BAD_REQUEST, code, detail))

@@ -14,6 +14,7 @@
 //!   errors, shared by the owner's and the operator's routes.
 //! - [`middleware`]: what wraps every request: the body limit, the request log (no query
 //!   strings: they carry account tokens) and the security headers.
+//! - [`chat`]: the WebSocket at `/v1/ws`: chat rooms and their events, across instances.
 //! - [`error`]: every error as problem+json with a stable code.
 //! - [`metrics`]: Prometheus metrics at `/metrics` (request latency, queue depth).
 //!
@@ -22,6 +23,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod job_view;

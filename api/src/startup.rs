@@ -136,6 +136,7 @@ impl Application {
         )
         .await
         .map_err(|_| BuildError::Hash)?;
+        let chat = crate::chat::ChatHub::new(pool.clone(), config.chat.clone());
         let state = AppState {
             pool,
             storage,
@@ -159,7 +160,13 @@ impl Application {
             metrics_token: veza_jobs::metrics::ScrapeToken::new(config.metrics_token.as_deref()),
             passwords,
             limits: config.limits.clone(),
+            cors_origins: config.cors_origins.clone(),
+            chat,
         };
+        tokio::spawn(crate::chat::listener::run(
+            state.chat.clone(),
+            config.database_url.clone(),
+        ));
         Ok(Self {
             port,
             acceptor,
@@ -185,11 +192,13 @@ impl Application {
         let metrics = self.state.metrics.clone();
         let body_limit = self.state.limits.max_request_body_bytes;
         let trusted_proxies = std::sync::Arc::new(self.trusted_proxies);
+        let chat = self.state.chat.clone();
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)
             .at("/openapi.json", spec)
             .at("/metrics", crate::metrics::metrics)
+            .at("/v1/ws", poem::get(crate::chat::upgrade::socket))
             .around(move |endpoint, req| {
                 let metrics = metrics.clone();
                 async move { metrics.time(&endpoint, req).await }
@@ -206,8 +215,17 @@ impl Application {
             // Outside the problem conversion, so that every answer (errors too) gets them.
             .around(middleware::headers::add_security_headers)
             .around(middleware::request_log::log_request);
-        Server::new_with_acceptor(self.acceptor)
+        // Upgraded sockets are not HTTP connections poem waits for: at the signal each gets
+        // a going-away close (1001), and the hub waits for them after the requests.
+        let hub = chat.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.begin_shutdown();
+        };
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
-            .await
+            .await;
+        chat.shut_down(std::time::Duration::from_secs(5)).await;
+        served
     }
 }

@@ -41,4 +41,8 @@ pub struct AppState {
     pub passwords: crate::passwords::Passwords,
     /// Body, login and mail limits.
     pub limits: crate::config::RequestLimits,
+    /// Origins whose pages may call the API (`VEZA_CORS_ORIGINS`); also checked on the socket.
+    pub cors_origins: Vec<String>,
+    /// The chat sockets of this instance.
+    pub chat: std::sync::Arc<crate::chat::ChatHub>,
 }

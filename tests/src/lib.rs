@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod node;
 pub mod platform;
 pub mod servers;
+pub mod socket;
 
 use sqlx::{Connection, PgConnection};
 

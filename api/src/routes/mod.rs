@@ -12,6 +12,7 @@ pub mod media;
 pub mod outputs;
 pub mod pages;
 pub mod resumable;
+pub mod rooms;
 pub mod sessions;
 pub mod webhooks;
 
@@ -30,6 +31,8 @@ pub enum ApiTags {
     Health,
     /// Webhook endpoints and their deliveries.
     Webhooks,
+    /// Chat rooms and their history (live messages go over the socket at `/v1/ws`).
+    Chat,
     /// Operators: queues, jobs and workers (admin role).
     Admin,
     /// Minimal pages that email links open (until a web front end exists).
@@ -47,6 +50,7 @@ pub type Api = (
     outputs::OutputsApi,
     jobs::JobsApi,
     webhooks::WebhooksApi,
+    rooms::RoomsApi,
     admin::AdminApi,
     audit::AuditApi,
     health::HealthApi,
@@ -65,6 +69,7 @@ pub fn api() -> Api {
         outputs::OutputsApi,
         jobs::JobsApi,
         webhooks::WebhooksApi,
+        rooms::RoomsApi,
         admin::AdminApi,
         audit::AuditApi,
         health::HealthApi,

@@ -71,6 +71,11 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("enableWebhook", [401, 200, 404, 404]),
     ("listWebhookDeliveries", [401, 200, 404, 404]),
     ("redeliverWebhook", [401, 202, 404, 404]),
+    // Chat rooms: a private room and its history are its members' alone, admins included.
+    ("createRoom", [401, 201, 201, 201]),
+    ("listRooms", [401, 200, 200, 200]),
+    ("addRoomMember", [401, 200, 404, 404]),
+    ("listRoomMessages", [401, 200, 404, 404]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -127,6 +132,8 @@ struct World {
     /// A webhook endpoint with one delivery.
     webhook: Uuid,
     delivery: Uuid,
+    /// The owner's private chat room.
+    room: Uuid,
 }
 
 impl World {
@@ -213,7 +220,19 @@ async fn world(app: &TestApp, n: usize) -> World {
     .execute(&app.pool)
     .await
     .unwrap();
+    let room: Value = app
+        .http
+        .post(app.url("/v1/rooms"))
+        .bearer_auth(&owner.token)
+        .json(&json!({ "name": "private" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     World {
+        room: room["id"].as_str().unwrap().parse().unwrap(),
         owner,
         other,
         admin,
@@ -367,6 +386,15 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             ),
             None,
         ),
+        "createRoom" => (Method::POST, "/v1/rooms".into(), Some(json!({ "name": "room" }))),
+        "listRooms" => (Method::GET, "/v1/rooms".into(), None),
+        // Each role asks to join the owner's private room itself.
+        "addRoomMember" => (
+            Method::POST,
+            format!("/v1/rooms/{}/members", world.room),
+            Some(json!({ "user_id": me.map_or(world.owner.id, |a| a.id) })),
+        ),
+        "listRoomMessages" => (Method::GET, format!("/v1/rooms/{}/messages", world.room), None),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),
         "cancelJob" => (
             Method::POST,

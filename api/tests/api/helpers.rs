@@ -65,6 +65,7 @@ pub async fn spawn_app_on(database_url: &str, adjust: impl FnOnce(&mut ApiConfig
         reset_request_limit: 3,
         reset_request_window_seconds: 3600,
         limits: RequestLimits::default(),
+        chat: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();

@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod auth;
 mod authorization;
+mod chat;
 mod clients;
 mod data;
 mod hardening;

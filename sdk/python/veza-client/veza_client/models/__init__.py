@@ -11,6 +11,8 @@ from .audit_event import AuditEvent
 from .audit_page import AuditPage
 from .canaries import Canaries
 from .change_password_request import ChangePasswordRequest
+from .chat_message import ChatMessage
+from .chat_message_page import ChatMessagePage
 from .delete_account_request import DeleteAccountRequest
 from .deletion_accepted import DeletionAccepted
 from .done import Done
@@ -24,6 +26,8 @@ from .login_request import LoginRequest
 from .media_error import MediaError
 from .media_item import MediaItem
 from .media_page import MediaPage
+from .new_member import NewMember
+from .new_room import NewRoom
 from .new_webhook import NewWebhook
 from .output_file import OutputFile
 from .problem import Problem
@@ -37,6 +41,9 @@ from .reprocessing import Reprocessing
 from .reset_confirm import ResetConfirm
 from .reset_form import ResetForm
 from .reset_request import ResetRequest
+from .room_list import RoomList
+from .room_view import RoomView
+from .room_visibility import RoomVisibility
 from .session import Session
 from .session_list import SessionList
 from .storage_usage import StorageUsage
@@ -62,6 +69,8 @@ __all__ = (
     "AuditPage",
     "Canaries",
     "ChangePasswordRequest",
+    "ChatMessage",
+    "ChatMessagePage",
     "DeleteAccountRequest",
     "DeletionAccepted",
     "Done",
@@ -75,6 +84,8 @@ __all__ = (
     "MediaError",
     "MediaItem",
     "MediaPage",
+    "NewMember",
+    "NewRoom",
     "NewWebhook",
     "OutputFile",
     "Problem",
@@ -88,6 +99,9 @@ __all__ = (
     "ResetConfirm",
     "ResetForm",
     "ResetRequest",
+    "RoomList",
+    "RoomView",
+    "RoomVisibility",
     "Session",
     "SessionList",
     "StorageUsage",

@@ -1,0 +1,121 @@
+//! The instance's one `LISTEN` connection (its own, outside the pool). Room notifications carry
+//! `{"r": room, "s": seq}` (a notification's payload stops at 8,000 bytes, so never a body);
+//! what arrived together is read back in one query. When the connection is lost, notifications
+//! sent meanwhile are gone: once it is back, every subscribed room is read past what was handed
+//! out, so nothing is missed.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use serde::Deserialize;
+use sqlx::postgres::{PgListener, PgNotification};
+use uuid::Uuid;
+
+use super::{ChatHub, close, store::ROOM_CHANNEL};
+
+/// Per-user notifications: a revoked session (from the `sessions` trigger).
+pub const USER_CHANNEL: &str = "veza_user";
+
+/// How long to wait before connecting again after the database refused.
+const RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+struct RoomNote {
+    r: Uuid,
+    s: i64,
+}
+
+#[derive(Deserialize)]
+struct UserNote {
+    t: String,
+    s: Option<Uuid>,
+}
+
+/// Listens until the hub shuts down.
+pub async fn run(hub: Arc<ChatHub>, database_url: String) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        let active = match listener.as_mut() {
+            Some(active) => active,
+            None => {
+                let connected = tokio::select! {
+                    () = hub.shutdown.cancelled() => return,
+                    connected = connect(&database_url) => connected,
+                };
+                match connected {
+                    Ok(fresh) => {
+                        // Whatever was announced before this LISTEN began is read now.
+                        if let Err(err) = hub.resync().await {
+                            tracing::warn!(error = %err, "chat: could not catch up after reconnecting");
+                        }
+                        listener.insert(fresh)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "chat: cannot listen for notifications; retrying");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let received = tokio::select! {
+            () = hub.shutdown.cancelled() => return,
+            received = active.try_recv() => received,
+        };
+        match received {
+            Ok(Some(first)) => {
+                let mut batch = vec![first];
+                while let Some(more) = active.next_buffered() {
+                    batch.push(more);
+                }
+                handle(&hub, &batch).await;
+            }
+            // The connection dropped and was made again (listening again): catch up.
+            Ok(None) => {
+                if let Err(err) = hub.resync().await {
+                    tracing::warn!(error = %err, "chat: could not catch up after a lost connection");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "chat: notification connection failed; reconnecting");
+                listener = None;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+async fn connect(database_url: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect(database_url).await?;
+    listener.listen_all([ROOM_CHANNEL, USER_CHANNEL]).await?;
+    Ok(listener)
+}
+
+async fn handle(hub: &ChatHub, batch: &[PgNotification]) {
+    // Room → the lowest and highest number announced in this batch.
+    let mut announced: HashMap<Uuid, (i64, i64)> = HashMap::new();
+    for note in batch {
+        match note.channel() {
+            ROOM_CHANNEL => {
+                let Ok(RoomNote { r, s }) = serde_json::from_str(note.payload()) else {
+                    tracing::warn!(payload = note.payload(), "chat: unreadable room notification");
+                    continue;
+                };
+                let entry = announced.entry(r).or_insert((s, s));
+                entry.0 = entry.0.min(s);
+                entry.1 = entry.1.max(s);
+            }
+            USER_CHANNEL => match serde_json::from_str::<UserNote>(note.payload()) {
+                Ok(UserNote { t, s: Some(session) }) if t == "revoked" => {
+                    hub.close_session(session, close::TOKEN_REVOKED);
+                }
+                Ok(_) => {}
+                Err(_) => tracing::warn!(payload = note.payload(), "chat: unreadable user notification"),
+            },
+            _ => {}
+        }
+    }
+    if let Err(err) = hub.announced(&announced).await {
+        // The connections fill the gap from the database when the next event reaches them.
+        tracing::warn!(error = %err, "chat: could not read announced events");
+    }
+}

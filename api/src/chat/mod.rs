@@ -1,0 +1,362 @@
+//! Real-time chat over a WebSocket (`GET /v1/ws`): rooms, their messages and events, pushed to
+//! every connection subscribed to them on any API instance (docs/realtime.md).
+//!
+//! - [`store`]: every chat query; a room's events are numbered gap-free under the room's lock.
+//! - [`frames`]: the JSON frames, in and out.
+//! - [`listener`]: one Postgres `LISTEN` per instance; notifications carry ids, the events are
+//!   read back from the database once per instance and handed to the local connections.
+//! - [`connection`]: one task per socket: authentication, subscriptions with catch-up,
+//!   sending, heartbeat, limits and the close codes.
+//!
+//! Persistence first: a message is committed before it is acknowledged or fanned out. Each
+//! connection keeps, per room, the last event number it passed on, so whatever reaches it late,
+//! twice or not at all through the notifications, it sends each event once and in order (a gap
+//! is read from the database).
+
+pub mod connection;
+pub mod frames;
+pub mod listener;
+pub mod store;
+pub mod upgrade;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU16, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use uuid::Uuid;
+
+/// What bounds the sockets. Each field's variable is its name in upper case with `VEZA_` in
+/// front (e.g. `VEZA_CHAT_MAX_FRAME_BYTES`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChatLimits {
+    /// Largest frame a client may send (default 16 KiB); larger closes the socket with 1009.
+    pub chat_max_frame_bytes: usize,
+    /// Frames waiting to be written to one socket (default 256); a client that lets more pile
+    /// up is closed with 4008 so that it never slows the others.
+    pub chat_send_buffer: usize,
+    /// How long a socket without an `Authorization` header has to send its `auth` frame
+    /// (default 10 s); then 4001.
+    pub chat_auth_timeout_seconds: u64,
+    /// How often the server pings (default 25 s).
+    pub chat_ping_interval_seconds: u64,
+    /// Silence after which a client is taken for dead (default 60 s): 4010.
+    pub chat_idle_timeout_seconds: u64,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        Self {
+            chat_max_frame_bytes: 16 * 1024,
+            chat_send_buffer: 256,
+            chat_auth_timeout_seconds: 10,
+            chat_ping_interval_seconds: 25,
+            chat_idle_timeout_seconds: 60,
+        }
+    }
+}
+
+impl ChatLimits {
+    /// Adds a line to `problems` for each value that cannot work.
+    pub fn validate(&self, problems: &mut Vec<String>) {
+        let positive = [
+            ("VEZA_CHAT_MAX_FRAME_BYTES", self.chat_max_frame_bytes as u64),
+            ("VEZA_CHAT_SEND_BUFFER", self.chat_send_buffer as u64),
+            ("VEZA_CHAT_AUTH_TIMEOUT_SECONDS", self.chat_auth_timeout_seconds),
+            ("VEZA_CHAT_PING_INTERVAL_SECONDS", self.chat_ping_interval_seconds),
+            ("VEZA_CHAT_IDLE_TIMEOUT_SECONDS", self.chat_idle_timeout_seconds),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
+        if self.chat_idle_timeout_seconds <= self.chat_ping_interval_seconds {
+            problems.push(
+                "VEZA_CHAT_IDLE_TIMEOUT_SECONDS must be longer than VEZA_CHAT_PING_INTERVAL_SECONDS".into(),
+            );
+        }
+    }
+}
+
+/// What the hub hands a connection.
+#[derive(Debug)]
+pub enum Push {
+    /// Event `seq` of `room`, already serialized (once per instance, shared by every recipient).
+    Room {
+        /// The room.
+        room: Uuid,
+        /// The event's number.
+        seq: i64,
+        /// The `room.event` frame.
+        frame: Arc<str>,
+    },
+}
+
+/// Close codes of the socket (documented in `openapi/asyncapi.yaml`).
+pub mod close {
+    /// The server is shutting down; reconnect elsewhere or later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// A frame over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// A bad token, or no `auth` frame in time.
+    pub const TOKEN_INVALID: u16 = 4001;
+    /// The token expired without a fresh `auth` frame.
+    pub const TOKEN_EXPIRED: u16 = 4002;
+    /// The session was signed out or the account deleted.
+    pub const TOKEN_REVOKED: u16 = 4003;
+    /// The client read too slowly: its send buffer filled.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Nothing heard from the client for the idle timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4010;
+
+    /// The reason sent with a code.
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            GOING_AWAY => "server-shutting-down",
+            UNSUPPORTED => "binary-frames-unsupported",
+            TOO_BIG => "frame-too-large",
+            TOKEN_INVALID => "token-invalid",
+            TOKEN_EXPIRED => "token-expired",
+            TOKEN_REVOKED => "token-revoked",
+            SLOW_CONSUMER => "slow-consumer",
+            HEARTBEAT_TIMEOUT => "heartbeat-timeout",
+            _ => "closed",
+        }
+    }
+}
+
+/// How the hub reaches one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    id: u64,
+    session_id: Uuid,
+    tx: mpsc::Sender<Push>,
+    kill: CancellationToken,
+    /// The close code the connection sends when `kill` fires.
+    close_code: Arc<AtomicU16>,
+}
+
+impl ConnHandle {
+    /// Closes the connection with `code` (the first code given wins).
+    fn close_with(&self, code: u16) {
+        let _ = self
+            .close_code
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        self.kill.cancel();
+    }
+
+    /// Queues `push` without waiting; a full buffer closes the connection as a slow consumer.
+    fn push(&self, push: Push) {
+        match self.tx.try_send(push) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.close_with(close::SLOW_CONSUMER),
+            // The connection is ending.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The local subscribers of one room and the highest event number handed to them.
+#[derive(Default)]
+struct RoomSubs {
+    /// `None` until the first event reaches this instance.
+    handed: Option<i64>,
+    conns: HashMap<u64, ConnHandle>,
+}
+
+/// The connections of this API instance, by room and by session, and their shutdown.
+pub struct ChatHub {
+    pool: PgPool,
+    limits: ChatLimits,
+    rooms: RwLock<HashMap<Uuid, RoomSubs>>,
+    sessions: RwLock<HashMap<Uuid, HashMap<u64, ConnHandle>>>,
+    next_id: AtomicU64,
+    /// Cancelled when the API shuts down: every connection sends 1001 and ends.
+    shutdown: CancellationToken,
+    /// The connection tasks (poem does not wait for upgraded sockets).
+    tracker: TaskTracker,
+}
+
+impl ChatHub {
+    /// A hub with no connections.
+    pub fn new(pool: PgPool, limits: ChatLimits) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            limits,
+            rooms: RwLock::default(),
+            sessions: RwLock::default(),
+            next_id: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// The limits of the sockets.
+    pub fn limits(&self) -> &ChatLimits {
+        &self.limits
+    }
+
+    /// Runs `connection` as a tracked task, so shutdown can wait for it.
+    pub fn track<F>(&self, connection: F) -> tokio_util::task::task_tracker::TrackedFuture<F>
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        self.tracker.track_future(connection)
+    }
+
+    /// Tells every connection to close with 1001 (and the listener to stop).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Tells every connection to close with 1001 and waits up to `grace` for them to end.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!(
+                open = self.tracker.len(),
+                "chat connections still open at the end of the shutdown grace"
+            );
+        }
+    }
+
+    fn new_connection(&self, session_id: Uuid, tx: mpsc::Sender<Push>) -> ConnHandle {
+        let handle = ConnHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            session_id,
+            tx,
+            kill: self.shutdown.child_token(),
+            close_code: Arc::new(AtomicU16::new(0)),
+        };
+        self.sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(session_id)
+            .or_default()
+            .insert(handle.id, handle.clone());
+        handle
+    }
+
+    fn subscribe(&self, room: Uuid, conn: &ConnHandle) {
+        self.rooms
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(room)
+            .or_default()
+            .conns
+            .insert(conn.id, conn.clone());
+    }
+
+    fn unsubscribe(&self, room: Uuid, conn_id: u64) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(subs) = rooms.get_mut(&room) {
+            subs.conns.remove(&conn_id);
+            if subs.conns.is_empty() {
+                rooms.remove(&room);
+            }
+        }
+    }
+
+    fn remove_connection(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = Uuid>) {
+        for room in rooms {
+            self.unsubscribe(room, conn.id);
+        }
+        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(conns) = sessions.get_mut(&conn.session_id) {
+            conns.remove(&conn.id);
+            if conns.is_empty() {
+                sessions.remove(&conn.session_id);
+            }
+        }
+    }
+
+    /// Closes every connection of `session` with `code` (a revoked session: 4003).
+    fn close_session(&self, session: Uuid, code: u16) {
+        let sessions = self.sessions.read().unwrap_or_else(PoisonError::into_inner);
+        for conn in sessions.get(&session).into_iter().flat_map(HashMap::values) {
+            conn.close_with(code);
+        }
+    }
+
+    /// The range of events to read for rooms announced up to the given numbers: from what was
+    /// last handed to local connections (or just below the lowest announced), for rooms that
+    /// have local subscribers.
+    fn ranges_to_read(&self, announced: &HashMap<Uuid, (i64, i64)>) -> Vec<(Uuid, i64, i64)> {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        announced
+            .iter()
+            .filter_map(|(room, &(lowest, highest))| {
+                let subs = rooms.get(room)?;
+                let after = subs.handed.unwrap_or(lowest - 1);
+                (highest > after).then_some((*room, after, highest))
+            })
+            .collect()
+    }
+
+    /// Hands `events` (in order per room) to the local connections subscribed to their rooms.
+    fn hand_out(&self, events: &[store::EventRow]) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        for event in events {
+            let Some(subs) = rooms.get_mut(&event.room_id) else {
+                continue;
+            };
+            if subs.handed.is_some_and(|handed| handed >= event.seq) {
+                continue;
+            }
+            subs.handed = Some(event.seq);
+            let frame: Arc<str> = frames::room_event(event).into();
+            for conn in subs.conns.values() {
+                conn.push(Push::Room {
+                    room: event.room_id,
+                    seq: event.seq,
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    /// Reads and hands out the events announced (room → lowest and highest number announced).
+    async fn announced(&self, announced: &HashMap<Uuid, (i64, i64)>) -> Result<(), sqlx::Error> {
+        let ranges = self.ranges_to_read(announced);
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let events = store::events_in_ranges(&self.pool, &ranges).await?;
+        self.hand_out(&events);
+        Ok(())
+    }
+
+    /// After the listener lost its connection (notifications in between are gone): reads every
+    /// locally subscribed room's events past what was handed out.
+    async fn resync(&self) -> Result<(), sqlx::Error> {
+        let rooms: Vec<Uuid> = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let latest = store::last_seqs(&self.pool, &rooms).await?;
+        let announced: HashMap<Uuid, (i64, i64)> = latest
+            .into_iter()
+            .map(|(room, last)| (room, (last, last)))
+            .collect();
+        self.announced(&announced).await
+    }
+}

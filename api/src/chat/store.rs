@@ -1,0 +1,455 @@
+//! Every chat query. A room's events are numbered by its counter (`chat_rooms.last_seq`), bumped
+//! under the room row's lock in the transaction that writes the event, so a room's events commit
+//! in number order with no gaps; each such transaction ends with a `veza_chat` notification that
+//! carries the room and the number, never a body (migrations/20261208100000_chat.sql).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The channel room events are announced on.
+pub const ROOM_CHANNEL: &str = "veza_chat";
+
+/// A member's role in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Created the room; may do anything in it.
+    Owner,
+    /// May add, kick and mute members and delete others' messages.
+    Moderator,
+    /// May read and send.
+    Member,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Moderator => "moderator",
+            Self::Member => "member",
+        }
+    }
+
+    fn parse(role: &str) -> Self {
+        match role {
+            "owner" => Self::Owner,
+            "moderator" => Self::Moderator,
+            _ => Self::Member,
+        }
+    }
+
+    /// Whether the role may manage members.
+    pub fn manages(self) -> bool {
+        matches!(self, Self::Owner | Self::Moderator)
+    }
+}
+
+/// A room as its members see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Room {
+    /// Id.
+    pub id: Uuid,
+    /// `group` or `direct`.
+    pub kind: String,
+    /// Name (group rooms).
+    pub name: Option<String>,
+    /// `public` or `private`.
+    pub visibility: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The number of its latest event.
+    pub last_seq: i64,
+}
+
+/// One event of a room's log, with the current state of its message (if any).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    /// Room.
+    pub room_id: Uuid,
+    /// Its number in the room.
+    pub seq: i64,
+    /// What happened (`message.created`, `member.joined`, ...).
+    pub kind: String,
+    /// Who did it.
+    pub actor_id: Option<Uuid>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The message it is about.
+    pub message_id: Option<Uuid>,
+    /// The message's current body (none once deleted).
+    pub body: Option<String>,
+    /// When the message was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Whether the message was deleted.
+    pub deleted: Option<bool>,
+    /// The member (member events) or the media item (media events).
+    pub subject_id: Option<Uuid>,
+}
+
+/// A message stored (or found stored under the same client id).
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// The message's id.
+    pub message_id: Uuid,
+    /// Its event's number.
+    pub seq: i64,
+    /// When it was stored.
+    pub at: DateTime<Utc>,
+}
+
+/// Why a write to a room was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// No such room, or the user is not in it (existence is not revealed to outsiders).
+    #[error("no such room")]
+    NotFound,
+    /// The user is muted in this room until then.
+    #[error("muted until {0}")]
+    Muted(DateTime<Utc>),
+    /// The user's role does not allow it.
+    #[error("the member's role does not allow this")]
+    Forbidden,
+    /// The account to add does not exist.
+    #[error("no such account")]
+    NoSuchUser,
+    /// Postgres.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Takes the next number of `room`'s counter, locking the room row until the transaction ends.
+/// `None`: no such room.
+async fn next_seq(conn: &mut PgConnection, room: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("update chat_rooms set last_seq = last_seq + 1 where id = $1 returning last_seq")
+        .bind(room)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Announces event `seq` of `room` to every API instance (delivered at commit).
+async fn announce(conn: &mut PgConnection, room: Uuid, seq: i64) -> Result<(), sqlx::Error> {
+    let payload = serde_json::json!({ "r": room, "s": seq }).to_string();
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(ROOM_CHANNEL)
+        .bind(payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_event(
+    conn: &mut PgConnection,
+    room: Uuid,
+    seq: i64,
+    kind: &str,
+    actor: Uuid,
+    message: Option<Uuid>,
+    subject: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into chat_events (room_id, seq, kind, actor_id, message_id, subject_id)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(room)
+    .bind(seq)
+    .bind(kind)
+    .bind(actor)
+    .bind(message)
+    .bind(subject)
+    .execute(&mut *conn)
+    .await?;
+    announce(conn, room, seq).await
+}
+
+/// Creates a group room with `owner` as its owner (event 1: the owner joined).
+pub async fn create_room(pool: &PgPool, owner: Uuid, name: &str, public: bool) -> Result<Room, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let room: Room = sqlx::query_as(
+        "insert into chat_rooms (id, kind, name, visibility, created_by, last_seq)
+         values ($1, 'group', $2, $3, $4, 1)
+         returning id, kind, name, visibility, created_at, last_seq",
+    )
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(if public { "public" } else { "private" })
+    .bind(owner)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("insert into chat_members (room_id, user_id, role) values ($1, $2, 'owner')")
+        .bind(room.id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+    insert_event(&mut tx, room.id, 1, "member.joined", owner, None, Some(owner)).await?;
+    tx.commit().await?;
+    Ok(room)
+}
+
+/// The role of `user` in `room`; `None` when not a member (or no such room).
+pub async fn role(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    let role: Option<String> =
+        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(pool)
+            .await?;
+    Ok(role.as_deref().map(Role::parse))
+}
+
+/// The room, if `user` is a member of it.
+pub async fn room_of_member(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Room>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.id, r.kind, r.name, r.visibility, r.created_at, r.last_seq
+           from chat_rooms r join chat_members m on m.room_id = r.id
+          where r.id = $1 and m.user_id = $2",
+    )
+    .bind(room)
+    .bind(user)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Adds `user` to `room` as a member: by themself when the room is public (`actor == user`),
+/// or by an owner or moderator. Joining twice changes nothing. Answers the room.
+pub async fn add_member(pool: &PgPool, room: Uuid, actor: Uuid, user: Uuid) -> Result<Room, RoomError> {
+    let mut tx = pool.begin().await?;
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let (visibility, kind): (String, String) =
+        sqlx::query_as("select visibility, kind from chat_rooms where id = $1")
+            .bind(room)
+            .fetch_one(&mut *tx)
+            .await?;
+    let actor_role: Option<String> =
+        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(actor)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let allowed = match (&actor_role, actor == user) {
+        (Some(role), false) => Role::parse(role).manages() && kind == "group",
+        (Some(_), true) => true,
+        (None, true) => visibility == "public" && kind == "group",
+        (None, false) => return Err(RoomError::NotFound),
+    };
+    if !allowed {
+        return Err(if actor_role.is_some() {
+            RoomError::Forbidden
+        } else {
+            RoomError::NotFound
+        });
+    }
+    let inserted = sqlx::query(
+        "insert into chat_members (room_id, user_id, role)
+         select $1, id, 'member' from users where id = $2
+         on conflict do nothing",
+    )
+    .bind(room)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?;
+        // Already a member: nothing happened, and the counter goes back with the rollback.
+        tx.rollback().await?;
+        if !exists {
+            return Err(RoomError::NoSuchUser);
+        }
+    } else {
+        insert_event(&mut tx, room, seq, "member.joined", actor, None, Some(user)).await?;
+        tx.commit().await?;
+    }
+    room_of_member(pool, room, user).await?.ok_or(RoomError::NotFound)
+}
+
+/// Stores a message from `sender` in `room` (a member, not muted) and announces it. A message
+/// already stored under the same `client_msg_id` by the same sender is answered again instead.
+pub async fn send(
+    pool: &PgPool,
+    room: Uuid,
+    sender: Uuid,
+    client_msg_id: &str,
+    body: &str,
+) -> Result<Sent, RoomError> {
+    let mut tx = pool.begin().await?;
+    // The room's lock first: the membership check, the duplicate check and the insert see one
+    // state, and a kick or a resend of the same frame waits for this transaction.
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let stored: Option<(Uuid, i64, DateTime<Utc>)> = sqlx::query_as(
+        "select id, seq, created_at from chat_messages
+          where room_id = $1 and sender_id = $2 and client_msg_id = $3",
+    )
+    .bind(room)
+    .bind(sender)
+    .bind(client_msg_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((message_id, seq, at)) = stored {
+        tx.rollback().await?;
+        return Ok(Sent { message_id, seq, at });
+    }
+    let member: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("select muted_until from chat_members where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(sender)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match member {
+        None => return Err(RoomError::NotFound),
+        Some(Some(until)) if until > Utc::now() => return Err(RoomError::Muted(until)),
+        Some(_) => {}
+    }
+    let message_id = Uuid::now_v7();
+    let at: DateTime<Utc> = sqlx::query_scalar(
+        "insert into chat_messages (id, room_id, seq, sender_id, client_msg_id, body)
+         values ($1, $2, $3, $4, $5, $6)
+         returning created_at",
+    )
+    .bind(message_id)
+    .bind(room)
+    .bind(seq)
+    .bind(sender)
+    .bind(client_msg_id)
+    .bind(body)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_event(
+        &mut tx,
+        room,
+        seq,
+        "message.created",
+        sender,
+        Some(message_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Sent { message_id, seq, at })
+}
+
+/// Events of `room` numbered above `after` and at most `upto`, in order, `limit` at most.
+pub async fn events_between(
+    pool: &PgPool,
+    room: Uuid,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select e.room_id, e.seq, e.kind, e.actor_id, e.at, e.message_id, m.body, m.edited_at,
+                (m.deleted_at is not null) as deleted, e.subject_id
+           from chat_events e left join chat_messages m on m.id = e.message_id
+          where e.room_id = $1 and e.seq > $2 and e.seq <= $3
+          order by e.seq
+          limit $4",
+    )
+    .bind(room)
+    .bind(after)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The events of several rooms' ranges `(room, after, upto]` in one query, each room's in order.
+pub async fn events_in_ranges(
+    pool: &PgPool,
+    ranges: &[(Uuid, i64, i64)],
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let rooms: Vec<Uuid> = ranges.iter().map(|r| r.0).collect();
+    let after: Vec<i64> = ranges.iter().map(|r| r.1).collect();
+    let upto: Vec<i64> = ranges.iter().map(|r| r.2).collect();
+    sqlx::query_as(
+        "select e.room_id, e.seq, e.kind, e.actor_id, e.at, e.message_id, m.body, m.edited_at,
+                (m.deleted_at is not null) as deleted, e.subject_id
+           from unnest($1::uuid[], $2::int8[], $3::int8[]) w(room_id, after, upto)
+           join chat_events e on e.room_id = w.room_id and e.seq > w.after and e.seq <= w.upto
+           left join chat_messages m on m.id = e.message_id
+          order by e.room_id, e.seq",
+    )
+    .bind(rooms)
+    .bind(after)
+    .bind(upto)
+    .fetch_all(pool)
+    .await
+}
+
+/// The latest event number of each of `rooms` (rooms that no longer exist are left out).
+pub async fn last_seqs(pool: &PgPool, rooms: &[Uuid]) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as("select id, last_seq from chat_rooms where id = any($1)")
+        .bind(rooms)
+        .fetch_all(pool)
+        .await
+}
+
+/// A message of a room's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryMessage {
+    /// Id.
+    pub id: Uuid,
+    /// Its number in the room.
+    pub seq: i64,
+    /// Who sent it (none once the account is deleted).
+    pub sender_id: Option<Uuid>,
+    /// Body (none once deleted).
+    pub body: Option<String>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// Messages of `room` newest first, numbered below `before` when given.
+pub async fn history(
+    pool: &PgPool,
+    room: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<HistoryMessage>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, seq, sender_id, body, created_at, edited_at, deleted_at is not null as deleted
+           from chat_messages
+          where room_id = $1 and ($2::int8 is null or seq < $2)
+          order by seq desc
+          limit $3",
+    )
+    .bind(room)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRoom {
+    #[sqlx(flatten)]
+    room: Room,
+    role: String,
+}
+
+/// The rooms `user` is a member of, newest first.
+pub async fn rooms_of(pool: &PgPool, user: Uuid) -> Result<Vec<(Room, Role)>, sqlx::Error> {
+    let rows: Vec<MemberRoom> = sqlx::query_as(
+        "select r.id, r.kind, r.name, r.visibility, r.created_at, r.last_seq, m.role
+           from chat_rooms r join chat_members m on m.room_id = r.id
+          where m.user_id = $1
+          order by r.id desc",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.room, Role::parse(&row.role)))
+        .collect())
+}

@@ -1,0 +1,242 @@
+//! Chat rooms over HTTP: create, list, add members, read the history (docs/realtime.md). Live
+//! messages go over the socket (`/v1/ws`); the history is where a client starts and where it
+//! goes back to when it fell too far behind.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::{
+    auth::BearerAuth,
+    chat::store::{self, Role, RoomError},
+    error::ApiError,
+    state::AppState,
+};
+
+/// Chat room operations.
+pub struct RoomsApi;
+
+/// Who may join a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RoomVisibility {
+    /// Anyone signed in may join.
+    Public,
+    /// Members are added by an owner or moderator.
+    Private,
+}
+
+/// A new group room.
+#[derive(Debug, Object)]
+pub struct NewRoom {
+    /// Its name.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// Who may join (default private).
+    pub visibility: Option<RoomVisibility>,
+}
+
+/// A room, as one of its members sees it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RoomView {
+    /// Id.
+    pub id: Uuid,
+    /// `group` or `direct`.
+    pub kind: String,
+    /// Name (group rooms).
+    pub name: Option<String>,
+    /// `public` or `private`.
+    pub visibility: String,
+    /// Your role: `owner`, `moderator` or `member`.
+    pub role: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The number of its latest event: subscribe with `since` set to it to get what follows.
+    pub last_seq: i64,
+}
+
+/// The rooms one is a member of.
+#[derive(Debug, Object)]
+pub struct RoomList {
+    /// Newest first.
+    pub items: Vec<RoomView>,
+}
+
+/// Someone to add to a room.
+#[derive(Debug, Object)]
+pub struct NewMember {
+    /// The account: yourself to join a public room, anyone when you own or moderate the room.
+    pub user_id: Uuid,
+}
+
+/// A message of a room's history.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ChatMessage {
+    /// Id.
+    pub id: Uuid,
+    /// Its event number in the room.
+    pub seq: i64,
+    /// Who sent it (absent once the account is deleted).
+    pub sender_id: Option<Uuid>,
+    /// The text (absent once deleted).
+    pub body: Option<String>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// A page of a room's history.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ChatMessagePage {
+    /// Newest first.
+    pub items: Vec<ChatMessage>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Answer of a room's creation.
+#[derive(Debug, ApiResponse)]
+pub enum RoomCreated {
+    /// Created; you are its owner.
+    #[oai(status = 201)]
+    Created(Json<RoomView>),
+}
+
+fn room_not_found() -> ApiError {
+    ApiError::not_found("room-not-found", "no such room, or you are not a member")
+}
+
+fn view(room: store::Room, role: Role) -> RoomView {
+    RoomView {
+        id: room.id,
+        kind: room.kind,
+        name: room.name,
+        visibility: room.visibility,
+        role: role.as_str().to_owned(),
+        created_at: room.created_at,
+        last_seq: room.last_seq,
+    }
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Chat")]
+impl RoomsApi {
+    /// Create a group room; you are its owner.
+    #[oai(path = "/rooms", method = "post", operation_id = "createRoom")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<NewRoom>,
+    ) -> Result<RoomCreated, ApiError> {
+        let name = body.name.trim();
+        if name.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid-room-name",
+                "a room's name cannot be blank",
+            ));
+        }
+        let public = body.visibility == Some(RoomVisibility::Public);
+        let room = store::create_room(&state.pool, auth.0.id, name, public).await?;
+        tracing::info!(room_id = %room.id, "room created");
+        Ok(RoomCreated::Created(Json(view(room, Role::Owner))))
+    }
+
+    /// The rooms you are a member of.
+    #[oai(path = "/rooms", method = "get", operation_id = "listRooms")]
+    async fn list(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<RoomList>, ApiError> {
+        let rooms = store::rooms_of(&state.pool, auth.0.id).await?;
+        let items = rooms.into_iter().map(|(room, role)| view(room, role)).collect();
+        Ok(Json(RoomList { items }))
+    }
+
+    /// Add a member: yourself to a public room, or anyone to a room you own or moderate.
+    /// Adding a member twice changes nothing.
+    #[oai(
+        path = "/rooms/:room_id/members",
+        method = "post",
+        operation_id = "addRoomMember"
+    )]
+    async fn add_member(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        body: Json<NewMember>,
+    ) -> Result<Json<RoomView>, ApiError> {
+        let me = auth.0.id;
+        match store::add_member(&state.pool, room_id.0, me, body.user_id).await {
+            Ok(_) => {}
+            Err(RoomError::NotFound) => return Err(room_not_found()),
+            Err(RoomError::Forbidden | RoomError::Muted(_)) => {
+                return Err(ApiError::forbidden(
+                    "room-role-required",
+                    "only the room's owner or a moderator may add others",
+                ));
+            }
+            Err(RoomError::NoSuchUser) => {
+                return Err(ApiError::not_found("user-not-found", "no such account"));
+            }
+            Err(RoomError::Db(err)) => return Err(err.into()),
+        }
+        // The answer is the room as the caller sees it.
+        let room = store::room_of_member(&state.pool, room_id.0, me)
+            .await?
+            .ok_or_else(room_not_found)?;
+        let role = store::role(&state.pool, room_id.0, me)
+            .await?
+            .ok_or_else(room_not_found)?;
+        Ok(Json(view(room, role)))
+    }
+
+    /// A room's messages, newest first, a page at a time.
+    #[oai(
+        path = "/rooms/:room_id/messages",
+        method = "get",
+        operation_id = "listRoomMessages"
+    )]
+    async fn messages(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        /// Only messages numbered below this (the previous page's `next_before`).
+        before: Query<Option<i64>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<ChatMessagePage>, ApiError> {
+        if store::role(&state.pool, room_id.0, auth.0.id).await?.is_none() {
+            return Err(room_not_found());
+        }
+        let limit = limit.0.unwrap_or(50);
+        let rows = store::history(&state.pool, room_id.0, before.0, limit).await?;
+        let next_before = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|m| m.seq))
+            .flatten();
+        let items = rows
+            .into_iter()
+            .map(|m| ChatMessage {
+                id: m.id,
+                seq: m.seq,
+                sender_id: m.sender_id,
+                body: m.body,
+                created_at: m.created_at,
+                edited_at: m.edited_at,
+                deleted: m.deleted,
+            })
+            .collect();
+        Ok(Json(ChatMessagePage { items, next_before }))
+    }
+}
