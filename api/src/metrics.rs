@@ -34,6 +34,8 @@ pub struct ApiMetrics {
     queue: QueueDepth,
     /// Bytes of uploads stored and of files served (counted by the storage).
     pub storage: StorageTraffic,
+    /// Chat sockets open and closed.
+    pub chat: crate::chat::ChatMetrics,
 }
 
 impl Default for ApiMetrics {
@@ -50,11 +52,13 @@ impl Default for ApiMetrics {
         );
         let queue = QueueDepth::register(&mut registry);
         let storage = StorageTraffic::register(&mut registry);
+        let chat = crate::chat::ChatMetrics::register(&mut registry);
         Self {
             registry,
             requests,
             queue,
             storage,
+            chat,
         }
     }
 }

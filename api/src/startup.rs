@@ -136,7 +136,7 @@ impl Application {
         )
         .await
         .map_err(|_| BuildError::Hash)?;
-        let chat = crate::chat::ChatHub::new(pool.clone(), config.chat.clone());
+        let chat = crate::chat::ChatHub::new(pool.clone(), config.chat.clone(), metrics.chat.clone());
         let state = AppState {
             pool,
             storage,

@@ -36,6 +36,16 @@ pub enum Action {
     MediaDeleted,
     /// An account deleted by its owner.
     AccountDeleted,
+    /// A chat room created.
+    RoomCreated,
+    /// A member removed from a chat room by its owner or a moderator.
+    RoomMemberKicked,
+    /// A member muted in a chat room.
+    RoomMemberMuted,
+    /// A member's role in a chat room changed.
+    RoomRoleChanged,
+    /// A message removed by a moderator (not its author).
+    RoomMessageRemoved,
 }
 
 impl Action {
@@ -56,6 +66,11 @@ impl Action {
             Self::JobRetried => "job-retried",
             Self::MediaDeleted => "media-deleted",
             Self::AccountDeleted => "account-deleted",
+            Self::RoomCreated => "room-created",
+            Self::RoomMemberKicked => "room-member-kicked",
+            Self::RoomMemberMuted => "room-member-muted",
+            Self::RoomRoleChanged => "room-role-changed",
+            Self::RoomMessageRemoved => "room-message-removed",
         }
     }
 }

@@ -67,6 +67,26 @@ impl Socket {
         Ok(Self { ws, log: Vec::new() })
     }
 
+    /// Connects with a receive buffer of `bytes` (a client whose kernel holds little of what it
+    /// does not read, so a server's writes to it block soon).
+    pub async fn connect_small_buffer(base: &str, token: &str, bytes: u32) -> Result<Self, String> {
+        let addr: std::net::SocketAddr = base
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|e: std::net::AddrParseError| e.to_string())?;
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket.set_recv_buffer_size(bytes).map_err(|e| e.to_string())?;
+        let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        let url = format!("ws://{addr}/v1/ws");
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?;
+        request.headers_mut().insert("authorization", value);
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self { ws, log: Vec::new() })
+    }
+
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
         self.log.push(serde_json::json!({ "dir": "out", "frame": frame }));
@@ -135,7 +155,11 @@ impl Socket {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.next(left).await {
                 Ok(Some(frame)) => frames.push(frame),
-                Ok(None) => panic!("the socket did not close within {wait:?}; got {frames:?}"),
+                Ok(None) => panic!(
+                    "the socket did not close within {wait:?}; got {} frames, the last {:?}",
+                    frames.len(),
+                    frames.last().map(|f| (&f["type"], &f["seq"]))
+                ),
                 Err(closed) => return (closed, frames),
             }
         }

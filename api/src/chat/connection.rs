@@ -42,20 +42,24 @@ struct Identity {
 /// before the upgrade; without one the first frame must be `auth`.
 pub async fn run(socket: WebSocketStream, state: AppState, pre: Option<(AuthUser, TokenSubject)>) {
     let hub = state.chat.clone();
+    let limits = hub.limits.clone();
     let mut conn = Connection {
         socket,
         hub,
         state,
         cursors: HashMap::new(),
         handle: None,
+        typed: HashMap::new(),
+        bucket: TokenBucket::new(limits.chat_frames_per_second, limits.chat_frame_burst),
     };
     let closing = match conn.authenticate(pre).await {
         Ok((identity, reply_id)) => conn.serve(identity, reply_id).await,
         Err(closing) => closing,
     };
     if let Some(code) = closing.0 {
+        conn.hub.metrics.closed(code);
         let message = Message::close_with(code, close::reason(code));
-        let _ = tokio::time::timeout(Duration::from_secs(1), conn.socket.send(message)).await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, conn.socket.send(message)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.socket.close()).await;
 }
@@ -68,6 +72,46 @@ struct Connection {
     cursors: HashMap<Uuid, i64>,
     /// How the hub reaches this connection, once authenticated.
     handle: Option<ConnHandle>,
+    /// When this connection last passed on "typing", per room.
+    typed: HashMap<Uuid, Instant>,
+    /// The frame rate limit.
+    bucket: TokenBucket,
+}
+
+/// A token bucket: `rate` frames per second, bursts of `burst`; refusals in a row counted.
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    refused_in_a_row: u32,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: Instant::now(),
+            refused_in_a_row: 0,
+        }
+    }
+
+    /// `Ok` to take a frame, else the milliseconds until one is allowed.
+    fn take(&mut self) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.refused_in_a_row = 0;
+            Ok(())
+        } else {
+            self.refused_in_a_row += 1;
+            Err(((1.0 - self.tokens) / self.rate * 1000.0).ceil() as u64)
+        }
+    }
 }
 
 fn close_code_for(err: &ApiError) -> u16 {
@@ -79,10 +123,29 @@ fn close_code_for(err: &ApiError) -> u16 {
 }
 
 impl Connection {
+    /// Writes a frame. A write the client does not take within [`WRITE_TIMEOUT`] ends the
+    /// connection, and so does the hub's kill meanwhile (a slow consumer blocked mid-write).
     async fn send_text(&mut self, text: impl Into<String>) -> Step {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Text(text.into()))).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Closing(None)),
+        let kill = self
+            .handle
+            .as_ref()
+            .map(|handle| (handle.kill.clone(), handle.close_code.clone()));
+        let write = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Text(text.into())));
+        let killed = async {
+            match &kill {
+                Some((token, _)) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            written = write => match written {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(Closing(None)),
+            },
+            () = killed => {
+                let code = kill.map_or(0, |(_, code)| code.load(std::sync::atomic::Ordering::SeqCst));
+                Err(Closing(Some(if code == 0 { close::GOING_AWAY } else { code })))
+            }
         }
     }
 
@@ -162,7 +225,9 @@ impl Connection {
         let (tx, mut rx) = mpsc::channel(self.hub.limits.chat_send_buffer);
         let handle = self.hub.new_connection(identity.user.session_id, tx);
         self.handle = Some(handle.clone());
+        self.hub.metrics.open.inc();
         let closing = self.serve_with(&handle, &mut rx, &mut identity, reply_id).await;
+        self.hub.metrics.open.dec();
         self.hub.remove_connection(&handle, self.cursors.keys().copied());
         closing
     }
@@ -200,7 +265,7 @@ impl Connection {
                     return Closing(Some(if code == 0 { close::GOING_AWAY } else { code }));
                 }
                 () = tokio::time::sleep_until(expiry) => Err(Closing(Some(close::TOKEN_EXPIRED))),
-                Some(push) = rx.recv() => self.pushed(push).await,
+                Some(push) = rx.recv() => self.pushed(push, identity.user.id).await,
                 next = self.socket.next() => {
                     heard = Instant::now();
                     match self.incoming(next) {
@@ -227,8 +292,21 @@ impl Connection {
     }
 
     /// An event from the hub: sent if it is the next one of its room, after the gap before it.
-    async fn pushed(&mut self, push: Push) -> Step {
-        let Push::Room { room, seq, frame } = push;
+    async fn pushed(&mut self, push: Push, me: Uuid) -> Step {
+        let (room, seq, frame, leaving) = match push {
+            Push::Room {
+                room,
+                seq,
+                frame,
+                leaving,
+            } => (room, seq, frame, leaving),
+            Push::Ephemeral { room, frame } => {
+                if self.cursors.contains_key(&room) {
+                    self.send_text(frame.as_ref()).await?;
+                }
+                return Ok(());
+            }
+        };
         let Some(&cursor) = self.cursors.get(&room) else {
             return Ok(());
         };
@@ -240,7 +318,19 @@ impl Connection {
         }
         self.send_text(frame.as_ref()).await?;
         self.cursors.insert(room, seq);
+        // Removed from the room: this was the last of its events for this user.
+        if leaving == Some(me) {
+            self.leave(room);
+        }
         Ok(())
+    }
+
+    fn leave(&mut self, room: Uuid) {
+        if self.cursors.remove(&room).is_some()
+            && let Some(handle) = &self.handle
+        {
+            self.hub.unsubscribe(room, handle.id);
+        }
     }
 
     /// Sends the events of `room` after `after` up to `upto` from the database.
@@ -266,6 +356,24 @@ impl Connection {
     }
 
     async fn frame(&mut self, text: &str, identity: &mut Identity) -> Step {
+        if let Err(retry_after_ms) = self.bucket.take() {
+            if self.bucket.refused_in_a_row > RATE_LIMITED_CLOSE_AFTER {
+                return Err(Closing(Some(close::RATE_LIMITED)));
+            }
+            let id = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_owned)));
+            let mut reply = serde_json::json!({
+                "type": "error",
+                "code": "rate-limited",
+                "message": "too many frames; slow down",
+                "retry_after_ms": retry_after_ms,
+            });
+            if let Some(id) = id {
+                reply["id"] = serde_json::json!(id);
+            }
+            return self.send_text(reply.to_string()).await;
+        }
         let frame = match frames::ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(err) => {
@@ -281,13 +389,38 @@ impl Connection {
                 self.subscribe(&id, room, since, identity.user.id).await
             }
             frames::ClientFrame::Unsubscribe { id, room } => {
-                if self.cursors.remove(&room).is_some()
-                    && let Some(handle) = &self.handle
-                {
-                    self.hub.unsubscribe(room, handle.id);
-                }
+                self.leave(room);
                 self.send_text(frames::ack(&id)).await
             }
+            frames::ClientFrame::Edit {
+                id,
+                room,
+                message_id,
+                body,
+            } => {
+                if let Err(step) = self.check_body(&id, &body).await {
+                    return step;
+                }
+                let change = store::Change::Edit(&body);
+                self.change_message(&id, room, message_id, change, identity.user.id)
+                    .await
+            }
+            frames::ClientFrame::Delete { id, room, message_id } => {
+                self.change_message(&id, room, message_id, store::Change::Delete, identity.user.id)
+                    .await
+            }
+            frames::ClientFrame::Receipt { id, room, seq, kind } => {
+                let read = kind == frames::ReceiptKind::Read;
+                match store::receipt(&self.hub.pool, room, identity.user.id, seq, read).await {
+                    Ok(Some(_)) => self.send_text(frames::ack(&id)).await,
+                    Ok(None) => {
+                        self.send_text(frames::error(Some(&id), "room-not-found", ROOM_NOT_FOUND))
+                            .await
+                    }
+                    Err(err) => self.internal(&id, &err).await,
+                }
+            }
+            frames::ClientFrame::Typing { id, room } => self.typing(&id, room, identity.user.id).await,
             frames::ClientFrame::Send { id, room, body } => {
                 self.send_message(&id, room, &body, identity.user.id).await
             }
@@ -347,12 +480,79 @@ impl Connection {
         self.send_text(frames::subscribed(id, room, last_seq)).await
     }
 
-    async fn send_message(&mut self, id: &str, room: Uuid, body: &str, user: Uuid) -> Step {
+    /// `Err` (with the step to return) when a body is empty or too long; the error was sent.
+    async fn check_body(&mut self, id: &str, body: &str) -> Result<(), Step> {
         if body.is_empty() || body.len() > MAX_BODY_BYTES {
             let message = format!("a message body is 1 to {MAX_BODY_BYTES} bytes");
-            return self
+            return Err(self
                 .send_text(frames::error(Some(id), "body-too-long", &message))
-                .await;
+                .await);
+        }
+        Ok(())
+    }
+
+    async fn change_message(
+        &mut self,
+        id: &str,
+        room: Uuid,
+        message: Uuid,
+        change: store::Change<'_>,
+        user: Uuid,
+    ) -> Step {
+        match store::change_message(&self.hub.pool, room, user, message, change).await {
+            Ok(changed) => self.send_text(frames::changed(id, room, changed.seq)).await,
+            Err(store::MessageError::NotFound) => {
+                self.send_text(frames::error(
+                    Some(id),
+                    "message-not-found",
+                    "no such message in this room",
+                ))
+                .await
+            }
+            Err(store::MessageError::NotAuthor) => {
+                let message =
+                    "only its author may edit a message; its author, the owner or a moderator may delete it";
+                self.send_text(frames::error(Some(id), "not-author", message))
+                    .await
+            }
+            Err(store::MessageError::Room(store::RoomError::Db(err))) => self.internal(id, &err).await,
+            Err(store::MessageError::Room(_)) => {
+                self.send_text(frames::error(Some(id), "room-not-found", ROOM_NOT_FOUND))
+                    .await
+            }
+        }
+    }
+
+    /// Passes "typing" on to the room, at most once per room every [`TYPING_EVERY`].
+    async fn typing(&mut self, id: &str, room: Uuid, user: Uuid) -> Step {
+        let now = Instant::now();
+        if self
+            .typed
+            .get(&room)
+            .is_some_and(|last| now.duration_since(*last) < TYPING_EVERY)
+        {
+            return Ok(());
+        }
+        match store::role(&self.hub.pool, room, user).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return self
+                    .send_text(frames::error(Some(id), "room-not-found", ROOM_NOT_FOUND))
+                    .await;
+            }
+            Err(err) => return self.internal(id, &err).await,
+        }
+        self.typed.insert(room, now);
+        let note = serde_json::json!({ "r": room, "t": "typing", "u": user });
+        match store::announce_ephemeral(&self.hub.pool, &note).await {
+            Ok(()) => Ok(()),
+            Err(err) => self.internal(id, &err).await,
+        }
+    }
+
+    async fn send_message(&mut self, id: &str, room: Uuid, body: &str, user: Uuid) -> Step {
+        if let Err(step) = self.check_body(id, body).await {
+            return step;
         }
         match store::send(&self.hub.pool, room, user, id, body).await {
             Ok(sent) => self.send_text(frames::sent(id, room, &sent)).await,
@@ -389,6 +589,11 @@ impl Connection {
 
 /// The longest message body, in bytes (the column's check says the same).
 const MAX_BODY_BYTES: usize = 4000;
+/// Refused frames in a row after which a client that keeps sending is closed (4009).
+const RATE_LIMITED_CLOSE_AFTER: u32 = 10;
+/// How often one connection's "typing" in a room is passed on.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+const ROOM_NOT_FOUND: &str = "no such room, or you are not a member";
 
 fn expiry_instant(expires_at: u64) -> Instant {
     let now = crate::auth::unix_now();

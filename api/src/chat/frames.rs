@@ -51,6 +51,50 @@ pub enum ClientFrame {
         /// The text.
         body: String,
     },
+    /// Changes the text of one's own message.
+    #[serde(rename = "message.edit")]
+    Edit {
+        /// Echoed.
+        id: String,
+        /// The room.
+        room: Uuid,
+        /// The message.
+        message_id: Uuid,
+        /// The new text.
+        body: String,
+    },
+    /// Deletes one's own message (or anyone's, as the room's owner or a moderator).
+    #[serde(rename = "message.delete")]
+    Delete {
+        /// Echoed.
+        id: String,
+        /// The room.
+        room: Uuid,
+        /// The message.
+        message_id: Uuid,
+    },
+    /// Everything up to event `seq` of a room reached this client (`delivered`) or its reader
+    /// (`read`).
+    #[serde(rename = "receipt")]
+    Receipt {
+        /// Echoed.
+        id: String,
+        /// The room.
+        room: Uuid,
+        /// The event number.
+        seq: i64,
+        /// `delivered` or `read`.
+        kind: ReceiptKind,
+    },
+    /// The user is typing in a room (never stored; at most one per room every few seconds is
+    /// passed on).
+    #[serde(rename = "typing")]
+    Typing {
+        /// Echoed in errors only.
+        id: String,
+        /// The room.
+        room: Uuid,
+    },
     /// An application-level ping (browsers cannot send ping frames).
     #[serde(rename = "ping")]
     Ping {
@@ -59,8 +103,28 @@ pub enum ClientFrame {
     },
 }
 
+/// A receipt's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptKind {
+    /// Reached a client.
+    Delivered,
+    /// Seen by the reader.
+    Read,
+}
+
 /// The client frame types this server knows.
-const KNOWN_TYPES: [&str; 5] = ["auth", "subscribe", "unsubscribe", "message.send", "ping"];
+const KNOWN_TYPES: [&str; 9] = [
+    "auth",
+    "subscribe",
+    "unsubscribe",
+    "message.send",
+    "message.edit",
+    "message.delete",
+    "receipt",
+    "typing",
+    "ping",
+];
 
 /// A frame that could not be read: what the `error` frame says.
 #[derive(Debug)]
@@ -113,6 +177,10 @@ impl ClientFrame {
             Self::Subscribe { id, .. }
             | Self::Unsubscribe { id, .. }
             | Self::Send { id, .. }
+            | Self::Edit { id, .. }
+            | Self::Delete { id, .. }
+            | Self::Receipt { id, .. }
+            | Self::Typing { id, .. }
             | Self::Ping { id } => Some(id),
         }
     }
@@ -171,6 +239,28 @@ pub fn ack(id: &str) -> String {
 /// `subscribed`: the catch-up is complete; live events follow.
 pub fn subscribed(id: &str, room: Uuid, last_seq: i64) -> String {
     json!({ "type": "subscribed", "id": id, "room": room, "last_seq": last_seq }).to_string()
+}
+
+/// `ack` of a message's edit or deletion.
+pub fn changed(id: &str, room: Uuid, seq: i64) -> String {
+    json!({ "type": "ack", "id": id, "room": room, "seq": seq }).to_string()
+}
+
+/// `receipt`: a member's delivered and read marks in a room.
+pub fn receipt(room: Uuid, user: Uuid, delivered_seq: i64, read_seq: i64) -> String {
+    json!({
+        "type": "receipt",
+        "room": room,
+        "user_id": user,
+        "delivered_seq": delivered_seq,
+        "read_seq": read_seq,
+    })
+    .to_string()
+}
+
+/// `typing`: a member is typing in a room.
+pub fn typing(room: Uuid, user: Uuid) -> String {
+    json!({ "type": "typing", "room": room, "user_id": user }).to_string()
 }
 
 /// `pong`.

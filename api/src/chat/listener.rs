@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sqlx::postgres::{PgListener, PgNotification};
 use uuid::Uuid;
 
-use super::{ChatHub, close, store::ROOM_CHANNEL};
+use super::{ChatHub, close, frames, store::ROOM_CHANNEL};
 
 /// Per-user notifications: a revoked session (from the `sessions` trigger).
 pub const USER_CHANNEL: &str = "veza_user";
@@ -18,10 +18,15 @@ pub const USER_CHANNEL: &str = "veza_user";
 /// How long to wait before connecting again after the database refused.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// A room notification: an event's number (`s`), or something ephemeral (`t`).
 #[derive(Deserialize)]
 struct RoomNote {
     r: Uuid,
-    s: i64,
+    s: Option<i64>,
+    t: Option<String>,
+    u: Option<Uuid>,
+    d: Option<i64>,
+    rd: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -96,13 +101,25 @@ async fn handle(hub: &ChatHub, batch: &[PgNotification]) {
     for note in batch {
         match note.channel() {
             ROOM_CHANNEL => {
-                let Ok(RoomNote { r, s }) = serde_json::from_str(note.payload()) else {
+                let Ok(note) = serde_json::from_str::<RoomNote>(note.payload()) else {
                     tracing::warn!(payload = note.payload(), "chat: unreadable room notification");
                     continue;
                 };
-                let entry = announced.entry(r).or_insert((s, s));
-                entry.0 = entry.0.min(s);
-                entry.1 = entry.1.max(s);
+                match (note.s, note.t.as_deref(), note.u) {
+                    (Some(s), _, _) => {
+                        let entry = announced.entry(note.r).or_insert((s, s));
+                        entry.0 = entry.0.min(s);
+                        entry.1 = entry.1.max(s);
+                    }
+                    (None, Some("typing"), Some(user)) => {
+                        hub.hand_out_ephemeral(note.r, &frames::typing(note.r, user));
+                    }
+                    (None, Some("receipt"), Some(user)) => {
+                        let frame = frames::receipt(note.r, user, note.d.unwrap_or(0), note.rd.unwrap_or(0));
+                        hub.hand_out_ephemeral(note.r, &frame);
+                    }
+                    _ => {}
+                }
             }
             USER_CHANNEL => match serde_json::from_str::<UserNote>(note.payload()) {
                 Ok(UserNote { t, s: Some(session) }) if t == "revoked" => {

@@ -51,6 +51,11 @@ pub struct ChatLimits {
     pub chat_ping_interval_seconds: u64,
     /// Silence after which a client is taken for dead (default 60 s): 4010.
     pub chat_idle_timeout_seconds: u64,
+    /// Frames per second one connection may send (default 20); more get `rate-limited` errors,
+    /// and a client that keeps on is closed with 4009.
+    pub chat_frames_per_second: u32,
+    /// The burst above that rate (default 40 frames).
+    pub chat_frame_burst: u32,
 }
 
 impl Default for ChatLimits {
@@ -61,6 +66,8 @@ impl Default for ChatLimits {
             chat_auth_timeout_seconds: 10,
             chat_ping_interval_seconds: 25,
             chat_idle_timeout_seconds: 60,
+            chat_frames_per_second: 20,
+            chat_frame_burst: 40,
         }
     }
 }
@@ -74,6 +81,11 @@ impl ChatLimits {
             ("VEZA_CHAT_AUTH_TIMEOUT_SECONDS", self.chat_auth_timeout_seconds),
             ("VEZA_CHAT_PING_INTERVAL_SECONDS", self.chat_ping_interval_seconds),
             ("VEZA_CHAT_IDLE_TIMEOUT_SECONDS", self.chat_idle_timeout_seconds),
+            (
+                "VEZA_CHAT_FRAMES_PER_SECOND",
+                u64::from(self.chat_frames_per_second),
+            ),
+            ("VEZA_CHAT_FRAME_BURST", u64::from(self.chat_frame_burst)),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -88,6 +100,45 @@ impl ChatLimits {
     }
 }
 
+/// The sockets' metrics.
+#[derive(Clone, Default)]
+pub struct ChatMetrics {
+    open: prometheus_client::metrics::gauge::Gauge,
+    closes:
+        prometheus_client::metrics::family::Family<CloseLabels, prometheus_client::metrics::counter::Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct CloseLabels {
+    reason: &'static str,
+}
+
+impl ChatMetrics {
+    /// Registers `veza_chat_connections` and `veza_chat_closes_total`.
+    pub fn register(registry: &mut prometheus_client::registry::Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "veza_chat_connections",
+            "Authenticated chat sockets open on this instance",
+            metrics.open.clone(),
+        );
+        registry.register(
+            "veza_chat_closes",
+            "Chat sockets closed by the server, by close reason (slow-consumer, heartbeat-timeout, ...)",
+            metrics.closes.clone(),
+        );
+        metrics
+    }
+
+    fn closed(&self, code: u16) {
+        self.closes
+            .get_or_create(&CloseLabels {
+                reason: close::reason(code),
+            })
+            .inc();
+    }
+}
+
 /// What the hub hands a connection.
 #[derive(Debug)]
 pub enum Push {
@@ -98,6 +149,16 @@ pub enum Push {
         /// The event's number.
         seq: i64,
         /// The `room.event` frame.
+        frame: Arc<str>,
+        /// The member this event removes from the room (left or kicked): their sockets stop
+        /// receiving it after this event.
+        leaving: Option<Uuid>,
+    },
+    /// Something ephemeral about a room (typing, a receipt): passed on as it is, no number.
+    Ephemeral {
+        /// The room.
+        room: Uuid,
+        /// The frame.
         frame: Arc<str>,
     },
 }
@@ -118,6 +179,8 @@ pub mod close {
     pub const TOKEN_REVOKED: u16 = 4003;
     /// The client read too slowly: its send buffer filled.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// The client kept sending over its rate limit.
+    pub const RATE_LIMITED: u16 = 4009;
     /// Nothing heard from the client for the idle timeout.
     pub const HEARTBEAT_TIMEOUT: u16 = 4010;
 
@@ -131,6 +194,7 @@ pub mod close {
             TOKEN_EXPIRED => "token-expired",
             TOKEN_REVOKED => "token-revoked",
             SLOW_CONSUMER => "slow-consumer",
+            RATE_LIMITED => "rate-limited",
             HEARTBEAT_TIMEOUT => "heartbeat-timeout",
             _ => "closed",
         }
@@ -180,6 +244,7 @@ struct RoomSubs {
 pub struct ChatHub {
     pool: PgPool,
     limits: ChatLimits,
+    metrics: ChatMetrics,
     rooms: RwLock<HashMap<Uuid, RoomSubs>>,
     sessions: RwLock<HashMap<Uuid, HashMap<u64, ConnHandle>>>,
     next_id: AtomicU64,
@@ -191,10 +256,11 @@ pub struct ChatHub {
 
 impl ChatHub {
     /// A hub with no connections.
-    pub fn new(pool: PgPool, limits: ChatLimits) -> Arc<Self> {
+    pub fn new(pool: PgPool, limits: ChatLimits, metrics: ChatMetrics) -> Arc<Self> {
         Arc::new(Self {
             pool,
             limits,
+            metrics,
             rooms: RwLock::default(),
             sessions: RwLock::default(),
             next_id: AtomicU64::new(1),
@@ -318,13 +384,32 @@ impl ChatHub {
             }
             subs.handed = Some(event.seq);
             let frame: Arc<str> = frames::room_event(event).into();
+            let leaving = matches!(event.kind.as_str(), "member.left" | "member.kicked")
+                .then_some(event.subject_id)
+                .flatten();
             for conn in subs.conns.values() {
                 conn.push(Push::Room {
                     room: event.room_id,
                     seq: event.seq,
                     frame: frame.clone(),
+                    leaving,
                 });
             }
+        }
+    }
+
+    /// Hands an ephemeral frame about `room` to its local subscribers.
+    fn hand_out_ephemeral(&self, room: Uuid, frame: &str) {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(subs) = rooms.get(&room) else {
+            return;
+        };
+        let frame: Arc<str> = frame.into();
+        for conn in subs.conns.values() {
+            conn.push(Push::Ephemeral {
+                room,
+                frame: frame.clone(),
+            });
         }
     }
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+use veza_jobs::audit::{self, Action, Event};
 
 /// The channel room events are announced on.
 pub const ROOM_CHANNEL: &str = "veza_chat";
@@ -182,6 +183,10 @@ pub async fn create_room(pool: &PgPool, owner: Uuid, name: &str, public: bool) -
         .execute(&mut *tx)
         .await?;
     insert_event(&mut tx, room.id, 1, "member.joined", owner, None, Some(owner)).await?;
+    let event = Event::new(Action::RoomCreated)
+        .by(owner)
+        .with(serde_json::json!({ "room_id": room.id }));
+    audit::record(&mut *tx, &event).await?;
     tx.commit().await?;
     Ok(room)
 }
@@ -452,4 +457,357 @@ pub async fn rooms_of(pool: &PgPool, user: Uuid) -> Result<Vec<(Room, Role)>, sq
         .into_iter()
         .map(|row| (row.room, Role::parse(&row.role)))
         .collect())
+}
+
+/// A change to a message: an edit with its new body, or a deletion.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// New text (the author only).
+    Edit(&'a str),
+    /// Removal of the text (the author, or an owner or moderator of the room).
+    Delete,
+}
+
+/// What a message change did.
+#[derive(Debug, Clone, Copy)]
+pub struct Changed {
+    /// The change's event number.
+    pub seq: i64,
+    /// The message's author, when the change was someone else's (a moderator's deletion).
+    pub removed_for: Option<Uuid>,
+}
+
+/// Edits or deletes message `message` of `room` as `user`, announcing the change. Deleting a
+/// deleted message changes nothing and answers its deletion's number.
+pub async fn change_message(
+    pool: &PgPool,
+    room: Uuid,
+    user: Uuid,
+    message: Uuid,
+    change: Change<'_>,
+) -> Result<Changed, MessageError> {
+    let mut tx = pool.begin().await?;
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(MessageError::Room(RoomError::NotFound));
+    };
+    let role: Option<String> =
+        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(role) = role.as_deref().map(Role::parse) else {
+        return Err(MessageError::Room(RoomError::NotFound));
+    };
+    let found: Option<(Option<Uuid>, bool)> = sqlx::query_as(
+        "select sender_id, deleted_at is not null from chat_messages where id = $1 and room_id = $2",
+    )
+    .bind(message)
+    .bind(room)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((author, deleted)) = found else {
+        return Err(MessageError::NotFound);
+    };
+    let own = author == Some(user);
+    match change {
+        Change::Edit(_) if !own => return Err(MessageError::NotAuthor),
+        Change::Delete if !own && !role.manages() => return Err(MessageError::NotAuthor),
+        _ if deleted => return Err(MessageError::NotFound),
+        _ => {}
+    }
+    let kind = match change {
+        Change::Edit(body) => {
+            sqlx::query("update chat_messages set body = $2, edited_at = now() where id = $1")
+                .bind(message)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            "message.edited"
+        }
+        Change::Delete => {
+            sqlx::query("update chat_messages set body = null, deleted_at = now() where id = $1")
+                .bind(message)
+                .execute(&mut *tx)
+                .await?;
+            "message.deleted"
+        }
+    };
+    insert_event(&mut tx, room, seq, kind, user, Some(message), author).await?;
+    let removed_for = (!own).then_some(author).flatten();
+    if let Some(author) = removed_for {
+        audit::record(
+            &mut *tx,
+            &Event::new(Action::RoomMessageRemoved)
+                .by(user)
+                .about(author)
+                .with(serde_json::json!({ "room_id": room, "message_id": message })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Changed { seq, removed_for })
+}
+
+/// Why a message change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// The room is not there for this user.
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    /// No such message in the room (or already deleted).
+    #[error("no such message")]
+    NotFound,
+    /// Not the author's (nor a moderator's deletion).
+    #[error("not the author")]
+    NotAuthor,
+}
+
+impl From<sqlx::Error> for MessageError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Room(RoomError::Db(err))
+    }
+}
+
+/// Announces something ephemeral to a room's subscribers (typing, a receipt): a notification
+/// only, nothing stored in the log.
+pub async fn announce_ephemeral(pool: &PgPool, payload: &serde_json::Value) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(ROOM_CHANNEL)
+        .bind(payload.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Raises `user`'s delivered (and, for `read`, read) mark in `room` to `seq` (never lowers it,
+/// never past the room's last event) and announces the marks. `None`: not a member.
+pub async fn receipt(
+    pool: &PgPool,
+    room: Uuid,
+    user: Uuid,
+    seq: i64,
+    read: bool,
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let marks: Option<(i64, i64)> = sqlx::query_as(
+        "update chat_members m
+            set last_delivered_seq = greatest(m.last_delivered_seq, least($3, r.last_seq)),
+                last_read_seq = case when $4 then greatest(m.last_read_seq, least($3, r.last_seq))
+                                     else m.last_read_seq end
+           from chat_rooms r
+          where r.id = m.room_id and m.room_id = $1 and m.user_id = $2
+          returning m.last_delivered_seq, m.last_read_seq",
+    )
+    .bind(room)
+    .bind(user)
+    .bind(seq)
+    .bind(read)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((delivered, read)) = marks {
+        let note = serde_json::json!({ "r": room, "t": "receipt", "u": user, "d": delivered, "rd": read });
+        announce_ephemeral(pool, &note).await?;
+    }
+    Ok(marks)
+}
+
+/// A change to a member: a role, or a mute (`Some(None)` lifts it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemberChange {
+    /// The new role (owners only; `owner` cannot be given).
+    pub role: Option<Role>,
+    /// Muted until then, or unmuted.
+    pub muted_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// The role of `user` in the room locked by `tx`.
+async fn role_in(conn: &mut PgConnection, room: Uuid, user: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    let role: Option<String> =
+        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
+    Ok(role.as_deref().map(Role::parse))
+}
+
+/// Whether `actor` may act on `target` in a room: owners on anyone else, moderators on members.
+fn outranks(actor: Role, target: Role) -> bool {
+    match actor {
+        Role::Owner => target != Role::Owner,
+        Role::Moderator => target == Role::Member,
+        Role::Member => false,
+    }
+}
+
+/// Removes `user` from `room`: leaving when `actor == user`, else a kick by an owner or a
+/// moderator (audited). Their sockets stop receiving the room's events.
+pub async fn remove_member(
+    pool: &PgPool,
+    room: Uuid,
+    actor: Uuid,
+    user: Uuid,
+    client: Option<String>,
+) -> Result<(), RoomError> {
+    let mut tx = pool.begin().await?;
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let Some(actor_role) = role_in(&mut tx, room, actor).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let Some(target_role) = role_in(&mut tx, room, user).await? else {
+        return Err(RoomError::NoSuchUser);
+    };
+    let kick = actor != user;
+    if kick && !outranks(actor_role, target_role) {
+        return Err(RoomError::Forbidden);
+    }
+    sqlx::query("delete from chat_members where room_id = $1 and user_id = $2")
+        .bind(room)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let kind = if kick { "member.kicked" } else { "member.left" };
+    insert_event(&mut tx, room, seq, kind, actor, None, Some(user)).await?;
+    if kick {
+        let mut event = Event::new(Action::RoomMemberKicked)
+            .by(actor)
+            .about(user)
+            .with(serde_json::json!({ "room_id": room }));
+        if let Some(client) = client {
+            event = event.from_client(client);
+        }
+        audit::record(&mut *tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes `user`'s role or mute in `room` as `actor` (audited).
+pub async fn change_member(
+    pool: &PgPool,
+    room: Uuid,
+    actor: Uuid,
+    user: Uuid,
+    change: MemberChange,
+    client: Option<String>,
+) -> Result<(), RoomError> {
+    let mut tx = pool.begin().await?;
+    let Some(mut seq) = next_seq(&mut tx, room).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let Some(actor_role) = role_in(&mut tx, room, actor).await? else {
+        return Err(RoomError::NotFound);
+    };
+    let Some(target_role) = role_in(&mut tx, room, user).await? else {
+        return Err(RoomError::NoSuchUser);
+    };
+    if actor == user || !outranks(actor_role, target_role) {
+        return Err(RoomError::Forbidden);
+    }
+    let mut events = Vec::new();
+    if let Some(role) = change.role {
+        if actor_role != Role::Owner || role == Role::Owner {
+            return Err(RoomError::Forbidden);
+        }
+        sqlx::query("update chat_members set role = $3 where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(user)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        events.push((
+            "member.role",
+            Action::RoomRoleChanged,
+            serde_json::json!({ "room_id": room, "role": role.as_str() }),
+        ));
+    }
+    if let Some(until) = change.muted_until {
+        sqlx::query("update chat_members set muted_until = $3 where room_id = $1 and user_id = $2")
+            .bind(room)
+            .bind(user)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+        events.push((
+            "member.muted",
+            Action::RoomMemberMuted,
+            serde_json::json!({ "room_id": room, "muted_until": until }),
+        ));
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    for (n, (kind, action, detail)) in events.into_iter().enumerate() {
+        if n > 0 {
+            seq = next_seq(&mut tx, room).await?.ok_or(RoomError::NotFound)?;
+        }
+        insert_event(&mut tx, room, seq, kind, actor, None, Some(user)).await?;
+        let mut event = Event::new(action).by(actor).about(user).with(detail);
+        if let Some(client) = &client {
+            event = event.from_client(client.clone());
+        }
+        audit::record(&mut *tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The audit events of `room`, newest first (its owners read them).
+pub async fn room_audit(pool: &PgPool, room: Uuid, limit: i64) -> Result<Vec<audit::Row>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, at, action, actor_id, subject_id, client, detail
+           from audit_events
+          where action like 'room-%' and detail ->> 'room_id' = $1::text
+          order by id desc
+          limit $2",
+    )
+    .bind(room)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The direct room of `a` and `b`, created (both members) on first use.
+pub async fn direct_room(pool: &PgPool, a: Uuid, b: Uuid) -> Result<Room, RoomError> {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    let key = format!("{lo}:{hi}");
+    let mut tx = pool.begin().await?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
+        .bind(b)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists || a == b {
+        return Err(RoomError::NoSuchUser);
+    }
+    let created: Option<Uuid> = sqlx::query_scalar(
+        "insert into chat_rooms (id, kind, visibility, direct_key, created_by, last_seq)
+         values ($1, 'direct', 'private', $2, $3, 2)
+         on conflict (direct_key) do nothing
+         returning id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&key)
+    .bind(a)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(room) = created {
+        for (n, user) in [lo, hi].into_iter().enumerate() {
+            sqlx::query("insert into chat_members (room_id, user_id, role) values ($1, $2, 'member')")
+                .bind(room)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            insert_event(&mut tx, room, n as i64 + 1, "member.joined", a, None, Some(user)).await?;
+        }
+    }
+    tx.commit().await?;
+    sqlx::query_as(
+        "select id, kind, name, visibility, created_at, last_seq from chat_rooms where direct_key = $1",
+    )
+    .bind(&key)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(RoomError::NotFound)
 }

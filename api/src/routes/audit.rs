@@ -44,6 +44,16 @@ pub enum AuditAction {
     MediaDeleted,
     /// An account deleted by its owner.
     AccountDeleted,
+    /// A chat room created.
+    RoomCreated,
+    /// A member removed from a chat room by its owner or a moderator.
+    RoomMemberKicked,
+    /// A member muted in a chat room.
+    RoomMemberMuted,
+    /// A member's role in a chat room changed.
+    RoomRoleChanged,
+    /// A message removed by a moderator (not its author).
+    RoomMessageRemoved,
 }
 
 /// A recorded security event.
@@ -64,6 +74,20 @@ pub struct AuditEvent {
     pub client: Option<String>,
     /// What else identifies the event (a session, a queue, a job, the address tried).
     pub detail: serde_json::Value,
+}
+
+impl From<audit::Row> for AuditEvent {
+    fn from(row: audit::Row) -> Self {
+        Self {
+            id: row.id,
+            at: row.at,
+            action: row.action,
+            actor_id: row.actor_id,
+            subject_id: row.subject_id,
+            client: row.client,
+            detail: row.detail,
+        }
+    }
 }
 
 /// A page of the audit log.
@@ -108,18 +132,7 @@ impl AuditApi {
         let next_before = (rows.len() == limit as usize)
             .then(|| rows.last().map(|r| r.id))
             .flatten();
-        let items = rows
-            .into_iter()
-            .map(|row| AuditEvent {
-                id: row.id,
-                at: row.at,
-                action: row.action,
-                actor_id: row.actor_id,
-                subject_id: row.subject_id,
-                client: row.client,
-                detail: row.detail,
-            })
-            .collect();
+        let items = rows.into_iter().map(AuditEvent::from).collect();
         Ok(Json(AuditPage { items, next_before }))
     }
 }

@@ -8,6 +8,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::MaybeUndefined,
 };
 use uuid::Uuid;
 
@@ -16,6 +17,8 @@ use crate::{
     auth::BearerAuth,
     chat::store::{self, Role, RoomError},
     error::ApiError,
+    middleware::client::Client,
+    routes::audit::AuditEvent,
     state::AppState,
 };
 
@@ -114,6 +117,52 @@ pub enum RoomCreated {
     Created(Json<RoomView>),
 }
 
+/// A role one can be given (`owner` stays with the room's creator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum MemberRole {
+    /// May add, kick and mute members and delete their messages.
+    Moderator,
+    /// May read and send.
+    Member,
+}
+
+/// A change to a member: a role (owners only), a mute (owners and moderators), or both.
+#[derive(Debug, Object)]
+pub struct MemberUpdate {
+    /// The new role.
+    pub role: Option<MemberRole>,
+    /// Muted (may read, may not send) until then; `null` lifts a mute.
+    pub muted_until: MaybeUndefined<DateTime<Utc>>,
+}
+
+/// Answer of a member's removal or change.
+#[derive(Debug, ApiResponse)]
+pub enum MemberChanged {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// A room's audit events.
+#[derive(Debug, Object)]
+pub struct RoomAudit {
+    /// Newest first.
+    pub items: Vec<AuditEvent>,
+}
+
+fn member_error(err: RoomError) -> ApiError {
+    match err {
+        RoomError::NotFound => room_not_found(),
+        RoomError::NoSuchUser => ApiError::not_found("member-not-found", "no such member of this room"),
+        RoomError::Forbidden | RoomError::Muted(_) => ApiError::forbidden(
+            "room-role-required",
+            "your role in this room does not allow this (owners act on anyone, moderators on members)",
+        ),
+        RoomError::Db(err) => err.into(),
+    }
+}
+
 fn room_not_found() -> ApiError {
     ApiError::not_found("room-not-found", "no such room, or you are not a member")
 }
@@ -198,6 +247,119 @@ impl RoomsApi {
             .await?
             .ok_or_else(room_not_found)?;
         Ok(Json(view(room, role)))
+    }
+
+    /// Leave a room (your own id), or remove a member as its owner or a moderator (audited).
+    #[oai(
+        path = "/rooms/:room_id/members/:user_id",
+        method = "delete",
+        operation_id = "removeRoomMember"
+    )]
+    async fn remove_member(
+        &self,
+        state: Data<&AppState>,
+        client: Data<&Client>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> Result<MemberChanged, ApiError> {
+        store::remove_member(
+            &state.pool,
+            room_id.0,
+            auth.0.id,
+            user_id.0,
+            Some(client.address()),
+        )
+        .await
+        .map_err(member_error)?;
+        Ok(MemberChanged::Done)
+    }
+
+    /// Change a member's role (owners) or mute them (owners and moderators); audited.
+    #[oai(
+        path = "/rooms/:room_id/members/:user_id",
+        method = "patch",
+        operation_id = "updateRoomMember"
+    )]
+    async fn update_member(
+        &self,
+        state: Data<&AppState>,
+        client: Data<&Client>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Json<MemberUpdate>,
+    ) -> Result<MemberChanged, ApiError> {
+        let change = store::MemberChange {
+            role: body.role.map(|role| match role {
+                MemberRole::Moderator => Role::Moderator,
+                MemberRole::Member => Role::Member,
+            }),
+            muted_until: match &body.muted_until {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(until) => Some(Some(*until)),
+            },
+        };
+        store::change_member(
+            &state.pool,
+            room_id.0,
+            auth.0.id,
+            user_id.0,
+            change,
+            Some(client.address()),
+        )
+        .await
+        .map_err(member_error)?;
+        Ok(MemberChanged::Done)
+    }
+
+    /// A room's audit events (created, members kicked, muted or given a role, messages removed
+    /// by a moderator), for its owner.
+    #[oai(
+        path = "/rooms/:room_id/audit",
+        method = "get",
+        operation_id = "listRoomAudit"
+    )]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+    ) -> Result<Json<RoomAudit>, ApiError> {
+        match store::role(&state.pool, room_id.0, auth.0.id).await? {
+            None => return Err(room_not_found()),
+            Some(Role::Owner) => {}
+            Some(_) => {
+                return Err(ApiError::forbidden(
+                    "room-role-required",
+                    "only the room's owner reads its audit events",
+                ));
+            }
+        }
+        let rows = store::room_audit(&state.pool, room_id.0, 200).await?;
+        let items = rows.into_iter().map(AuditEvent::from).collect();
+        Ok(Json(RoomAudit { items }))
+    }
+
+    /// Open the direct conversation with another account (created on first use; the same
+    /// room every time after).
+    #[oai(path = "/direct/:user_id", method = "put", operation_id = "openDirectRoom")]
+    async fn direct(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        user_id: Path<Uuid>,
+    ) -> Result<Json<RoomView>, ApiError> {
+        let room = store::direct_room(&state.pool, auth.0.id, user_id.0)
+            .await
+            .map_err(|err| match err {
+                RoomError::NoSuchUser => {
+                    ApiError::not_found("user-not-found", "no such account (or yourself)")
+                }
+                other => member_error(other),
+            })?;
+        Ok(Json(view(room, Role::Member)))
     }
 
     /// A room's messages, newest first, a page at a time.

@@ -76,6 +76,11 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("listRooms", [401, 200, 200, 200]),
     ("addRoomMember", [401, 200, 404, 404]),
     ("listRoomMessages", [401, 200, 404, 404]),
+    ("removeRoomMember", [401, 204, 404, 404]),
+    ("updateRoomMember", [401, 204, 404, 404]),
+    ("listRoomAudit", [401, 200, 404, 404]),
+    // A direct conversation with a fourth account: anyone signed in may open one.
+    ("openDirectRoom", [401, 200, 200, 200]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -134,6 +139,8 @@ struct World {
     delivery: Uuid,
     /// The owner's private chat room.
     room: Uuid,
+    /// A member of that room other than the owner.
+    member: Uuid,
 }
 
 impl World {
@@ -231,8 +238,20 @@ async fn world(app: &TestApp, n: usize) -> World {
         .json()
         .await
         .unwrap();
+    let room: Uuid = room["id"].as_str().unwrap().parse().unwrap();
+    let member = account(app, format!("member{n}@example.com")).await;
+    let added = app
+        .http
+        .post(app.url(&format!("/v1/rooms/{room}/members")))
+        .bearer_auth(&owner.token)
+        .json(&json!({ "user_id": member.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::OK);
     World {
-        room: room["id"].as_str().unwrap().parse().unwrap(),
+        room,
+        member: member.id,
         owner,
         other,
         admin,
@@ -395,6 +414,22 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             Some(json!({ "user_id": me.map_or(world.owner.id, |a| a.id) })),
         ),
         "listRoomMessages" => (Method::GET, format!("/v1/rooms/{}/messages", world.room), None),
+        // Each role leaves the room itself (the owner can; the others are not in it).
+        "removeRoomMember" => {
+            let me = me.map_or(world.owner.id, |a| a.id);
+            (
+                Method::DELETE,
+                format!("/v1/rooms/{}/members/{me}", world.room),
+                None,
+            )
+        }
+        "updateRoomMember" => (
+            Method::PATCH,
+            format!("/v1/rooms/{}/members/{}", world.room, world.member),
+            Some(json!({ "muted_until": null })),
+        ),
+        "listRoomAudit" => (Method::GET, format!("/v1/rooms/{}/audit", world.room), None),
+        "openDirectRoom" => (Method::PUT, format!("/v1/direct/{}", world.member), None),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),
         "cancelJob" => (
             Method::POST,

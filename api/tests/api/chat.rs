@@ -342,3 +342,343 @@ async fn a_client_that_stops_answering_pings_is_closed_with_4010() {
     alive.send(json!({ "type": "ping", "id": "p" })).await;
     assert_eq!(alive.recv().await["type"], "pong");
 }
+
+/// A member's socket on `app`, subscribed to `room` from now on.
+async fn member_socket(app: &TestApp, token: &str, room: &str) -> Socket {
+    let mut socket = Socket::connect(&app.base, Some(token)).await.unwrap();
+    assert_eq!(socket.recv().await["type"], "ready");
+    socket
+        .send(json!({ "type": "subscribe", "id": "s", "room": room }))
+        .await;
+    socket.until("subscribed").await;
+    socket
+}
+
+#[tokio::test]
+async fn direct_messages_edits_deletions_receipts_and_typing_reach_the_other_side() {
+    let app = spawn_app_with(|_| {}).await;
+    let ann = app.user("ann@example.com").await;
+    let ben = app.user("ben@example.com").await;
+    let ben_id = user_id(&app, "ben@example.com").await;
+    let ann_id = user_id(&app, "ann@example.com").await;
+    let open = |token: String, other: Uuid| {
+        let app = &app;
+        async move {
+            let resp = app
+                .http
+                .put(app.url(&format!("/v1/direct/{other}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    // Either side opens the same room.
+    let room = open(ann.clone(), ben_id).await;
+    assert_eq!(open(ben.clone(), ann_id).await["id"], room["id"]);
+    assert_eq!(room["kind"], "direct");
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let mut a = member_socket(&app, &ann, &room_id).await;
+    let mut b = member_socket(&app, &ben, &room_id).await;
+
+    a.send(json!({ "type": "message.send", "id": "hi", "room": room_id, "body": "hi ben" }))
+        .await;
+    let (ack, _) = a.until("ack").await;
+    let (got, _) = b.until("room.event").await;
+    assert_eq!(got["message"]["body"], "hi ben");
+    let message_id = ack["message_id"].as_str().unwrap().to_owned();
+
+    // Receipts: Ben's delivered and read marks reach Ann.
+    b.send(json!({ "type": "receipt", "id": "r1", "room": room_id, "seq": ack["seq"], "kind": "read" }))
+        .await;
+    let (receipt, _) = a.until("receipt").await;
+    assert_eq!(receipt["user_id"], json!(ben_id));
+    assert_eq!(
+        (receipt["delivered_seq"].clone(), receipt["read_seq"].clone()),
+        (ack["seq"].clone(), ack["seq"].clone())
+    );
+
+    // Typing reaches Ann and is never stored; a second one within 3 s is not passed on.
+    b.send(json!({ "type": "typing", "id": "t1", "room": room_id }))
+        .await;
+    let (typing, _) = a.until("typing").await;
+    assert_eq!(typing["user_id"], json!(ben_id));
+    b.send(json!({ "type": "typing", "id": "t2", "room": room_id }))
+        .await;
+
+    // Edit and delete: only the author; both reach the other side with the current text.
+    b.send(json!({ "type": "message.edit", "id": "e0", "room": room_id, "message_id": message_id, "body": "hijacked" }))
+        .await;
+    let (refused, _) = b.until("error").await;
+    assert_eq!(refused["code"], "not-author");
+    a.send(json!({ "type": "message.edit", "id": "e1", "room": room_id, "message_id": message_id, "body": "hi, Ben" }))
+        .await;
+    let (edited, skipped) = b.until("room.event").await;
+    assert!(
+        skipped.iter().all(|f| f["type"] != "typing"),
+        "a second typing passed: {skipped:?}"
+    );
+    assert_eq!(
+        (edited["kind"].as_str(), edited["message"]["body"].as_str()),
+        (Some("message.edited"), Some("hi, Ben"))
+    );
+    assert!(edited["message"]["edited_at"].is_string());
+    a.send(json!({ "type": "message.delete", "id": "d1", "room": room_id, "message_id": message_id }))
+        .await;
+    let (deleted, _) = b.until("room.event").await;
+    assert_eq!(deleted["kind"], "message.deleted");
+    assert_eq!(deleted["message"]["deleted"], true);
+    assert!(deleted["message"]["body"].is_null());
+    // A reconnect replays the log with the current state: the text is gone everywhere.
+    let (_c, caught) = subscribed(&app, &ben, &room_id, Some(0)).await;
+    let bodies: Vec<&Value> = caught["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.get("message").map(|m| &m["body"]))
+        .collect();
+    assert!(bodies.iter().all(|b| b.is_null()), "{caught}");
+    assert_eq!(
+        app.count("select count(*) from chat_messages where body is not null")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_audit_log() {
+    let app = spawn_app_with(|_| {}).await;
+    let owner = app.user("boss@example.com").await;
+    let modr = app.user("mod@example.com").await;
+    let troll = app.user("troll@example.com").await;
+    let (mod_id, troll_id) = (
+        user_id(&app, "mod@example.com").await,
+        user_id(&app, "troll@example.com").await,
+    );
+    let room = create_room(&app, &owner, "club", "private").await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    for user in [mod_id, troll_id] {
+        assert_eq!(
+            add_member(&app, &owner, &room_id, user).await.status(),
+            StatusCode::OK
+        );
+    }
+    let patch = |token: &str, user: Uuid, body: Value| {
+        app.http
+            .patch(app.url(&format!("/v1/rooms/{room_id}/members/{user}")))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    // Only the owner gives roles; a member cannot mute.
+    assert_eq!(
+        patch(&troll, mod_id, json!({ "muted_until": "2100-01-01T00:00:00Z" }))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        patch(&owner, mod_id, json!({ "role": "moderator" }))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let mut t = member_socket(&app, &troll, &room_id).await;
+    let mut m = member_socket(&app, &modr, &room_id).await;
+    t.send(json!({ "type": "message.send", "id": "spam", "room": room_id, "body": "spam" }))
+        .await;
+    let (spam, _) = t.until("ack").await;
+    // The moderator removes it (audited), then mutes the troll: sends are refused.
+    m.send(json!({ "type": "message.delete", "id": "d", "room": room_id, "message_id": spam["message_id"] }))
+        .await;
+    let (removed, _) = m.until("ack").await;
+    assert!(removed["seq"].as_i64().unwrap() > spam["seq"].as_i64().unwrap());
+    let muted = patch(&modr, troll_id, json!({ "muted_until": "2100-01-01T00:00:00Z" }))
+        .await
+        .unwrap();
+    assert_eq!(muted.status(), StatusCode::NO_CONTENT);
+    t.send(json!({ "type": "message.send", "id": "more", "room": room_id, "body": "more spam" }))
+        .await;
+    let (refused, _) = t.until("error").await;
+    assert_eq!(refused["code"], "muted");
+    // A moderator cannot kick the owner; the troll is kicked: their socket gets the kick as the
+    // room's last event and nothing after it, and they can no longer read the history.
+    let kick = |token: &str, user: Uuid| {
+        app.http
+            .delete(app.url(&format!("/v1/rooms/{room_id}/members/{user}")))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    let owner_id = user_id(&app, "boss@example.com").await;
+    assert_eq!(
+        kick(&modr, owner_id).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        kick(&modr, troll_id).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let kicked = loop {
+        let (event, _) = t.until("room.event").await;
+        if event["kind"] == "member.kicked" {
+            break event;
+        }
+    };
+    assert_eq!(kicked["member"]["user_id"], json!(troll_id));
+    m.send(json!({ "type": "message.send", "id": "after", "room": room_id, "body": "peace" }))
+        .await;
+    m.until("ack").await;
+    assert_eq!(
+        t.next(Duration::from_secs(1)).await,
+        Ok(None),
+        "a kicked member still receives"
+    );
+    let history = app.get(&troll, &format!("/v1/rooms/{room_id}/messages")).await;
+    assert_eq!(history.status(), StatusCode::NOT_FOUND);
+
+    // The owner reads the room's audit log; the moderator may not.
+    let audit: Value = app
+        .get(&owner, &format!("/v1/rooms/{room_id}/audit"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "room-member-kicked",
+            "room-member-muted",
+            "room-message-removed",
+            "room-role-changed",
+            "room-created"
+        ]
+    );
+    assert_eq!(audit["items"][0]["subject_id"], json!(troll_id));
+    assert_eq!(audit["items"][0]["actor_id"], json!(mod_id));
+    assert_eq!(
+        app.get(&modr, &format!("/v1/rooms/{room_id}/audit"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn a_client_over_its_frame_rate_gets_rate_limited_errors_then_is_closed_with_4009() {
+    let app = spawn_app_with(|config| {
+        config.chat.chat_frames_per_second = 2;
+        config.chat.chat_frame_burst = 5;
+    })
+    .await;
+    let token = app.user("flood@example.com").await;
+    let mut s = Socket::connect(&app.base, Some(&token)).await.unwrap();
+    s.recv().await;
+    for n in 0..30 {
+        s.send(json!({ "type": "ping", "id": format!("p{n}") })).await;
+    }
+    let (closed, frames) = s.closed(Duration::from_secs(10)).await;
+    let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
+    let limited: Vec<&Value> = frames.iter().filter(|f| f["code"] == "rate-limited").collect();
+    assert!((5..=6).contains(&pongs), "{pongs} pongs: {frames:?}");
+    assert_eq!(limited.len(), 10, "{frames:?}");
+    assert!(limited[0]["retry_after_ms"].as_u64().unwrap() > 0);
+    assert_eq!(
+        closed,
+        Closed {
+            code: 4009,
+            reason: "rate-limited".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_reader_that_falls_behind_is_closed_with_4008_while_the_others_get_every_message() {
+    let app = spawn_app_with(|config| {
+        config.chat.chat_send_buffer = 8;
+        // The sender sends as fast as it is acknowledged.
+        config.chat.chat_frames_per_second = 10_000;
+    })
+    .await;
+    let owner = app.user("sender@example.com").await;
+    let fast_token = app.user("fast@example.com").await;
+    let slow_token = app.user("slow@example.com").await;
+    let room = create_room(&app, &owner, "firehose", "public").await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    for email in ["fast@example.com", "slow@example.com"] {
+        let id = user_id(&app, email).await;
+        add_member(&app, &owner, &room_id, id).await;
+    }
+    let mut fast = member_socket(&app, &fast_token, &room_id).await;
+    // The slow reader's kernel holds little, so the server's writes to it block soon.
+    let mut slow = Socket::connect_small_buffer(&app.base, &slow_token, 4096)
+        .await
+        .unwrap();
+    assert_eq!(slow.recv().await["type"], "ready");
+    slow.send(json!({ "type": "subscribe", "id": "s", "room": room_id }))
+        .await;
+    slow.until("subscribed").await;
+    let mut sender = member_socket(&app, &owner, &room_id).await;
+    // More than the kernel buffers on both sides of the slow socket hold (tcp_wmem tops out at
+    // 4 MiB here).
+    let body = "x".repeat(3900);
+    let total = 1500;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while let Ok(Some(frame)) = fast.next(Duration::from_secs(2)).await {
+            if frame["type"] == "room.event" && frame["kind"] == "message.created" {
+                got += 1;
+            }
+        }
+        got
+    });
+    // Sends until the server has dropped the slow reader (its metrics say so), so the slow
+    // reader starts reading while the server still offers it the close frame.
+    let mut sent = 0;
+    while sent < total {
+        sender
+            .send(json!({ "type": "message.send", "id": format!("m{sent}"), "room": room_id, "body": body }))
+            .await;
+        sender.until("ack").await;
+        sent += 1;
+        if sent % 25 == 0 {
+            let metrics = app
+                .http
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains(r#"veza_chat_closes_total{reason="slow-consumer"} 1"#) {
+                break;
+            }
+        }
+    }
+    assert!(sent < total, "the slow reader was never dropped");
+    let fast_got = reader.await.unwrap();
+    let (closed, frames) = slow.closed(Duration::from_secs(10)).await;
+    let slow_got = frames.iter().filter(|f| f["kind"] == "message.created").count();
+    assert_eq!(
+        closed,
+        Closed {
+            code: 4008,
+            reason: "slow-consumer".into()
+        },
+        "after {slow_got} messages"
+    );
+    assert!(slow_got < sent, "the slow reader got all {slow_got}");
+    // The others got every message.
+    assert_eq!(fast_got, sent, "the fast reader missed messages");
+}

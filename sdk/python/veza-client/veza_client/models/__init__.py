@@ -26,6 +26,8 @@ from .login_request import LoginRequest
 from .media_error import MediaError
 from .media_item import MediaItem
 from .media_page import MediaPage
+from .member_role import MemberRole
+from .member_update import MemberUpdate
 from .new_member import NewMember
 from .new_room import NewRoom
 from .new_webhook import NewWebhook
@@ -41,6 +43,7 @@ from .reprocessing import Reprocessing
 from .reset_confirm import ResetConfirm
 from .reset_form import ResetForm
 from .reset_request import ResetRequest
+from .room_audit import RoomAudit
 from .room_list import RoomList
 from .room_view import RoomView
 from .room_visibility import RoomVisibility
@@ -84,6 +87,8 @@ __all__ = (
     "MediaError",
     "MediaItem",
     "MediaPage",
+    "MemberRole",
+    "MemberUpdate",
     "NewMember",
     "NewRoom",
     "NewWebhook",
@@ -99,6 +104,7 @@ __all__ = (
     "ResetConfirm",
     "ResetForm",
     "ResetRequest",
+    "RoomAudit",
     "RoomList",
     "RoomView",
     "RoomVisibility",

@@ -15,6 +15,11 @@ class AuditAction(StrEnum):
     QUEUE_PAUSED = "queue-paused"
     QUEUE_RESUMED = "queue-resumed"
     REFRESH_TOKEN_REUSED = "refresh-token-reused"
+    ROOM_CREATED = "room-created"
+    ROOM_MEMBER_KICKED = "room-member-kicked"
+    ROOM_MEMBER_MUTED = "room-member-muted"
+    ROOM_MESSAGE_REMOVED = "room-message-removed"
+    ROOM_ROLE_CHANGED = "room-role-changed"
     SESSION_REVOKED = "session-revoked"
 
     def __str__(self) -> str:
