@@ -340,7 +340,7 @@ impl Connection {
                 .await
                 .map_err(|err| {
                     tracing::warn!(error = %err, "chat: could not read events to catch up");
-                    Closing(Some(1011))
+                    Closing(Some(close::INTERNAL))
                 })?;
             let Some(last) = page.last().map(|e| e.seq) else {
                 break;

@@ -127,6 +127,12 @@ impl ChatMetrics {
             "Chat sockets closed by the server, by close reason (slow-consumer, heartbeat-timeout, ...)",
             metrics.closes.clone(),
         );
+        // Every reason from zero, so a rate over them works before the first close.
+        for code in close::ALL {
+            metrics.closes.get_or_create(&CloseLabels {
+                reason: close::reason(code),
+            });
+        }
         metrics
     }
 
@@ -183,6 +189,22 @@ pub mod close {
     pub const RATE_LIMITED: u16 = 4009;
     /// Nothing heard from the client for the idle timeout.
     pub const HEARTBEAT_TIMEOUT: u16 = 4010;
+    /// The server could not go on (the database failed mid-catch-up).
+    pub const INTERNAL: u16 = 1011;
+
+    /// Every code the server sends.
+    pub const ALL: [u16; 10] = [
+        GOING_AWAY,
+        UNSUPPORTED,
+        TOO_BIG,
+        TOKEN_INVALID,
+        TOKEN_EXPIRED,
+        TOKEN_REVOKED,
+        SLOW_CONSUMER,
+        RATE_LIMITED,
+        HEARTBEAT_TIMEOUT,
+        INTERNAL,
+    ];
 
     /// The reason sent with a code.
     pub fn reason(code: u16) -> &'static str {
@@ -196,6 +218,7 @@ pub mod close {
             SLOW_CONSUMER => "slow-consumer",
             RATE_LIMITED => "rate-limited",
             HEARTBEAT_TIMEOUT => "heartbeat-timeout",
+            INTERNAL => "internal-error",
             _ => "closed",
         }
     }
