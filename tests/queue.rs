@@ -531,3 +531,56 @@ async fn a_worker_is_ready_when_its_consumers_run_unready_without_its_database_a
     let job = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
     assert_eq!(job["state"], "succeeded", "the drained job finished: {job}");
 }
+
+/// A queue consumer that fails while one of its jobs runs is restarted; the job, finished by the
+/// old consumer's handler, must still be acknowledged (not left `running` in apalis), with or
+/// without a drain.
+#[tokio::test]
+async fn a_job_outlives_the_restart_of_its_consumer_and_is_acknowledged() {
+    for sigterm in [true, false] {
+        let mut platform = Platform::start_with_env(
+            None,
+            &[],
+            &[
+                ("VEZA_HEARTBEAT_SECONDS", "1"),
+                ("VEZA_SHUTDOWN_TIMEOUT_SECONDS", "120"),
+            ],
+        )
+        .await;
+        let token = platform.register_and_login("restart@example.com").await;
+        let upload = platform
+            .upload(&token, fixtures::wav(300.0, 48_000, 1), "long.wav")
+            .await;
+        let job_id = upload["job_ids"][0].as_str().unwrap().to_owned();
+        platform.wait_for_state(&token, &job_id, &["running"]).await;
+        // Its consumer fails: its next heartbeat finds its registration gone.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&platform.database_url)
+            .await
+            .unwrap();
+        sqlx::query("update apalis.workers set worker_type = 'gone' where worker_type = 'transcode'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let failed_at = Instant::now();
+        while !std::fs::read_to_string(platform.worker_log_path(0))
+            .unwrap()
+            .contains("queue consumer failed")
+        {
+            assert!(
+                failed_at.elapsed() < Duration::from_secs(30),
+                "the consumer did not fail"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let job = if sigterm {
+            platform.sigterm_worker(0);
+            let status = platform.wait_worker_exit(0, Duration::from_secs(130)).await;
+            assert!(status.success(), "veza-worker exited with {status}");
+            platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await
+        } else {
+            platform.wait_for_job(&token, &job_id).await
+        };
+        eprintln!("sigterm={sigterm}: {job}");
+        assert_eq!(job["state"], "succeeded", "sigterm={sigterm}: {job}");
+    }
+}

@@ -57,6 +57,33 @@ impl Lease {
         Ok(released.rows_affected() == 1)
     }
 
+    /// Records the attempt's end on the job's queue row as apalis's acknowledgement does
+    /// (`status` `Done`, `Failed` or `Killed`, the attempt count, the result), fenced on the
+    /// lease. apalis acknowledges from an in-memory channel of the consumer that claimed the job;
+    /// when that consumer failed and was restarted while the attempt ran, the channel and the
+    /// acknowledgement are gone and the job would stay `Running`. Writing the same values twice
+    /// is harmless. Returns whether the lease still held the job.
+    pub async fn acknowledge(
+        &self,
+        pool: &sqlx::PgPool,
+        status: &str,
+        attempt: usize,
+        result: &serde_json::Value,
+    ) -> Result<bool, sqlx::Error> {
+        let acknowledged = sqlx::query(
+            "update apalis.jobs set status = $3, attempts = $4, last_result = $5, done_at = now()
+              where id = $1 and lock_by = $2",
+        )
+        .bind(&self.task_id)
+        .bind(&self.worker)
+        .bind(status)
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(result)
+        .execute(pool)
+        .await?;
+        Ok(acknowledged.rows_affected() == 1)
+    }
+
     /// Moves the job's next attempt `delay` into the future (a scheduled retry). apalis then
     /// acknowledges the failed attempt; its fetch skips the job until `run_at`.
     pub async fn schedule_retry(

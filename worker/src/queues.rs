@@ -105,11 +105,43 @@ impl Runner {
         let started = std::time::Instant::now();
         let ending = self.execute(policy, run, attempt, work, span).await;
         let (result, outcome) = self.settle(run, media_id, attempt, policy, ending).await;
+        self.acknowledge(run, attempt, &result, outcome).await;
         self.metrics.attempt(policy.queue, outcome, started.elapsed());
         if let Some(finishes) = self.finishes.get(policy.queue) {
             finishes.record();
         }
         result
+    }
+
+    /// Writes apalis's acknowledgement of the attempt ourselves (see [`Lease::acknowledge`]): the
+    /// consumer that claimed the job may have been restarted meanwhile, its acknowledgement lost.
+    /// A released job or a lost lease has nothing to acknowledge.
+    async fn acknowledge(
+        &self,
+        run: &JobRun,
+        attempt: &Attempt,
+        result: &Result<(), BoxDynError>,
+        outcome: &str,
+    ) {
+        if outcome == "released" || outcome == "lease-lost" {
+            return;
+        }
+        // The status and result apalis would write (apalis-core's `LifecycleFuture`).
+        let (status, recorded) = match result {
+            Ok(()) => ("Done", serde_json::json!({ "Ok": null })),
+            Err(err) if err.downcast_ref::<AbortError>().is_some() => {
+                ("Killed", serde_json::json!({ "Err": err.to_string() }))
+            }
+            Err(err) => ("Failed", serde_json::json!({ "Err": err.to_string() })),
+        };
+        if let Err(db) = run
+            .lease
+            .acknowledge(&self.ctx.pool, status, attempt.current(), &recorded)
+            .await
+        {
+            // apalis's own acknowledgement still follows while the consumer lives.
+            tracing::warn!(job_id = %run.id, error = %db, "could not record the attempt's end");
+        }
     }
 
     /// The attempt's identity: Veza's job id, the lease, a cancellation token tied to shutdown.
