@@ -423,10 +423,14 @@ async fn a_worker_claims_only_the_queues_it_serves_and_another_takes_the_rest() 
     assert_eq!(media["status"], "ready", "{media}");
 }
 
-/// `/readyz` of a worker's status listener: its status and the problems it lists.
+/// `/readyz` of a worker's status listener: its status and the problems it lists; status 0
+/// while nothing listens yet (the worker is starting).
 async fn worker_readiness(http: &reqwest::Client, listen: &str) -> (u16, serde_json::Value) {
-    let resp = http.get(format!("http://{listen}/readyz")).send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    match http.get(format!("http://{listen}/readyz")).send().await {
+        Ok(resp) => (resp.status().as_u16(), resp.json().await.unwrap()),
+        Err(err) if err.is_connect() => (0, serde_json::Value::Null),
+        Err(err) => panic!("GET /readyz: {err}"),
+    }
 }
 
 /// Polls the worker's `/readyz` until it answers `status` (30 s at most); returns the body.
@@ -572,6 +576,9 @@ async fn a_job_outlives_the_restart_of_its_consumer_and_is_acknowledged() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // The case at hand: the job still runs, outliving the consumer that claimed it.
+        let running = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
+        assert_eq!(running["state"], "running", "finished before its consumer failed: {running}");
         let job = if sigterm {
             platform.sigterm_worker(0);
             let status = platform.wait_worker_exit(0, Duration::from_secs(130)).await;

@@ -51,9 +51,6 @@ impl Readiness {
     /// What keeps this worker from working; empty when it is ready.
     async fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.draining.is_cancelled() {
-            problems.push("draining: the shutdown signal arrived".to_owned());
-        }
         let database =
             tokio::time::timeout(DATABASE_TIMEOUT, sqlx::query("select 1").execute(&self.pool)).await;
         match database {
@@ -68,6 +65,11 @@ impl Readiness {
                 Some((_, state)) => problems.push(format!("queue {queue}: consumer {state}")),
                 None => problems.push(format!("queue {queue}: no consumer yet")),
             }
+        }
+        // Looked at last: a signal that arrived while the database answered stops consumers,
+        // and the answer must then say why they stopped.
+        if self.draining.is_cancelled() {
+            problems.insert(0, "draining: the shutdown signal arrived".to_owned());
         }
         problems
     }
