@@ -578,7 +578,10 @@ async fn a_job_outlives_the_restart_of_its_consumer_and_is_acknowledged() {
         }
         // The case at hand: the job still runs, outliving the consumer that claimed it.
         let running = platform.get_json(&token, &format!("/v1/jobs/{job_id}")).await;
-        assert_eq!(running["state"], "running", "finished before its consumer failed: {running}");
+        assert_eq!(
+            running["state"], "running",
+            "finished before its consumer failed: {running}"
+        );
         let job = if sigterm {
             platform.sigterm_worker(0);
             let status = platform.wait_worker_exit(0, Duration::from_secs(130)).await;

@@ -45,7 +45,8 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
     // checked in api/tests/api/playback.rs and the authorization matrix). Registering webhooks is
     // left out: the worker would then send the seeded items' events to whatever URLs the fuzzer
     // made up, and tests send traffic to loopback only (api/tests/api/webhooks.rs and
-    // tests/webhooks.rs check those answers).
+    // tests/webhooks.rs check those answers). The live event stream is left out: it never ends,
+    // so a fuzzer waiting for its body would wait for good (tests/chat.rs reads it).
     schemathesis(
         &platform,
         &user,
@@ -53,7 +54,7 @@ async fn every_answer_of_the_running_platform_conforms_to_the_published_spec() {
             "--exclude-tag",
             "Admin",
             "--exclude-operation-id-regex",
-            "^(logout|revokeSession|playOutput|createWebhook)$",
+            "^(logout|revokeSession|playOutput|createWebhook|streamEvents)$",
         ],
     )
     .await;

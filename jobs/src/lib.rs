@@ -55,6 +55,7 @@ pub mod idempotency;
 pub mod job_state;
 pub mod kind;
 pub mod lease;
+pub mod live;
 pub mod mailer;
 pub mod media;
 pub mod metrics;

@@ -108,9 +108,10 @@ pub async fn set_progress(
         .bind(job_id)
         .bind(stage)
         .bind(percent)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    // The owner's live connections hear of it at once.
+    crate::live::announce(conn, job_id, "job.progress").await
 }
 
 /// Marks the stage of a job that will not run again `failed` (when it reports stages).

@@ -215,6 +215,12 @@ impl Platform {
         wait_exit(&mut self.workers[index], within).await
     }
 
+    /// SIGTERMs the API and waits up to `within` for it to exit; returns its status.
+    pub async fn terminate_api(&mut self, within: Duration) -> std::process::ExitStatus {
+        signal_term(&self.api);
+        wait_exit(&mut self.api, within).await
+    }
+
     /// SIGKILLs the API (a crash: no drain) and starts it again on the same port and data,
     /// appending to its log; waits until it is ready.
     pub async fn restart_api(&mut self) {

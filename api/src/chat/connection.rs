@@ -223,7 +223,9 @@ impl Connection {
 
     async fn serve(&mut self, mut identity: Identity, reply_id: Option<String>) -> Closing {
         let (tx, mut rx) = mpsc::channel(self.hub.limits.chat_send_buffer);
-        let handle = self.hub.new_connection(identity.user.session_id, tx);
+        let handle = self
+            .hub
+            .new_connection(identity.user.id, identity.user.session_id, tx);
         self.handle = Some(handle.clone());
         self.hub.metrics.open.inc();
         let closing = self.serve_with(&handle, &mut rx, &mut identity, reply_id).await;
@@ -300,6 +302,7 @@ impl Connection {
                 frame,
                 leaving,
             } => (room, seq, frame, leaving),
+            Push::User(event) => return self.send_text(frames::job_event(&event)).await,
             Push::Ephemeral { room, frame } => {
                 if self.cursors.contains_key(&room) {
                     self.send_text(frame.as_ref()).await?;

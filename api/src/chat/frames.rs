@@ -263,6 +263,12 @@ pub fn typing(room: Uuid, user: Uuid) -> String {
     json!({ "type": "typing", "room": room, "user_id": user }).to_string()
 }
 
+/// `job.event`: a job of the user reported progress or settled; `event` (JSON) is the body
+/// webhooks deliver (plus `job.progress`), as the event streams send it.
+pub fn job_event(event: &str) -> String {
+    format!(r#"{{"type":"job.event","event":{event}}}"#)
+}
+
 /// `pong`.
 pub fn pong(id: &str) -> String {
     json!({ "type": "pong", "id": id }).to_string()

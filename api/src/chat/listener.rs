@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::{ChatHub, close, frames, store::ROOM_CHANNEL};
 
-/// Per-user notifications: a revoked session (from the `sessions` trigger).
-pub const USER_CHANNEL: &str = "veza_user";
+/// Per-user notifications: a revoked session (from the `sessions` trigger), a job event.
+pub use veza_jobs::live::USER_CHANNEL;
 
 /// How long to wait before connecting again after the database refused.
 const RETRY: Duration = Duration::from_secs(1);
@@ -32,7 +32,13 @@ struct RoomNote {
 #[derive(Deserialize)]
 struct UserNote {
     t: String,
+    /// A revoked session.
     s: Option<Uuid>,
+    /// The user.
+    u: Option<Uuid>,
+    /// A job and its event type.
+    j: Option<Uuid>,
+    e: Option<String>,
 }
 
 /// Listens until the hub shuts down.
@@ -122,8 +128,21 @@ async fn handle(hub: &ChatHub, batch: &[PgNotification]) {
                 }
             }
             USER_CHANNEL => match serde_json::from_str::<UserNote>(note.payload()) {
-                Ok(UserNote { t, s: Some(session) }) if t == "revoked" => {
+                Ok(UserNote {
+                    t, s: Some(session), ..
+                }) if t == "revoked" => {
                     hub.close_session(session, close::TOKEN_REVOKED);
+                }
+                Ok(UserNote {
+                    t,
+                    u: Some(user),
+                    j: Some(job),
+                    e: Some(event),
+                    ..
+                }) if t == "job" => {
+                    if let Err(err) = hub.job_event(user, job, &event).await {
+                        tracing::warn!(error = %err, "chat: could not read a job event");
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => tracing::warn!(payload = note.payload(), "chat: unreadable user notification"),

@@ -129,7 +129,7 @@ impl ChatMetrics {
         );
         // Every reason from zero, so a rate over them works before the first close.
         for code in close::ALL {
-            metrics.closes.get_or_create(&CloseLabels {
+            let _ = metrics.closes.get_or_create(&CloseLabels {
                 reason: close::reason(code),
             });
         }
@@ -160,6 +160,8 @@ pub enum Push {
         /// receiving it after this event.
         leaving: Option<Uuid>,
     },
+    /// A job event of the user (its JSON body, as webhooks deliver it).
+    User(Arc<str>),
     /// Something ephemeral about a room (typing, a receipt): passed on as it is, no number.
     Ephemeral {
         /// The room.
@@ -228,6 +230,7 @@ pub mod close {
 #[derive(Clone)]
 pub struct ConnHandle {
     id: u64,
+    user_id: Uuid,
     session_id: Uuid,
     tx: mpsc::Sender<Push>,
     kill: CancellationToken,
@@ -236,6 +239,11 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
+    /// Cancelled when the connection must end (its session revoked, a full buffer, shutdown).
+    pub fn ended(&self) -> CancellationToken {
+        self.kill.clone()
+    }
+
     /// Closes the connection with `code` (the first code given wins).
     fn close_with(&self, code: u16) {
         let _ = self
@@ -270,6 +278,7 @@ pub struct ChatHub {
     metrics: ChatMetrics,
     rooms: RwLock<HashMap<Uuid, RoomSubs>>,
     sessions: RwLock<HashMap<Uuid, HashMap<u64, ConnHandle>>>,
+    users: RwLock<HashMap<Uuid, HashMap<u64, ConnHandle>>>,
     next_id: AtomicU64,
     /// Cancelled when the API shuts down: every connection sends 1001 and ends.
     shutdown: CancellationToken,
@@ -286,6 +295,7 @@ impl ChatHub {
             metrics,
             rooms: RwLock::default(),
             sessions: RwLock::default(),
+            users: RwLock::default(),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -322,9 +332,11 @@ impl ChatHub {
         }
     }
 
-    fn new_connection(&self, session_id: Uuid, tx: mpsc::Sender<Push>) -> ConnHandle {
+    /// Registers a connection (a socket or an event stream) of `user_id`'s session.
+    pub fn new_connection(&self, user_id: Uuid, session_id: Uuid, tx: mpsc::Sender<Push>) -> ConnHandle {
         let handle = ConnHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            user_id,
             session_id,
             tx,
             kill: self.shutdown.child_token(),
@@ -336,7 +348,44 @@ impl ChatHub {
             .entry(session_id)
             .or_default()
             .insert(handle.id, handle.clone());
+        self.users
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user_id)
+            .or_default()
+            .insert(handle.id, handle.clone());
         handle
+    }
+
+    /// Whether `user` has connections on this instance.
+    fn has_user(&self, user: Uuid) -> bool {
+        self.users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&user)
+    }
+
+    /// Hands job event `frame` to every connection of `user` on this instance.
+    fn hand_to_user(&self, user: Uuid, frame: &str) {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let frame: Arc<str> = frame.into();
+        for conn in users.get(&user).into_iter().flat_map(HashMap::values) {
+            conn.push(Push::User(frame.clone()));
+        }
+    }
+
+    /// Reads job event `event_type` of `job` and hands it to its owner's connections here.
+    async fn job_event(&self, owner: Uuid, job: Uuid, event_type: &str) -> Result<(), sqlx::Error> {
+        if !self.has_user(owner) {
+            return Ok(());
+        }
+        if let Some((owner, event)) = veza_jobs::live::event(&self.pool, job, event_type).await? {
+            match serde_json::to_string(&event) {
+                Ok(body) => self.hand_to_user(owner, &body),
+                Err(err) => tracing::error!(error = %err, "chat: could not serialize a job event"),
+            }
+        }
+        Ok(())
     }
 
     fn subscribe(&self, room: Uuid, conn: &ConnHandle) {
@@ -359,15 +408,18 @@ impl ChatHub {
         }
     }
 
-    fn remove_connection(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = Uuid>) {
+    /// Forgets a connection (it ended).
+    pub fn remove_connection(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = Uuid>) {
         for room in rooms {
             self.unsubscribe(room, conn.id);
         }
-        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(conns) = sessions.get_mut(&conn.session_id) {
-            conns.remove(&conn.id);
-            if conns.is_empty() {
-                sessions.remove(&conn.session_id);
+        for (index, key) in [(&self.sessions, conn.session_id), (&self.users, conn.user_id)] {
+            let mut map = index.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(conns) = map.get_mut(&key) {
+                conns.remove(&conn.id);
+                if conns.is_empty() {
+                    map.remove(&key);
+                }
             }
         }
     }

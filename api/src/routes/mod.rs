@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod media;
@@ -49,6 +50,7 @@ pub type Api = (
     resumable::ResumableApi,
     outputs::OutputsApi,
     jobs::JobsApi,
+    events::EventsApi,
     webhooks::WebhooksApi,
     rooms::RoomsApi,
     admin::AdminApi,
@@ -68,6 +70,7 @@ pub fn api() -> Api {
         resumable::ResumableApi,
         outputs::OutputsApi,
         jobs::JobsApi,
+        events::EventsApi,
         webhooks::WebhooksApi,
         rooms::RoomsApi,
         admin::AdminApi,

@@ -81,6 +81,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("listRoomAudit", [401, 200, 404, 404]),
     // A direct conversation with a fourth account: anyone signed in may open one.
     ("openDirectRoom", [401, 200, 200, 200]),
+    // One's own live events (a stream that stays open: only its status is read).
+    ("streamEvents", [401, 200, 200, 200]),
     ("getJob", [401, 200, 404, 404]),
     ("cancelJob", [401, 202, 404, 404]),
     // Operators: the admin role only.
@@ -430,6 +432,7 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
         ),
         "listRoomAudit" => (Method::GET, format!("/v1/rooms/{}/audit", world.room), None),
         "openDirectRoom" => (Method::PUT, format!("/v1/direct/{}", world.member), None),
+        "streamEvents" => (Method::GET, "/v1/events".into(), None),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),
         "cancelJob" => (
             Method::POST,

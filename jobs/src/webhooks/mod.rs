@@ -284,6 +284,12 @@ pub struct EventData {
     /// The failure, for `*.failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
+    /// What the job is doing, for `job.progress` (live events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// How far along it is, for `job.progress` (live events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_percent: Option<i16>,
 }
 
 /// A failure as events show it.
@@ -358,9 +364,12 @@ pub async fn notify_media_outcome(
                 job_id,
                 job_kind: settled.job_kind.clone(),
                 error: error.clone(),
+                stage: None,
+                progress_percent: None,
             },
         };
         sent += enqueue_event(&mut tx, settled.owner_id, &event).await?;
+        crate::live::announce(&mut *tx, job_id, event_type).await?;
     }
     tx.commit().await?;
     Ok(sent)

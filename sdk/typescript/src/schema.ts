@@ -470,6 +470,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your jobs' progress and outcomes as they happen (Server-Sent Events; each event's name is
+         *     its type). Comments keep the connection alive every 15 s.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -1352,6 +1372,63 @@ export interface components {
          * @enum {string}
          */
         JobState: "queued" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
+        /**
+         * LiveEvent
+         * @description A job event: `job.progress`, `job.succeeded`, `job.failed`, `media.ready` or
+         *     `media.failed`. The webhooks deliver the same body (all but `job.progress`).
+         */
+        LiveEvent: {
+            /** @description The event type. */
+            type: string;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            timestamp: string;
+            /** @description What it is about. */
+            data: components["schemas"]["LiveEventData"] & unknown;
+        };
+        /**
+         * LiveEventData
+         * @description What an event is about.
+         */
+        LiveEventData: {
+            /**
+             * Format: uuid
+             * @description The media item.
+             */
+            media_id: string;
+            /** @description Its kind (`audio`, `image`, `video`). */
+            media_kind: string;
+            /** @description Its status now. */
+            media_status: string;
+            /**
+             * Format: uuid
+             * @description The job.
+             */
+            job_id: string;
+            /** @description Its kind (queue). */
+            job_kind: string;
+            /** @description The failure, for `*.failed`. */
+            error?: components["schemas"]["LiveEventError"] & unknown;
+            /** @description What the job is doing, for `job.progress`. */
+            stage?: string;
+            /**
+             * Format: int16
+             * @description How far along it is, for `job.progress`.
+             */
+            progress_percent?: number;
+        };
+        /**
+         * LiveEventError
+         * @description A failure as events show it.
+         */
+        LiveEventError: {
+            /** @description The stable code. */
+            code: string;
+            /** @description What went wrong, for people. */
+            message: string;
+        };
         /**
          * LoginRequest
          * @description Credentials.
@@ -6047,6 +6124,25 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["LiveEvent"][];
                 };
             };
         };

@@ -22,6 +22,9 @@ from .health_status import HealthStatus
 from .job import Job
 from .job_error import JobError
 from .job_state import JobState
+from .live_event import LiveEvent
+from .live_event_data import LiveEventData
+from .live_event_error import LiveEventError
 from .login_request import LoginRequest
 from .media_error import MediaError
 from .media_item import MediaItem
@@ -83,6 +86,9 @@ __all__ = (
     "Job",
     "JobError",
     "JobState",
+    "LiveEvent",
+    "LiveEventData",
+    "LiveEventError",
     "LoginRequest",
     "MediaError",
     "MediaItem",
