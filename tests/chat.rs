@@ -123,6 +123,7 @@ async fn a_workers_job_progress_reaches_the_owners_socket_and_event_stream_and_a
     }
     // Another account heard nothing of it.
     assert_eq!(theirs.next(Duration::from_millis(500)).await, Ok(None));
+    veza_e2e::socket::check_frames(&[&mine, &theirs]).await;
 
     // SIGTERM: every socket gets a going-away close, and the API exits cleanly.
     let (status, (closed_mine, _), (closed_theirs, _)) = tokio::join!(

@@ -182,3 +182,32 @@ impl Socket {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// Checks `openapi/asyncapi.yaml` with `@asyncapi/parser` (valid, no warnings) and every frame
+/// the sockets sent and received against the message its `type` names; panics otherwise.
+/// Returns how many frames were checked.
+pub async fn check_frames(sockets: &[&Socket]) -> u64 {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("asyncapi");
+    crate::node::npm_ci(&dir);
+    let frames = tempfile::NamedTempFile::new().unwrap();
+    let lines: Vec<String> = sockets
+        .iter()
+        .flat_map(|socket| socket.log.iter().map(Value::to_string))
+        .collect();
+    std::fs::write(frames.path(), lines.join("\n")).unwrap();
+    let spec = dir.join("../../openapi/asyncapi.yaml");
+    let report = crate::node::report(
+        "node",
+        &dir,
+        &[
+            "check.mjs",
+            spec.to_str().unwrap(),
+            frames.path().to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(report["invalid"], serde_json::json!([]), "{report}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+    report["checked"].as_u64().unwrap()
+}

@@ -444,7 +444,9 @@ async fn direct_messages_edits_deletions_receipts_and_typing_reach_the_other_sid
         app.count("select count(*) from chat_messages where body is not null")
             .await,
         0
-    );
+    ); // Every frame both sides sent and received is what openapi/asyncapi.yaml says.
+    let checked = veza_e2e::socket::check_frames(&[&a, &b, &_c]).await;
+    assert!(checked > 20, "{checked} frames");
 }
 
 #[tokio::test]
@@ -572,6 +574,7 @@ async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_
             .status(),
         StatusCode::FORBIDDEN
     );
+    veza_e2e::socket::check_frames(&[&t, &m]).await;
 }
 
 #[tokio::test]
