@@ -811,3 +811,102 @@ pub async fn direct_room(pool: &PgPool, a: Uuid, b: Uuid) -> Result<Room, RoomEr
     .await?
     .ok_or(RoomError::NotFound)
 }
+
+/// Shares `user`'s media item `media` in `room` (a member); sharing it again changes nothing.
+/// Answers the number of its `media.shared` event.
+pub async fn share_media(pool: &PgPool, room: Uuid, user: Uuid, media: Uuid) -> Result<i64, MessageError> {
+    let mut tx = pool.begin().await?;
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(MessageError::Room(RoomError::NotFound));
+    };
+    if role_in(&mut tx, room, user).await?.is_none() {
+        return Err(MessageError::Room(RoomError::NotFound));
+    }
+    let owned: bool = sqlx::query_scalar(
+        "select exists (select 1 from media where id = $1 and owner_id = $2 and deleted_at is null)",
+    )
+    .bind(media)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !owned {
+        return Err(MessageError::NotFound);
+    }
+    let inserted = sqlx::query(
+        "insert into chat_shared_media (room_id, media_id, shared_by) values ($1, $2, $3)
+         on conflict do nothing",
+    )
+    .bind(room)
+    .bind(media)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        let shared: Option<i64> = sqlx::query_scalar(
+            "select max(seq) from chat_events where room_id = $1 and kind = 'media.shared' and subject_id = $2",
+        )
+        .bind(room)
+        .bind(media)
+        .fetch_one(pool)
+        .await?;
+        return Ok(shared.unwrap_or(0));
+    }
+    insert_event(&mut tx, room, seq, "media.shared", user, None, Some(media)).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+/// Stops sharing `media` in `room`: its sharer, or the room's owner or a moderator.
+pub async fn unshare_media(pool: &PgPool, room: Uuid, user: Uuid, media: Uuid) -> Result<(), MessageError> {
+    let mut tx = pool.begin().await?;
+    let Some(seq) = next_seq(&mut tx, room).await? else {
+        return Err(MessageError::Room(RoomError::NotFound));
+    };
+    let Some(role) = role_in(&mut tx, room, user).await? else {
+        return Err(MessageError::Room(RoomError::NotFound));
+    };
+    let sharer: Option<Uuid> =
+        sqlx::query_scalar("select shared_by from chat_shared_media where room_id = $1 and media_id = $2")
+            .bind(room)
+            .bind(media)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(sharer) = sharer else {
+        return Err(MessageError::NotFound);
+    };
+    if sharer != user && !role.manages() {
+        return Err(MessageError::NotAuthor);
+    }
+    sqlx::query("delete from chat_shared_media where room_id = $1 and media_id = $2")
+        .bind(room)
+        .bind(media)
+        .execute(&mut *tx)
+        .await?;
+    insert_event(&mut tx, room, seq, "media.unshared", user, None, Some(media)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The owner of media item `media` when it is shared in `room`, `user` is a member of the room
+/// and the item is not deleted.
+pub async fn shared_media_owner(
+    pool: &PgPool,
+    room: Uuid,
+    user: Uuid,
+    media: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select m.owner_id
+           from chat_shared_media s
+           join media m on m.id = s.media_id and m.deleted_at is null
+           join chat_members c on c.room_id = s.room_id and c.user_id = $3
+          where s.room_id = $1 and s.media_id = $2",
+    )
+    .bind(room)
+    .bind(media)
+    .bind(user)
+    .fetch_optional(pool)
+    .await
+}

@@ -411,6 +411,15 @@ fn media_not_found() -> ApiError {
 
 /// The API view of `rows`, with three queries however many rows there are.
 async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<MediaItem>, ApiError> {
+    media_items_signed_for(state, rows, state.playback_url_ttl).await
+}
+
+/// The items of `rows` with playback URLs signed for `ttl` (rounded up to the minute).
+pub(crate) async fn media_items_signed_for(
+    state: &AppState,
+    rows: Vec<media::Media>,
+    ttl: std::time::Duration,
+) -> Result<Vec<MediaItem>, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
     let mut outputs = media::published_outputs(&state.pool, &ids).await?;
     let mut job_ids = media::job_ids(&state.pool, &ids).await?;
@@ -427,7 +436,7 @@ async fn media_items(state: &AppState, rows: Vec<media::Media>) -> Result<Vec<Me
     };
     // One expiry for the whole answer, rounded to the minute, so a page lists stable URLs.
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-    let expires = (now + state.playback_url_ttl.as_secs()) / 60 * 60 + 60;
+    let expires = (now + ttl.as_secs()) / 60 * 60 + 60;
     let sign = |media_id: Uuid, generation: &str| state.playback.folder(media_id, generation, expires);
     Ok(rows
         .into_iter()

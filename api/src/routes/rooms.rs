@@ -144,6 +144,42 @@ pub enum MemberChanged {
     Done,
 }
 
+/// A media item to share in a room.
+#[derive(Debug, Object)]
+pub struct SharedMedia {
+    /// One of your media items.
+    pub media_id: Uuid,
+}
+
+/// A media item shared.
+#[derive(Debug, Object)]
+pub struct MediaShared {
+    /// The room.
+    pub room_id: Uuid,
+    /// The item.
+    pub media_id: Uuid,
+    /// Its `media.shared` event.
+    pub seq: i64,
+}
+
+/// How long the playback URLs a room member is handed for a shared item work: unsharing stops
+/// new URLs at once, and the old ones within this.
+const SHARED_URL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn shared_media_error(err: store::MessageError) -> ApiError {
+    match err {
+        store::MessageError::Room(RoomError::Db(err)) => err.into(),
+        store::MessageError::Room(_) => room_not_found(),
+        store::MessageError::NotFound => {
+            ApiError::not_found("media-not-found", "no such media item (of yours, or shared here)")
+        }
+        store::MessageError::NotAuthor => ApiError::forbidden(
+            "room-role-required",
+            "only the member who shared it, the owner or a moderator may unshare it",
+        ),
+    }
+}
+
 /// A room's audit events.
 #[derive(Debug, Object)]
 pub struct RoomAudit {
@@ -340,6 +376,79 @@ impl RoomsApi {
         let rows = store::room_audit(&state.pool, room_id.0, 200).await?;
         let items = rows.into_iter().map(AuditEvent::from).collect();
         Ok(Json(RoomAudit { items }))
+    }
+
+    /// Share one of your media items in a room: its members may then play it and see its
+    /// thumbnails and waveform, until it is unshared or deleted.
+    #[oai(
+        path = "/rooms/:room_id/media",
+        method = "post",
+        operation_id = "shareRoomMedia"
+    )]
+    async fn share_media(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        body: Json<SharedMedia>,
+    ) -> Result<Json<MediaShared>, ApiError> {
+        let seq = store::share_media(&state.pool, room_id.0, auth.0.id, body.media_id)
+            .await
+            .map_err(shared_media_error)?;
+        Ok(Json(MediaShared {
+            room_id: room_id.0,
+            media_id: body.media_id,
+            seq,
+        }))
+    }
+
+    /// Stop sharing a media item in a room (its sharer, the owner or a moderator). Playback
+    /// URLs already handed out stop working within 5 minutes.
+    #[oai(
+        path = "/rooms/:room_id/media/:media_id",
+        method = "delete",
+        operation_id = "unshareRoomMedia"
+    )]
+    async fn unshare_media(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        media_id: Path<Uuid>,
+    ) -> Result<MemberChanged, ApiError> {
+        store::unshare_media(&state.pool, room_id.0, auth.0.id, media_id.0)
+            .await
+            .map_err(shared_media_error)?;
+        Ok(MemberChanged::Done)
+    }
+
+    /// A media item shared in a room, for its members: its outputs with playback URLs that work
+    /// for 5 minutes.
+    #[oai(
+        path = "/rooms/:room_id/media/:media_id",
+        method = "get",
+        operation_id = "getRoomMedia"
+    )]
+    async fn shared_media(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+        media_id: Path<Uuid>,
+    ) -> Result<Json<crate::media_view::MediaItem>, ApiError> {
+        let not_found = || ApiError::not_found("media-not-found", "no such media item shared in this room");
+        let owner = store::shared_media_owner(&state.pool, room_id.0, auth.0.id, media_id.0)
+            .await?
+            .ok_or_else(not_found)?;
+        let row = veza_jobs::media::find(&state.pool, media_id.0, owner)
+            .await?
+            .ok_or_else(not_found)?;
+        let ttl = SHARED_URL_TTL.min(state.playback_url_ttl);
+        let item = super::media::media_items_signed_for(&state, vec![row], ttl)
+            .await?
+            .pop()
+            .ok_or_else(not_found)?;
+        Ok(Json(item))
     }
 
     /// Open the direct conversation with another account (created on first use; the same

@@ -79,6 +79,10 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("removeRoomMember", [401, 204, 404, 404]),
     ("updateRoomMember", [401, 204, 404, 404]),
     ("listRoomAudit", [401, 200, 404, 404]),
+    // The owner's item, shared in the owner's private room: its members only.
+    ("shareRoomMedia", [401, 200, 404, 404]),
+    ("unshareRoomMedia", [401, 204, 404, 404]),
+    ("getRoomMedia", [401, 200, 404, 404]),
     // A direct conversation with a fourth account: anyone signed in may open one.
     ("openDirectRoom", [401, 200, 200, 200]),
     // One's own live events (a stream that stays open: only its status is read).
@@ -251,6 +255,15 @@ async fn world(app: &TestApp, n: usize) -> World {
         .await
         .unwrap();
     assert_eq!(added.status(), StatusCode::OK);
+    let shared = app
+        .http
+        .post(app.url(&format!("/v1/rooms/{room}/media")))
+        .bearer_auth(&owner.token)
+        .json(&json!({ "media_id": media_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), StatusCode::OK);
     World {
         room,
         member: member.id,
@@ -431,6 +444,21 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             Some(json!({ "muted_until": null })),
         ),
         "listRoomAudit" => (Method::GET, format!("/v1/rooms/{}/audit", world.room), None),
+        "shareRoomMedia" => (
+            Method::POST,
+            format!("/v1/rooms/{}/media", world.room),
+            Some(json!({ "media_id": media })),
+        ),
+        "unshareRoomMedia" => (
+            Method::DELETE,
+            format!("/v1/rooms/{}/media/{media}", world.room),
+            None,
+        ),
+        "getRoomMedia" => (
+            Method::GET,
+            format!("/v1/rooms/{}/media/{media}", world.room),
+            None,
+        ),
         "openDirectRoom" => (Method::PUT, format!("/v1/direct/{}", world.member), None),
         "streamEvents" => (Method::GET, "/v1/events".into(), None),
         "getJob" => (Method::GET, format!("/v1/jobs/{}", world.dead_job), None),

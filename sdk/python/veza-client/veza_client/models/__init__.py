@@ -29,6 +29,7 @@ from .login_request import LoginRequest
 from .media_error import MediaError
 from .media_item import MediaItem
 from .media_page import MediaPage
+from .media_shared import MediaShared
 from .member_role import MemberRole
 from .member_update import MemberUpdate
 from .new_member import NewMember
@@ -52,6 +53,7 @@ from .room_view import RoomView
 from .room_visibility import RoomVisibility
 from .session import Session
 from .session_list import SessionList
+from .shared_media import SharedMedia
 from .storage_usage import StorageUsage
 from .token_request import TokenRequest
 from .upload_accepted import UploadAccepted
@@ -93,6 +95,7 @@ __all__ = (
     "MediaError",
     "MediaItem",
     "MediaPage",
+    "MediaShared",
     "MemberRole",
     "MemberUpdate",
     "NewMember",
@@ -116,6 +119,7 @@ __all__ = (
     "RoomVisibility",
     "Session",
     "SessionList",
+    "SharedMedia",
     "StorageUsage",
     "TokenRequest",
     "UploadAccepted",
