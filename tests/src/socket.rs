@@ -188,7 +188,17 @@ impl Socket {
 /// Returns how many frames were checked.
 pub async fn check_frames(sockets: &[&Socket]) -> u64 {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("asyncapi");
-    crate::node::npm_ci(&dir);
+    // Once per test process: tests run in parallel, and two `npm ci` in one folder collide.
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    {
+        let mut installed = INSTALLED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*installed {
+            crate::node::npm_ci(&dir);
+            *installed = true;
+        }
+    }
     let frames = tempfile::NamedTempFile::new().unwrap();
     let lines: Vec<String> = sockets
         .iter()

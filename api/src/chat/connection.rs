@@ -222,6 +222,9 @@ impl Connection {
     }
 
     async fn serve(&mut self, mut identity: Identity, reply_id: Option<String>) -> Closing {
+        if self.hub.connections_of(identity.user.id) >= self.hub.limits.chat_max_connections_per_user {
+            return Closing(Some(close::TOO_MANY_CONNECTIONS));
+        }
         let (tx, mut rx) = mpsc::channel(self.hub.limits.chat_send_buffer);
         let handle = self
             .hub

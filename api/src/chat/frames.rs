@@ -269,6 +269,11 @@ pub fn job_event(event: &str) -> String {
     format!(r#"{{"type":"job.event","event":{event}}}"#)
 }
 
+/// `presence`: a member of one of the client's rooms came online or went offline.
+pub fn presence(user: Uuid, online: bool) -> String {
+    json!({ "type": "presence", "user_id": user, "online": online }).to_string()
+}
+
 /// `pong`.
 pub fn pong(id: &str) -> String {
     json!({ "type": "pong", "id": id }).to_string()

@@ -39,6 +39,8 @@ struct UserNote {
     /// A job and its event type.
     j: Option<Uuid>,
     e: Option<String>,
+    /// Presence: online anywhere.
+    on: Option<bool>,
 }
 
 /// Listens until the hub shuts down.
@@ -132,6 +134,16 @@ async fn handle(hub: &ChatHub, batch: &[PgNotification]) {
                     t, s: Some(session), ..
                 }) if t == "revoked" => {
                     hub.close_session(session, close::TOKEN_REVOKED);
+                }
+                Ok(UserNote {
+                    t,
+                    u: Some(user),
+                    on: Some(online),
+                    ..
+                }) if t == "presence" => {
+                    if let Err(err) = super::presence::announce_locally(hub, user, online).await {
+                        tracing::warn!(error = %err, "chat: could not pass a presence change on");
+                    }
                 }
                 Ok(UserNote {
                     t,

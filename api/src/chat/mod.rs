@@ -16,6 +16,7 @@
 pub mod connection;
 pub mod frames;
 pub mod listener;
+pub mod presence;
 pub mod store;
 pub mod upgrade;
 
@@ -56,6 +57,8 @@ pub struct ChatLimits {
     pub chat_frames_per_second: u32,
     /// The burst above that rate (default 40 frames).
     pub chat_frame_burst: u32,
+    /// Sockets one user may hold on one API instance (default 20); more are closed with 4013.
+    pub chat_max_connections_per_user: usize,
 }
 
 impl Default for ChatLimits {
@@ -68,6 +71,7 @@ impl Default for ChatLimits {
             chat_idle_timeout_seconds: 60,
             chat_frames_per_second: 20,
             chat_frame_burst: 40,
+            chat_max_connections_per_user: 20,
         }
     }
 }
@@ -86,6 +90,10 @@ impl ChatLimits {
                 u64::from(self.chat_frames_per_second),
             ),
             ("VEZA_CHAT_FRAME_BURST", u64::from(self.chat_frame_burst)),
+            (
+                "VEZA_CHAT_MAX_CONNECTIONS_PER_USER",
+                self.chat_max_connections_per_user as u64,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -193,9 +201,11 @@ pub mod close {
     pub const HEARTBEAT_TIMEOUT: u16 = 4010;
     /// The server could not go on (the database failed mid-catch-up).
     pub const INTERNAL: u16 = 1011;
+    /// The user holds as many sockets on this instance as allowed.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4013;
 
     /// Every code the server sends.
-    pub const ALL: [u16; 10] = [
+    pub const ALL: [u16; 11] = [
         GOING_AWAY,
         UNSUPPORTED,
         TOO_BIG,
@@ -206,6 +216,7 @@ pub mod close {
         RATE_LIMITED,
         HEARTBEAT_TIMEOUT,
         INTERNAL,
+        TOO_MANY_CONNECTIONS,
     ];
 
     /// The reason sent with a code.
@@ -221,6 +232,7 @@ pub mod close {
             RATE_LIMITED => "rate-limited",
             HEARTBEAT_TIMEOUT => "heartbeat-timeout",
             INTERNAL => "internal-error",
+            TOO_MANY_CONNECTIONS => "too-many-connections",
             _ => "closed",
         }
     }
@@ -274,6 +286,10 @@ struct RoomSubs {
 /// The connections of this API instance, by room and by session, and their shutdown.
 pub struct ChatHub {
     pool: PgPool,
+    /// This API instance, in `chat_presence`.
+    instance: Uuid,
+    /// Users whose connections here came or went (see `presence`).
+    presence_changes: mpsc::UnboundedSender<Uuid>,
     limits: ChatLimits,
     metrics: ChatMetrics,
     rooms: RwLock<HashMap<Uuid, RoomSubs>>,
@@ -288,9 +304,13 @@ pub struct ChatHub {
 
 impl ChatHub {
     /// A hub with no connections.
+    /// Starts its presence task: call inside the runtime.
     pub fn new(pool: PgPool, limits: ChatLimits, metrics: ChatMetrics) -> Arc<Self> {
-        Arc::new(Self {
+        let (presence_changes, changes) = mpsc::unbounded_channel();
+        let hub = Arc::new(Self {
             pool,
+            instance: Uuid::now_v7(),
+            presence_changes,
             limits,
             metrics,
             rooms: RwLock::default(),
@@ -299,7 +319,9 @@ impl ChatHub {
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
-        })
+        });
+        tokio::spawn(presence::run(hub.clone(), changes));
+        hub
     }
 
     /// The limits of the sockets.
@@ -332,8 +354,22 @@ impl ChatHub {
         }
     }
 
+    /// Live connections of `user` on this instance.
+    pub fn connections_of(&self, user: Uuid) -> usize {
+        self.users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user)
+            .map_or(0, HashMap::len)
+    }
+
     /// Registers a connection (a socket or an event stream) of `user_id`'s session.
-    pub fn new_connection(&self, user_id: Uuid, session_id: Uuid, tx: mpsc::Sender<Push>) -> ConnHandle {
+    pub fn new_connection(
+        self: &Arc<Self>,
+        user_id: Uuid,
+        session_id: Uuid,
+        tx: mpsc::Sender<Push>,
+    ) -> ConnHandle {
         let handle = ConnHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             user_id,
@@ -348,12 +384,15 @@ impl ChatHub {
             .entry(session_id)
             .or_default()
             .insert(handle.id, handle.clone());
-        self.users
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(user_id)
-            .or_default()
-            .insert(handle.id, handle.clone());
+        let first = {
+            let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+            let conns = users.entry(user_id).or_default();
+            conns.insert(handle.id, handle.clone());
+            conns.len() == 1
+        };
+        if first {
+            let _ = self.presence_changes.send(user_id);
+        }
         handle
     }
 
@@ -413,14 +452,20 @@ impl ChatHub {
         for room in rooms {
             self.unsubscribe(room, conn.id);
         }
+        let mut last = false;
         for (index, key) in [(&self.sessions, conn.session_id), (&self.users, conn.user_id)] {
             let mut map = index.write().unwrap_or_else(PoisonError::into_inner);
             if let Some(conns) = map.get_mut(&key) {
                 conns.remove(&conn.id);
                 if conns.is_empty() {
                     map.remove(&key);
+                    last = key == conn.user_id;
                 }
             }
+        }
+        // Gone from this instance.
+        if last {
+            let _ = self.presence_changes.send(conn.user_id);
         }
     }
 

@@ -93,8 +93,8 @@ async fn a_message_sent_on_one_instance_reaches_a_member_on_another_and_a_reconn
     let (ack, _) = b.until("ack").await;
     assert_eq!(ack["id"], "m1");
     assert_eq!(ack["seq"], start + 1);
-    let event = a.recv().await;
-    assert_eq!(event["type"], "room.event", "{event}");
+    // (Presence frames about Bob may come first.)
+    let (event, _) = a.until("room.event").await;
     assert_eq!(event["seq"], start + 1);
     assert_eq!(event["kind"], "message.created");
     assert_eq!(event["message"]["body"], "hello");
@@ -758,4 +758,85 @@ async fn a_media_item_shared_in_a_room_plays_for_its_members_only_until_it_is_un
     let (unshared, _) = watching.until("room.event").await;
     assert_eq!(unshared["kind"], "media.unshared");
     assert_eq!(app.get(&member, &path).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn members_see_each_other_come_online_and_go_offline_across_instances() {
+    let db = TestDatabase::create().await;
+    let one = spawn_app_on(&db.url, |_| {}).await;
+    let two = spawn_app_on(&db.url, |_| {}).await;
+    let ann = one.user("present@example.com").await;
+    let bob = one.user("arriving@example.com").await;
+    let room = create_room(&one, &ann, "hall", "private").await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let bob_id = user_id(&one, "arriving@example.com").await;
+    add_member(&one, &ann, &room_id, bob_id).await;
+    let mut watching = member_socket(&one, &ann, &room_id).await;
+
+    // Bob connects on the other instance: Ann hears he is online; he leaves: offline.
+    let mut bob_socket = Socket::connect(&two.base, Some(&bob)).await.unwrap();
+    assert_eq!(bob_socket.recv().await["type"], "ready");
+    // (Ann's own coming online is announced to her too.)
+    let online = loop {
+        let (frame, _) = watching.until("presence").await;
+        if frame["user_id"] == json!(bob_id) {
+            break frame;
+        }
+    };
+    assert_eq!(online["online"], json!(true));
+    // A second socket of his, opened and closed, may repeat "online" (presence is a state, not
+    // a count); only his last socket closing makes him offline.
+    let second = Socket::connect(&one.base, Some(&bob)).await.unwrap();
+    second.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(Some(frame)) = watching.next(Duration::from_millis(300)).await {
+        assert_ne!(
+            frame["online"],
+            json!(false),
+            "offline while still connected elsewhere"
+        );
+    }
+    bob_socket.close().await;
+    let last = loop {
+        let (next, _) = watching.until("presence").await;
+        if next["user_id"] == json!(bob_id) && next["online"] == json!(false) {
+            break next;
+        }
+    };
+    assert_eq!(
+        (last["user_id"].clone(), last["online"].clone()),
+        (json!(bob_id), json!(false))
+    );
+    assert_eq!(
+        one.count("select count(*) from chat_presence where user_id in (select id from users where email = 'arriving@example.com')")
+            .await,
+        0
+    );
+    veza_e2e::socket::check_frames(&[&watching]).await;
+}
+
+#[tokio::test]
+async fn a_user_over_the_socket_limit_is_closed_with_4013() {
+    let app = spawn_app_with(|config| config.chat.chat_max_connections_per_user = 2).await;
+    let token = app.user("many@example.com").await;
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut s = Socket::connect(&app.base, Some(&token)).await.unwrap();
+        assert_eq!(s.recv().await["type"], "ready");
+        kept.push(s);
+    }
+    let mut third = Socket::connect(&app.base, Some(&token)).await.unwrap();
+    let (closed, _) = third.closed(Duration::from_secs(10)).await;
+    assert_eq!(
+        closed,
+        Closed {
+            code: 4013,
+            reason: "too-many-connections".into()
+        }
+    );
+    // One closes: there is room again.
+    kept.pop().unwrap().close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = Socket::connect(&app.base, Some(&token)).await.unwrap();
+    assert_eq!(again.recv().await["type"], "ready");
 }
