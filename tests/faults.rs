@@ -41,11 +41,15 @@ const FAULTS_AFTER_RESTART: Duration = Duration::from_secs(10);
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// Heartbeat 2 s × 3 missed: a killed worker's jobs are rescued within ~6 s.
+/// Retries from a 2-s base: a transcode's three attempts then span 3 to 6 s, longer than the
+/// Postgres outage (`POSTGRES_DOWN`), as its real 10-s base does many times over. With 0.5 s
+/// they spanned under 1.5 s, and a job that started as Postgres went down could spend its
+/// whole budget on the one outage (CI saw it once in the S3 run).
 /// Media emails off: they are enqueued as jobs settle, so some would still be queued when the
 /// test looks for stuck jobs; their own tests are in jobs/tests/email_smtp.rs.
 const WORKER_ENV: &[(&str, &str)] = &[
     ("VEZA_MEDIA_EMAILS", "false"),
-    ("VEZA_RETRY_BASE_MS", "500"),
+    ("VEZA_RETRY_BASE_MS", "2000"),
     ("VEZA_HEARTBEAT_SECONDS", "2"),
     ("VEZA_MISSED_HEARTBEATS", "3"),
 ];
