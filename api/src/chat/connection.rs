@@ -126,14 +126,11 @@ impl Connection {
     /// Writes a frame. A write the client does not take within [`WRITE_TIMEOUT`] ends the
     /// connection, and so does the hub's kill meanwhile (a slow consumer blocked mid-write).
     async fn send_text(&mut self, text: impl Into<String>) -> Step {
-        let kill = self
-            .handle
-            .as_ref()
-            .map(|handle| (handle.kill.clone(), handle.close_code.clone()));
+        let handle = self.handle.clone();
         let write = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Text(text.into())));
         let killed = async {
-            match &kill {
-                Some((token, _)) => token.cancelled().await,
+            match &handle {
+                Some(handle) => handle.kill.cancelled().await,
                 None => std::future::pending().await,
             }
         };
@@ -142,10 +139,7 @@ impl Connection {
                 Ok(Ok(())) => Ok(()),
                 _ => Err(Closing(None)),
             },
-            () = killed => {
-                let code = kill.map_or(0, |(_, code)| code.load(std::sync::atomic::Ordering::SeqCst));
-                Err(Closing(Some(if code == 0 { close::GOING_AWAY } else { code })))
-            }
+            () = killed => Err(Closing(handle.map(|handle| handle.close_code()))),
         }
     }
 
@@ -264,11 +258,7 @@ impl Connection {
             let expiry = expiry_instant(identity.expires_at);
             let step = tokio::select! {
                 biased;
-                () = handle.kill.cancelled() => {
-                    let code = handle.close_code.load(std::sync::atomic::Ordering::SeqCst);
-                    // Cancelled without a code: the hub is shutting down.
-                    return Closing(Some(if code == 0 { close::GOING_AWAY } else { code }));
-                }
+                () = handle.kill.cancelled() => return Closing(Some(handle.close_code())),
                 () = tokio::time::sleep_until(expiry) => Err(Closing(Some(close::TOKEN_EXPIRED))),
                 Some(push) = rx.recv() => self.pushed(push, identity.user.id).await,
                 next = self.socket.next() => {

@@ -264,6 +264,15 @@ impl ConnHandle {
         self.kill.cancel();
     }
 
+    /// The code to close with now that `kill` fired: the one given, or 1001 when the hub shut
+    /// down (a child token cancelled with no code).
+    fn close_code(&self) -> u16 {
+        match self.close_code.load(Ordering::SeqCst) {
+            0 => close::GOING_AWAY,
+            code => code,
+        }
+    }
+
     /// Queues `push` without waiting; a full buffer closes the connection as a slow consumer.
     fn push(&self, push: Push) {
         match self.tx.try_send(push) {

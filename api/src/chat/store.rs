@@ -193,13 +193,7 @@ pub async fn create_room(pool: &PgPool, owner: Uuid, name: &str, public: bool) -
 
 /// The role of `user` in `room`; `None` when not a member (or no such room).
 pub async fn role(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<String> =
-        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
-            .bind(room)
-            .bind(user)
-            .fetch_optional(pool)
-            .await?;
-    Ok(role.as_deref().map(Role::parse))
+    role_in(&mut *pool.acquire().await?, room, user).await
 }
 
 /// The room, if `user` is a member of it.
@@ -227,14 +221,9 @@ pub async fn add_member(pool: &PgPool, room: Uuid, actor: Uuid, user: Uuid) -> R
             .bind(room)
             .fetch_one(&mut *tx)
             .await?;
-    let actor_role: Option<String> =
-        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
-            .bind(room)
-            .bind(actor)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let allowed = match (&actor_role, actor == user) {
-        (Some(role), false) => Role::parse(role).manages() && kind == "group",
+    let actor_role = role_in(&mut tx, room, actor).await?;
+    let allowed = match (actor_role, actor == user) {
+        (Some(role), false) => role.manages() && kind == "group",
         (Some(_), true) => true,
         (None, true) => visibility == "public" && kind == "group",
         (None, false) => return Err(RoomError::NotFound),
@@ -490,13 +479,7 @@ pub async fn change_message(
     let Some(seq) = next_seq(&mut tx, room).await? else {
         return Err(MessageError::Room(RoomError::NotFound));
     };
-    let role: Option<String> =
-        sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
-            .bind(room)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(role) = role.as_deref().map(Role::parse) else {
+    let Some(role) = role_in(&mut tx, room, user).await? else {
         return Err(MessageError::Room(RoomError::NotFound));
     };
     let found: Option<(Option<Uuid>, bool)> = sqlx::query_as(
@@ -620,7 +603,7 @@ pub struct MemberChange {
     pub muted_until: Option<Option<DateTime<Utc>>>,
 }
 
-/// The role of `user` in the room locked by `tx`.
+/// The role of `user` in `room`, on `conn` (inside a transaction holding the room's lock, or not).
 async fn role_in(conn: &mut PgConnection, room: Uuid, user: Uuid) -> Result<Option<Role>, sqlx::Error> {
     let role: Option<String> =
         sqlx::query_scalar("select role from chat_members where room_id = $1 and user_id = $2")
