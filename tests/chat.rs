@@ -1,5 +1,7 @@
 //! The real binaries: a worker's job progress reaches its owner's socket and event stream the
-//! moment it is recorded, and a SIGTERM closes every socket with 1001.
+//! moment it is recorded, and a SIGTERM closes every socket with 1001; two API processes on one
+//! database carry a room's and a direct conversation's messages, receipts and typing between
+//! them, a reconnect catches up exactly, and an instance that stops announces its users offline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -137,4 +139,179 @@ async fn a_workers_job_progress_reaches_the_owners_socket_and_event_stream_and_a
     };
     assert_eq!((closed_mine, closed_theirs), (going_away.clone(), going_away));
     assert!(status.success(), "veza-api exited with {status}");
+}
+
+/// A socket on `base` for `token`, past `ready`, subscribed to `room` (from `since`, or from
+/// now); returns it with the frames before `subscribed` and `subscribed` itself.
+async fn join(base: &str, token: &str, room: &str, since: Option<i64>) -> (Socket, Vec<Value>, Value) {
+    let mut socket = Socket::connect(base, Some(token)).await.unwrap();
+    assert_eq!(socket.recv().await["type"], "ready");
+    let mut subscribe = json!({ "type": "subscribe", "id": format!("s-{room}"), "room": room });
+    if let Some(since) = since {
+        subscribe["since"] = json!(since);
+    }
+    socket.send(subscribe).await;
+    let (subscribed, before) = socket.until("subscribed").await;
+    (socket, before, subscribed)
+}
+
+/// The next `room.event` of `room` carrying a message, skipping other frames.
+async fn next_message(socket: &mut Socket, room: &str) -> Value {
+    loop {
+        let (frame, _) = socket.until("room.event").await;
+        if frame["room"] == room && frame["kind"] == "message.created" {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_api_processes_carry_rooms_direct_messages_receipts_typing_and_catch_up_and_one_that_stops_announces_its_users_offline()
+ {
+    let mut platform = Platform::start().await;
+    let second = platform.add_api().await;
+    let (one, two) = (platform.base_url.clone(), platform.more_api_url(second));
+    let ann = platform.register_and_login("ann@example.com").await;
+    let bob = platform.register_and_login("bob@example.com").await;
+    let eve = platform.register_and_login("eve@example.com").await;
+    let bob_id = platform.get_json(&bob, "/v1/me").await["id"].clone();
+    let ann_id = platform.get_json(&ann, "/v1/me").await["id"].clone();
+
+    // A room made through one instance, joined through the other.
+    let room: Value = platform
+        .http
+        .post(format!("{one}/v1/rooms"))
+        .bearer_auth(&ann)
+        .json(&json!({ "name": "across", "visibility": "private" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = room["id"].as_str().unwrap().to_owned();
+    let added = platform
+        .http
+        .post(format!("{two}/v1/rooms/{room}/members"))
+        .bearer_auth(&ann)
+        .json(&json!({ "user_id": bob_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), reqwest::StatusCode::OK);
+    let (mut a, _, _) = join(&one, &ann, &room, None).await;
+    let (mut b, _, _) = join(&two, &bob, &room, None).await;
+
+    // Bob on the second process writes; Ann on the first reads it; receipts and typing go back.
+    b.send(json!({ "type": "message.send", "id": "m1", "room": room, "body": "hello from two" }))
+        .await;
+    let (ack, _) = b.until("ack").await;
+    let got = next_message(&mut a, &room).await;
+    assert_eq!(
+        (
+            got["seq"].clone(),
+            got["message"]["body"].as_str(),
+            got["actor"].clone()
+        ),
+        (ack["seq"].clone(), Some("hello from two"), bob_id.clone())
+    );
+    a.send(json!({ "type": "receipt", "id": "r1", "room": room, "seq": ack["seq"], "kind": "read" }))
+        .await;
+    let (receipt, _) = b.until("receipt").await;
+    assert_eq!(
+        (receipt["user_id"].clone(), receipt["read_seq"].clone()),
+        (ann_id.clone(), ack["seq"].clone())
+    );
+    a.send(json!({ "type": "typing", "id": "t1", "room": room }))
+        .await;
+    let (typing, _) = b.until("typing").await;
+    assert_eq!(typing["user_id"], ann_id);
+
+    // A direct room, opened by each side on its own instance: the same room, both ways.
+    let open = |base: String, token: String, other: Value| {
+        let http = platform.http.clone();
+        async move {
+            let room: Value = http
+                .put(format!("{base}/v1/direct/{}", other.as_str().unwrap()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            room["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let direct = open(one.clone(), ann.clone(), bob_id.clone()).await;
+    assert_eq!(open(two.clone(), bob.clone(), ann_id.clone()).await, direct);
+    let (mut da, _, _) = join(&one, &ann, &direct, None).await;
+    let (mut db, _, _) = join(&two, &bob, &direct, None).await;
+    da.send(json!({ "type": "message.send", "id": "d1", "room": direct, "body": "just us" }))
+        .await;
+    assert_eq!(next_message(&mut db, &direct).await["message"]["body"], "just us");
+
+    // Eve is in neither room: refused on both instances, and the history says nothing.
+    for base in [&one, &two] {
+        let mut e = Socket::connect(base, Some(&eve)).await.unwrap();
+        e.recv().await;
+        for (n, target) in [&room, &direct].into_iter().enumerate() {
+            e.send(json!({ "type": "subscribe", "id": format!("s{n}"), "room": target }))
+                .await;
+            e.send(
+                json!({ "type": "message.send", "id": format!("m{n}"), "room": target, "body": "let me in" }),
+            )
+            .await;
+            for _ in 0..2 {
+                let (refused, _) = e.until("error").await;
+                assert_eq!(refused["code"], "room-not-found", "{refused}");
+            }
+            let (status, _) = platform.get(&eve, &format!("/v1/rooms/{target}/messages")).await;
+            assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+        }
+        e.close().await;
+    }
+
+    // Ann goes away; Bob writes three more on the second process; Ann comes back through the
+    // first with the last seq she saw and gets exactly those three, in order.
+    let seen = got["seq"].as_i64().unwrap();
+    a.close().await;
+    for n in 2..5 {
+        b.send(json!({ "type": "message.send", "id": format!("m{n}"), "room": room, "body": format!("missed {n}") }))
+            .await;
+        b.until("ack").await;
+    }
+    let (mut a, caught_up, subscribed) = join(&one, &ann, &room, Some(seen)).await;
+    let bodies: Vec<&str> = caught_up
+        .iter()
+        .filter(|f| f["type"] == "room.event")
+        .map(|f| f["message"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["missed 2", "missed 3", "missed 4"]);
+    let seqs: Vec<i64> = caught_up.iter().filter_map(|f| f["seq"].as_i64()).collect();
+    assert_eq!(seqs, [seen + 1, seen + 2, seen + 3]);
+    assert_eq!(subscribed["last_seq"], json!(seen + 3));
+
+    // The second process stops: Bob's sockets close with 1001, and Ann, on the first, hears
+    // that Bob (connected nowhere else) went offline.
+    let status = platform.terminate_more_api(second, Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    for socket in [&mut b, &mut db] {
+        let (closed, _) = socket.closed(Duration::from_secs(10)).await;
+        assert_eq!(
+            closed,
+            Closed {
+                code: 1001,
+                reason: "server-shutting-down".into()
+            }
+        );
+    }
+    let offline = loop {
+        let (frame, _) = a.until("presence").await;
+        if frame["user_id"] == bob_id && frame["online"] == json!(false) {
+            break frame;
+        }
+    };
+    assert_eq!(offline["online"], json!(false));
+    veza_e2e::socket::check_frames(&[&a, &b, &da, &db]).await;
 }

@@ -45,6 +45,8 @@ pub struct Platform {
     env: Vec<(String, String)>,
     worker_env: Vec<(String, String)>,
     api: Child,
+    /// More API instances on the same database and data ([`Platform::add_api`]), with their ports.
+    more_apis: Vec<(Child, u16)>,
     workers: Vec<Child>,
 }
 
@@ -108,6 +110,7 @@ impl Platform {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             api: Command::new("true").spawn().unwrap(),
+            more_apis: Vec::new(),
             workers: Vec::new(),
         };
         let status = platform.command("veza-api").arg("migrate").status().unwrap();
@@ -192,6 +195,11 @@ impl Platform {
         self.workers[index].id()
     }
 
+    /// The API's process id (e.g. to read its memory from `/proc`).
+    pub fn api_pid(&self) -> u32 {
+        self.api.id()
+    }
+
     /// SIGKILLs worker `index` (no chance to clean up) and reaps it.
     pub fn kill_worker(&mut self, index: usize) {
         let worker = &mut self.workers[index];
@@ -230,6 +238,41 @@ impl Platform {
         self.wait_ready().await;
     }
 
+    /// Starts one more `veza-api` on the same database and data folder, on a port of its own
+    /// (a second instance behind a load balancer); waits until it is ready and returns its
+    /// index. Its log goes to [`Platform::more_api_log_path`].
+    pub async fn add_api(&mut self) -> usize {
+        let index = self.more_apis.len();
+        let port = free_port();
+        let log = std::fs::File::create(self.more_api_log_path(index)).unwrap();
+        let child = self
+            .command("veza-api")
+            .env("VEZA_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.more_apis.push((child, port));
+        wait_ready(&self.http, &self.more_api_url(index)).await;
+        index
+    }
+
+    /// `http://127.0.0.1:PORT` of added API `index`.
+    pub fn more_api_url(&self, index: usize) -> String {
+        format!("http://127.0.0.1:{}", self.more_apis[index].1)
+    }
+
+    /// Where added API `index`'s output goes.
+    pub fn more_api_log_path(&self, index: usize) -> PathBuf {
+        self.data_dir.path().join(format!("api-{}.log", index + 1))
+    }
+
+    /// SIGTERMs added API `index` and waits up to `within` for it to exit; returns its status.
+    pub async fn terminate_more_api(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
+        signal_term(&self.more_apis[index].0);
+        wait_exit(&mut self.more_apis[index].0, within).await
+    }
+
     /// Starts `veza-api`. Its log goes to a file in the data folder (appended to across
     /// restarts), so tests can read what it logged.
     fn spawn_api(&self) -> Child {
@@ -246,16 +289,7 @@ impl Platform {
     }
 
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(resp) = self.http.get(format!("{}/readyz", self.base_url)).send().await
-                && resp.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "veza-api did not become ready in 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&self.http, &self.base_url).await;
     }
 
     /// `base_url` + `path`.
@@ -568,7 +602,11 @@ async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitSta
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        for child in std::iter::once(&mut self.api).chain(self.workers.iter_mut()) {
+        let more_apis = self.more_apis.iter_mut().map(|(child, _)| child);
+        for child in std::iter::once(&mut self.api)
+            .chain(more_apis)
+            .chain(self.workers.iter_mut())
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -576,6 +614,7 @@ impl Drop for Platform {
         // when a test fails, where its own output is printed.
         if std::thread::panicking() {
             let logs = std::iter::once(self.api_log_path())
+                .chain((0..self.more_apis.len()).map(|i| self.more_api_log_path(i)))
                 .chain((0..self.workers.len()).map(|i| self.worker_log_path(i)));
             for path in logs {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -586,5 +625,22 @@ impl Drop for Platform {
                 }
             }
         }
+    }
+}
+
+/// Waits up to 30 s for the API at `base` to answer `/readyz` with 200.
+async fn wait_ready(http: &Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(resp) = http.get(format!("{base}/readyz")).send().await
+            && resp.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "veza-api at {base} did not become ready in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

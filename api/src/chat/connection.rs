@@ -244,7 +244,7 @@ impl Connection {
             identity.user.session_id,
             identity.expires_at,
             handle.id,
-            self.hub.limits.chat_max_frame_bytes,
+            &self.hub.limits,
         );
         if let Err(closing) = self.send_text(ready).await {
             return closing;
@@ -359,16 +359,8 @@ impl Connection {
             let id = serde_json::from_str::<serde_json::Value>(text)
                 .ok()
                 .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_owned)));
-            let mut reply = serde_json::json!({
-                "type": "error",
-                "code": "rate-limited",
-                "message": "too many frames; slow down",
-                "retry_after_ms": retry_after_ms,
-            });
-            if let Some(id) = id {
-                reply["id"] = serde_json::json!(id);
-            }
-            return self.send_text(reply.to_string()).await;
+            let reply = frames::rate_limited(id.as_deref(), "too many frames; slow down", retry_after_ms);
+            return self.send_text(reply).await;
         }
         let frame = match frames::ClientFrame::parse(text) {
             Ok(frame) => frame,
@@ -550,9 +542,10 @@ impl Connection {
         if let Err(step) = self.check_body(id, body).await {
             return step;
         }
-        match store::send(&self.hub.pool, room, user, id, body).await {
+        let per_second = self.hub.limits.chat_messages_per_second;
+        match store::send(&self.hub.pool, room, user, id, body, per_second).await {
             Ok(sent) => self.send_text(frames::sent(id, room, &sent)).await,
-            Err(store::RoomError::NotFound) => {
+            Err(store::SendError::Room(store::RoomError::NotFound)) => {
                 self.send_text(frames::error(
                     Some(id),
                     "room-not-found",
@@ -560,15 +553,21 @@ impl Connection {
                 ))
                 .await
             }
-            Err(store::RoomError::Muted(until)) => {
+            Err(store::SendError::Room(store::RoomError::Muted(until))) => {
                 let message = format!("you are muted in this room until {}", until.to_rfc3339());
                 self.send_text(frames::error(Some(id), "muted", &message)).await
             }
-            Err(store::RoomError::Forbidden | store::RoomError::NoSuchUser) => {
+            Err(store::SendError::RateLimited(retry_after_ms)) => {
+                let message =
+                    format!("you sent {per_second} messages this second, the most allowed; try again later");
+                self.send_text(frames::rate_limited(Some(id), &message, retry_after_ms))
+                    .await
+            }
+            Err(store::SendError::Room(store::RoomError::Forbidden | store::RoomError::NoSuchUser)) => {
                 self.send_text(frames::error(Some(id), "forbidden", "not allowed"))
                     .await
             }
-            Err(store::RoomError::Db(err)) => self.internal(id, &err).await,
+            Err(store::SendError::Room(store::RoomError::Db(err))) => self.internal(id, &err).await,
         }
     }
 

@@ -195,6 +195,20 @@ pub fn error(id: Option<&str>, code: &str, message: &str) -> String {
     frame.to_string()
 }
 
+/// A `rate-limited` error: `retry_after_ms` is when the client may try again.
+pub fn rate_limited(id: Option<&str>, message: &str, retry_after_ms: u64) -> String {
+    let mut frame = json!({
+        "type": "error",
+        "code": "rate-limited",
+        "message": message,
+        "retry_after_ms": retry_after_ms,
+    });
+    if let Some(id) = id {
+        frame["id"] = json!(id);
+    }
+    frame.to_string()
+}
+
 /// `ready`: the connection is authenticated.
 pub fn ready(
     id: Option<&str>,
@@ -202,7 +216,7 @@ pub fn ready(
     session_id: Uuid,
     expires_at: u64,
     connection_id: u64,
-    max_frame_bytes: usize,
+    limits: &super::ChatLimits,
 ) -> String {
     let mut frame = json!({
         "type": "ready",
@@ -210,7 +224,12 @@ pub fn ready(
         "session_id": session_id,
         "expires_at": expires_at,
         "connection_id": connection_id,
-        "limits": { "max_frame_bytes": max_frame_bytes },
+        "limits": {
+            "max_frame_bytes": limits.chat_max_frame_bytes,
+            "frames_per_second": limits.chat_frames_per_second,
+            "frame_burst": limits.chat_frame_burst,
+            "messages_per_second": limits.chat_messages_per_second,
+        },
     });
     if let Some(id) = id {
         frame["id"] = json!(id);

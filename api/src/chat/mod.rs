@@ -59,6 +59,9 @@ pub struct ChatLimits {
     pub chat_frame_burst: u32,
     /// Sockets one user may hold on one API instance (default 20); more are closed with 4013.
     pub chat_max_connections_per_user: usize,
+    /// Messages one user may send per second, counted across every instance in Postgres
+    /// (default 10); more get `rate-limited` errors with the wait until the next second.
+    pub chat_messages_per_second: u32,
 }
 
 impl Default for ChatLimits {
@@ -72,6 +75,7 @@ impl Default for ChatLimits {
             chat_frames_per_second: 20,
             chat_frame_burst: 40,
             chat_max_connections_per_user: 20,
+            chat_messages_per_second: 10,
         }
     }
 }
@@ -93,6 +97,10 @@ impl ChatLimits {
             (
                 "VEZA_CHAT_MAX_CONNECTIONS_PER_USER",
                 self.chat_max_connections_per_user as u64,
+            ),
+            (
+                "VEZA_CHAT_MESSAGES_PER_SECOND",
+                u64::from(self.chat_messages_per_second),
             ),
         ];
         for (name, value) in positive {
@@ -307,7 +315,7 @@ pub struct ChatHub {
     next_id: AtomicU64,
     /// Cancelled when the API shuts down: every connection sends 1001 and ends.
     shutdown: CancellationToken,
-    /// The connection tasks (poem does not wait for upgraded sockets).
+    /// The connection tasks (poem does not wait for upgraded sockets) and the presence task.
     tracker: TaskTracker,
 }
 
@@ -329,7 +337,9 @@ impl ChatHub {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         });
-        tokio::spawn(presence::run(hub.clone(), changes));
+        // Tracked with the connections, so the shutdown waits for its last write (this
+        // instance's rows removed, its users announced offline).
+        hub.tracker.spawn(presence::run(hub.clone(), changes));
         hub
     }
 

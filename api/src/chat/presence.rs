@@ -48,7 +48,7 @@ async fn record(hub: &ChatHub, user: Uuid, on: bool) -> Result<(), sqlx::Error> 
 }
 
 /// Keeps `chat_presence` true for this instance until the hub shuts down, then removes its
-/// rows. Changes are handled one at a time, in order, each from the user's connections here
+/// rows and announces who went offline with it. Changes are handled one at a time, in order, each from the user's connections here
 /// *now* (not from what the change said), so a quick connect-and-close cannot leave a row
 /// behind; every [`REFRESH`] the rows of users still connected are refreshed and any others
 /// removed.
@@ -87,10 +87,29 @@ pub async fn run(hub: Arc<ChatHub>, mut changes: mpsc::UnboundedReceiver<Uuid>) 
             }
         }
     }
-    let _ = sqlx::query("delete from chat_presence where instance_id = $1")
-        .bind(hub.instance)
-        .execute(&hub.pool)
-        .await;
+    if let Err(err) = leave(&hub).await {
+        tracing::warn!(error = %err, "chat: could not remove this instance's presence");
+    }
+}
+
+/// Removes this instance's rows and announces offline every user it held who is connected to
+/// no other instance, in one statement.
+async fn leave(hub: &ChatHub) -> Result<(), sqlx::Error> {
+    // The statement's snapshot does not see its own deletion, hence `instance_id <> $1`.
+    sqlx::query(
+        "with gone as (delete from chat_presence where instance_id = $1 returning user_id)
+         select pg_notify($2, json_build_object('t', 'presence', 'u', g.user_id, 'on', false)::text)
+           from gone g
+          where not exists (select 1 from chat_presence p
+                             where p.user_id = g.user_id and p.instance_id <> $1
+                               and p.seen_at > now() - make_interval(secs => $3))",
+    )
+    .bind(hub.instance)
+    .bind(super::listener::USER_CHANNEL)
+    .bind(STALE_SECONDS)
+    .execute(&hub.pool)
+    .await?;
+    Ok(())
 }
 
 /// Passes a presence change to this instance's sockets subscribed to a room `user` is in

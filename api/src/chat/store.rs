@@ -119,6 +119,24 @@ pub enum RoomError {
     Db(#[from] sqlx::Error),
 }
 
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Not a member, muted, or the database.
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    /// The sender sent its messages of this second already; it may send again in this many
+    /// milliseconds.
+    #[error("too many messages; retry in {0} ms")]
+    RateLimited(u64),
+}
+
+impl From<sqlx::Error> for SendError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Room(RoomError::Db(err))
+    }
+}
+
 /// Takes the next number of `room`'s counter, locking the room row until the transaction ends.
 /// `None`: no such room.
 async fn next_seq(conn: &mut PgConnection, room: Uuid) -> Result<Option<i64>, sqlx::Error> {
@@ -270,12 +288,16 @@ pub async fn send(
     sender: Uuid,
     client_msg_id: &str,
     body: &str,
-) -> Result<Sent, RoomError> {
+    per_second: u32,
+) -> Result<Sent, SendError> {
     let mut tx = pool.begin().await?;
+    // Counted before the room's lock is taken, so a flooding sender never holds it; a refusal
+    // rolls the count back with the rest.
+    count_send(&mut tx, sender, per_second).await?;
     // The room's lock first: the membership check, the duplicate check and the insert see one
     // state, and a kick or a resend of the same frame waits for this transaction.
     let Some(seq) = next_seq(&mut tx, room).await? else {
-        return Err(RoomError::NotFound);
+        return Err(RoomError::NotFound.into());
     };
     let stored: Option<(Uuid, i64, DateTime<Utc>)> = sqlx::query_as(
         "select id, seq, created_at from chat_messages
@@ -297,8 +319,8 @@ pub async fn send(
             .fetch_optional(&mut *tx)
             .await?;
     match member {
-        None => return Err(RoomError::NotFound),
-        Some(Some(until)) if until > Utc::now() => return Err(RoomError::Muted(until)),
+        None => return Err(RoomError::NotFound.into()),
+        Some(Some(until)) if until > Utc::now() => return Err(RoomError::Muted(until).into()),
         Some(_) => {}
     }
     let message_id = Uuid::now_v7();
@@ -327,6 +349,31 @@ pub async fn send(
     .await?;
     tx.commit().await?;
     Ok(Sent { message_id, seq, at })
+}
+
+/// Counts one message of `sender` in the current second (the database's clock, so every
+/// instance counts alike); refuses it when `per_second` were sent in that second already.
+async fn count_send(conn: &mut PgConnection, sender: Uuid, per_second: u32) -> Result<(), SendError> {
+    // One row per user: the upsert takes its lock, so one user's sends on any instance count
+    // in turn.
+    let (sent, retry_after_ms): (i32, i64) = sqlx::query_as(
+        "insert into chat_send_rate as r (user_id, second, sent)
+         values ($1, floor(extract(epoch from now()))::int8, 1)
+         on conflict (user_id) do update
+            set sent = case when r.second = excluded.second then r.sent + 1 else 1 end,
+                second = excluded.second
+         returning sent,
+                   ceil((floor(extract(epoch from now())) + 1 - extract(epoch from now())) * 1000)::int8",
+    )
+    .bind(sender)
+    .fetch_one(&mut *conn)
+    .await?;
+    if i64::from(sent) > i64::from(per_second) {
+        return Err(SendError::RateLimited(
+            u64::try_from(retry_after_ms.max(1)).unwrap_or(1),
+        ));
+    }
+    Ok(())
 }
 
 /// Events of `room` numbered above `after` and at most `upto`, in order, `limit` at most.

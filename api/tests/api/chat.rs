@@ -616,11 +616,86 @@ async fn a_client_over_its_frame_rate_gets_rate_limited_errors_then_is_closed_wi
 }
 
 #[tokio::test]
+async fn a_users_messages_per_second_are_limited_across_all_its_sockets_on_every_instance() {
+    let db = TestDatabase::create().await;
+    let limits = |config: &mut veza_api::config::ApiConfig| {
+        config.chat.chat_messages_per_second = 3;
+        config.chat.chat_frames_per_second = 10_000;
+    };
+    let one = spawn_app_on(&db.url, limits).await;
+    let two = spawn_app_on(&db.url, limits).await;
+    let token = one.user("chatty@example.com").await;
+    let room = create_room(&one, &token, "busy", "private").await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let mut sockets = [
+        member_socket(&one, &token, &room_id).await,
+        member_socket(&two, &token, &room_id).await,
+    ];
+    // Sent as fast as answered, in turn on the two instances: more than 3 in most seconds.
+    let mut acked_at = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..30 {
+        let socket = &mut sockets[n % 2];
+        let id = format!("m{n}");
+        socket
+            .send(json!({ "type": "message.send", "id": id, "room": room_id, "body": "hi" }))
+            .await;
+        let reply = loop {
+            let frame = socket.recv().await;
+            if frame["id"] == json!(id) {
+                break frame;
+            }
+        };
+        match reply["type"].as_str() {
+            Some("ack") => acked_at.push(
+                reply["at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<chrono::DateTime<chrono::Utc>>()
+                    .unwrap(),
+            ),
+            _ => refused.push(reply),
+        }
+    }
+    // The limit counts per second of the database's clock, the one `at` is stamped with.
+    let mut per_second = std::collections::BTreeMap::<i64, usize>::new();
+    for at in &acked_at {
+        *per_second.entry(at.timestamp()).or_default() += 1;
+    }
+    assert!(per_second.values().all(|&n| n <= 3), "{per_second:?}");
+    assert!(!refused.is_empty(), "nothing refused in {per_second:?}");
+    for reply in &refused {
+        assert_eq!(reply["type"], "error", "{reply}");
+        assert_eq!(reply["code"], "rate-limited", "{reply}");
+        let wait = reply["retry_after_ms"].as_u64().unwrap();
+        assert!((1..=1000).contains(&wait), "{reply}");
+    }
+    // A refused message is not stored; the stored ones are the acknowledged ones.
+    let stored: i64 = sqlx::query_scalar("select count(*) from chat_messages where room_id = $1::uuid")
+        .bind(&room_id)
+        .fetch_one(&one.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, acked_at.len() as i64);
+    // After the wait, the user may send again.
+    let wait = refused.last().unwrap()["retry_after_ms"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    sockets[0]
+        .send(json!({ "type": "message.send", "id": "later", "room": room_id, "body": "hi" }))
+        .await;
+    let (ack, _) = sockets[0].until("ack").await;
+    assert_eq!(ack["id"], "later");
+    let frames: Vec<&Socket> = sockets.iter().collect();
+    assert!(veza_e2e::socket::check_frames(&frames).await > 0);
+}
+
+#[tokio::test]
 async fn a_reader_that_falls_behind_is_closed_with_4008_while_the_others_get_every_message() {
     let app = spawn_app_with(|config| {
         config.chat.chat_send_buffer = 8;
         // The sender sends as fast as it is acknowledged.
         config.chat.chat_frames_per_second = 10_000;
+        config.chat.chat_messages_per_second = 10_000;
     })
     .await;
     let owner = app.user("sender@example.com").await;
