@@ -1,7 +1,9 @@
 //! The real binaries: a worker's job progress reaches its owner's socket and event stream the
 //! moment it is recorded, and a SIGTERM closes every socket with 1001; two API processes on one
 //! database carry a room's and a direct conversation's messages, receipts and typing between
-//! them, a reconnect catches up exactly, and an instance that stops announces its users offline.
+//! them, a reconnect catches up exactly, and an instance that stops announces its users offline;
+//! and the process enforces its limits: frame size (1009), frame rate (4009), heartbeat (4010)
+//! and the send buffer of a slow reader (4008).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -314,4 +316,190 @@ async fn two_api_processes_carry_rooms_direct_messages_receipts_typing_and_catch
     };
     assert_eq!(offline["online"], json!(false));
     veza_e2e::socket::check_frames(&[&a, &b, &da, &db]).await;
+}
+
+/// The platform with `env` for every process (here the API's chat limits).
+async fn platform_with(env: &[(&str, &str)]) -> Platform {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Platform::start_with_env(None, &env, &[]).await
+}
+
+/// The API's `/metrics` text.
+async fn metrics(platform: &Platform) -> String {
+    platform
+        .http
+        .get(platform.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_api_closes_an_oversize_frame_with_1009_a_flood_with_4009_and_a_client_deaf_to_pings_with_4010() {
+    let platform = platform_with(&[
+        ("VEZA_CHAT_MAX_FRAME_BYTES", "1024"),
+        ("VEZA_CHAT_FRAMES_PER_SECOND", "2"),
+        ("VEZA_CHAT_FRAME_BURST", "5"),
+        ("VEZA_CHAT_PING_INTERVAL_SECONDS", "1"),
+        ("VEZA_CHAT_IDLE_TIMEOUT_SECONDS", "2"),
+    ])
+    .await;
+    let token = platform.register_and_login("limits@example.com").await;
+    let base = &platform.base_url;
+
+    let mut big = Socket::connect(base, Some(&token)).await.unwrap();
+    big.recv().await;
+    big.send(json!({ "type": "ping", "id": "x".repeat(2000) })).await;
+    let (closed, _) = big.closed(Duration::from_secs(10)).await;
+    assert_eq!(
+        closed,
+        Closed {
+            code: 1009,
+            reason: "frame-too-large".into()
+        }
+    );
+
+    // A burst of 5, then 2 a second: 30 pings at once get 5 or 6 pongs, then 10 rate-limited
+    // errors, then the close.
+    let mut flood = Socket::connect(base, Some(&token)).await.unwrap();
+    flood.recv().await;
+    for n in 0..30 {
+        flood.send(json!({ "type": "ping", "id": format!("p{n}") })).await;
+    }
+    let (closed, frames) = flood.closed(Duration::from_secs(10)).await;
+    let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
+    let limited: Vec<&Value> = frames.iter().filter(|f| f["code"] == "rate-limited").collect();
+    assert!((5..=6).contains(&pongs), "{pongs} pongs: {frames:?}");
+    assert_eq!(limited.len(), 10, "{frames:?}");
+    assert!(limited[0]["retry_after_ms"].as_u64().unwrap() > 0);
+    assert_eq!(
+        closed,
+        Closed {
+            code: 4009,
+            reason: "rate-limited".into()
+        }
+    );
+
+    // The deaf client is never read (its library would answer the pings); the live one is.
+    let mut alive = Socket::connect(base, Some(&token)).await.unwrap();
+    let mut deaf = Socket::connect(base, Some(&token)).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        let _ = alive.next(Duration::from_millis(200)).await.unwrap();
+    }
+    // The server gave up on it. A deaf client reads nothing, so whether it ever sees the 4010
+    // close frame is beside the point: its library's late answer to the pings may find the
+    // connection reset first.
+    let text = metrics(&platform).await;
+    assert!(
+        text.contains(r#"veza_chat_closes_total{reason="heartbeat-timeout"} 1"#),
+        "{text}"
+    );
+    let (closed, _) = deaf.closed(Duration::from_secs(10)).await;
+    assert!([4010, 1006].contains(&closed.code), "{closed:?}");
+    alive.send(json!({ "type": "ping", "id": "p" })).await;
+    assert_eq!(alive.recv().await["type"], "pong");
+    veza_e2e::socket::check_frames(&[&flood, &alive]).await;
+}
+
+#[tokio::test]
+async fn the_api_closes_a_reader_that_falls_behind_with_4008_while_the_others_get_every_message() {
+    let platform = platform_with(&[
+        ("VEZA_CHAT_SEND_BUFFER", "8"),
+        // The sender sends as fast as it is acknowledged.
+        ("VEZA_CHAT_FRAMES_PER_SECOND", "10000"),
+        ("VEZA_CHAT_MESSAGES_PER_SECOND", "10000"),
+    ])
+    .await;
+    let owner = platform.register_and_login("sender@example.com").await;
+    let fast_token = platform.register_and_login("fast@example.com").await;
+    let slow_token = platform.register_and_login("slow@example.com").await;
+    let room: Value = platform
+        .http
+        .post(platform.url("/v1/rooms"))
+        .bearer_auth(&owner)
+        .json(&json!({ "name": "firehose", "visibility": "private" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = room["id"].as_str().unwrap().to_owned();
+    for token in [&fast_token, &slow_token] {
+        let id = platform.get_json(token, "/v1/me").await["id"].clone();
+        let added = platform
+            .http
+            .post(platform.url(&format!("/v1/rooms/{room}/members")))
+            .bearer_auth(&owner)
+            .json(&json!({ "user_id": id }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), reqwest::StatusCode::OK);
+    }
+    let base = platform.base_url.clone();
+    let (mut fast, _, _) = join(&base, &fast_token, &room, None).await;
+    // The slow reader's kernel holds little, so the server's writes to it block soon.
+    let mut slow = Socket::connect_small_buffer(&base, &slow_token, 4096)
+        .await
+        .unwrap();
+    assert_eq!(slow.recv().await["type"], "ready");
+    slow.send(json!({ "type": "subscribe", "id": "s", "room": room }))
+        .await;
+    slow.until("subscribed").await;
+    let (mut sender, _, _) = join(&base, &owner, &room, None).await;
+    // More than the kernel buffers on both sides of the slow socket hold (tcp_wmem tops out at
+    // 4 MiB here).
+    let body = "x".repeat(3900);
+    let total = 1500;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while let Ok(Some(frame)) = fast.next(Duration::from_secs(5)).await {
+            if frame["type"] == "room.event" && frame["kind"] == "message.created" {
+                got += 1;
+            }
+        }
+        got
+    });
+    // Sends until the server has dropped the slow reader (its metrics say so), so the slow
+    // reader starts reading while the server still offers it the close frame.
+    let mut sent = 0;
+    while sent < total {
+        sender
+            .send(json!({ "type": "message.send", "id": format!("m{sent}"), "room": room, "body": body }))
+            .await;
+        sender.until("ack").await;
+        sent += 1;
+        if sent % 25 == 0
+            && metrics(&platform)
+                .await
+                .contains(r#"veza_chat_closes_total{reason="slow-consumer"} 1"#)
+        {
+            break;
+        }
+    }
+    assert!(sent < total, "the slow reader was never dropped");
+    // The slow reader reads now, while the server still offers it the close frame (for 5 s).
+    let slow_reading = tokio::spawn(async move { slow.closed(Duration::from_secs(10)).await });
+    let fast_got = reader.await.unwrap();
+    let (closed, frames) = slow_reading.await.unwrap();
+    let slow_got = frames.iter().filter(|f| f["kind"] == "message.created").count();
+    assert_eq!(
+        closed,
+        Closed {
+            code: 4008,
+            reason: "slow-consumer".into()
+        },
+        "after {slow_got} messages"
+    );
+    assert!(slow_got < sent, "the slow reader got all {slow_got}");
+    // The others got every message.
+    assert_eq!(fast_got, sent, "the fast reader missed messages");
 }
