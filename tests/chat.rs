@@ -375,7 +375,10 @@ async fn the_api_closes_an_oversize_frame_with_1009_a_flood_with_4009_and_a_clie
     let (closed, frames) = flood.closed(Duration::from_secs(10)).await;
     let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
     let limited: Vec<&Value> = frames.iter().filter(|f| f["code"] == "rate-limited").collect();
-    assert!((5..=6).contains(&pongs), "{pongs} pongs: {frames:?}");
+    assert!(
+        (5..=6).contains(&pongs),
+        "{pongs} pongs, then {closed:?}: {frames:?}"
+    );
     assert_eq!(limited.len(), 10, "{frames:?}");
     assert!(limited[0]["retry_after_ms"].as_u64().unwrap() > 0);
     assert_eq!(

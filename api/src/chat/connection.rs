@@ -61,7 +61,14 @@ pub async fn run(socket: WebSocketStream, state: AppState, pre: Option<(AuthUser
         let message = Message::close_with(code, close::reason(code));
         let _ = tokio::time::timeout(WRITE_TIMEOUT, conn.socket.send(message)).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.socket.close()).await;
+    // Reads (and drops) what the client still sends until its close answers ours, for a
+    // second at most: a socket closed with unread data in it is reset, and the reset can
+    // discard the close frame and what preceded it before the client reads them.
+    let drain = async {
+        let _ = conn.socket.close().await;
+        while let Some(Ok(_)) = conn.socket.next().await {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 struct Connection {

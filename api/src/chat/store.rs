@@ -280,8 +280,10 @@ pub async fn add_member(pool: &PgPool, room: Uuid, actor: Uuid, user: Uuid) -> R
     room_of_member(pool, room, user).await?.ok_or(RoomError::NotFound)
 }
 
-/// Stores a message from `sender` in `room` (a member, not muted) and announces it. A message
-/// already stored under the same `client_msg_id` by the same sender is answered again instead.
+/// Stores a message from `sender` in `room` (a member, not muted, within its `per_second`
+/// messages this second, counted across every instance) and announces it. A message already
+/// stored under the same `client_msg_id` by the same sender is answered again instead. One
+/// statement (`chat_send`, migrations/20261209100000_chat_send_rate.sql).
 pub async fn send(
     pool: &PgPool,
     room: Uuid,
@@ -290,90 +292,37 @@ pub async fn send(
     body: &str,
     per_second: u32,
 ) -> Result<Sent, SendError> {
-    let mut tx = pool.begin().await?;
-    // Counted before the room's lock is taken, so a flooding sender never holds it; a refusal
-    // rolls the count back with the rest.
-    count_send(&mut tx, sender, per_second).await?;
-    // The room's lock first: the membership check, the duplicate check and the insert see one
-    // state, and a kick or a resend of the same frame waits for this transaction.
-    let Some(seq) = next_seq(&mut tx, room).await? else {
-        return Err(RoomError::NotFound.into());
-    };
-    let stored: Option<(Uuid, i64, DateTime<Utc>)> = sqlx::query_as(
-        "select id, seq, created_at from chat_messages
-          where room_id = $1 and sender_id = $2 and client_msg_id = $3",
+    type Outcome = (
+        String,
+        Option<Uuid>,
+        Option<i64>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<i64>,
+    );
+    let (outcome, message_id, seq, at, muted_until, retry_after_ms): Outcome = sqlx::query_as(
+        "select outcome, message_id, seq, at, muted_until, retry_after_ms
+           from chat_send($1, $2, $3, $4, $5, $6)",
     )
     .bind(room)
-    .bind(sender)
-    .bind(client_msg_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((message_id, seq, at)) = stored {
-        tx.rollback().await?;
-        return Ok(Sent { message_id, seq, at });
-    }
-    let member: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("select muted_until from chat_members where room_id = $1 and user_id = $2")
-            .bind(room)
-            .bind(sender)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match member {
-        None => return Err(RoomError::NotFound.into()),
-        Some(Some(until)) if until > Utc::now() => return Err(RoomError::Muted(until).into()),
-        Some(_) => {}
-    }
-    let message_id = Uuid::now_v7();
-    let at: DateTime<Utc> = sqlx::query_scalar(
-        "insert into chat_messages (id, room_id, seq, sender_id, client_msg_id, body)
-         values ($1, $2, $3, $4, $5, $6)
-         returning created_at",
-    )
-    .bind(message_id)
-    .bind(room)
-    .bind(seq)
     .bind(sender)
     .bind(client_msg_id)
     .bind(body)
-    .fetch_one(&mut *tx)
+    .bind(Uuid::now_v7())
+    .bind(i32::try_from(per_second).unwrap_or(i32::MAX))
+    .fetch_one(pool)
     .await?;
-    insert_event(
-        &mut tx,
-        room,
-        seq,
-        "message.created",
-        sender,
-        Some(message_id),
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Sent { message_id, seq, at })
-}
-
-/// Counts one message of `sender` in the current second (the database's clock, so every
-/// instance counts alike); refuses it when `per_second` were sent in that second already.
-async fn count_send(conn: &mut PgConnection, sender: Uuid, per_second: u32) -> Result<(), SendError> {
-    // One row per user: the upsert takes its lock, so one user's sends on any instance count
-    // in turn.
-    let (sent, retry_after_ms): (i32, i64) = sqlx::query_as(
-        "insert into chat_send_rate as r (user_id, second, sent)
-         values ($1, floor(extract(epoch from now()))::int8, 1)
-         on conflict (user_id) do update
-            set sent = case when r.second = excluded.second then r.sent + 1 else 1 end,
-                second = excluded.second
-         returning sent,
-                   ceil((floor(extract(epoch from now())) + 1 - extract(epoch from now())) * 1000)::int8",
-    )
-    .bind(sender)
-    .fetch_one(&mut *conn)
-    .await?;
-    if i64::from(sent) > i64::from(per_second) {
-        return Err(SendError::RateLimited(
-            u64::try_from(retry_after_ms.max(1)).unwrap_or(1),
-        ));
+    match (outcome.as_str(), message_id, seq, at, muted_until, retry_after_ms) {
+        ("sent" | "resent", Some(message_id), Some(seq), Some(at), _, _) => Ok(Sent { message_id, seq, at }),
+        ("not-member", ..) => Err(RoomError::NotFound.into()),
+        ("muted", _, _, _, Some(until), _) => Err(RoomError::Muted(until).into()),
+        ("rate-limited", _, _, _, _, Some(ms)) => {
+            Err(SendError::RateLimited(u64::try_from(ms.max(1)).unwrap_or(1)))
+        }
+        _ => Err(SendError::from(sqlx::Error::Protocol(format!(
+            "chat_send answered {outcome:?} without its values"
+        )))),
     }
-    Ok(())
 }
 
 /// Events of `room` numbered above `after` and at most `upto`, in order, `limit` at most.
