@@ -45,7 +45,7 @@ test:
     cargo test --workspace --no-fail-fast
 
 # Every benchmark.
-bench: bench-up bench-queue bench-thumbs bench-audio bench-video bench-fleet
+bench: bench-up bench-queue bench-thumbs bench-audio bench-video bench-fleet bench-chat
 
 # Upload to ready on the platform as `just up` runs it (release binaries, default settings): a
 # 3-minute FLAC and a 24-megapixel JPEG, beside ffmpeg's ladder and vipsthumbnail in the same run.
@@ -109,6 +109,17 @@ bench-queue jobs="20000" rounds="3":
     (cd bench/graphile && npm ci --no-audit --no-fund --loglevel=error)
     cargo build --release --bin veza-worker --bin bench-queue
     DATABASE_URL="$base/postgres" "{{target}}/release/bench-queue" {{jobs}} {{rounds}}
+
+# The chat socket: 1,000 clients in 100 rooms through Veza (persisted) and through a reference
+# broadcast server on npm `ws` (in memory), same frames, same run; then 10,000 idle sockets.
+bench-chat rounds="2" seconds="30" idle="10000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/system-deps.sh
+    base=$(scripts/postgres.sh)
+    (cd bench/chat-ref && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --release --bins
+    DATABASE_URL="$base/postgres" "{{target}}/release/bench-chat" {{rounds}} {{seconds}} {{idle}}
 
 # Regenerate openapi/openapi.json from the code.
 openapi:
