@@ -75,7 +75,17 @@ pub fn run_checked(dir: &Path, program: &str, args: &[&str]) {
     );
 }
 
-/// `npm ci` in `dir`: its packages exactly as its lock file pins them.
+/// `npm ci` in `dir`: its packages exactly as its lock file pins them. Once per folder per test
+/// process: tests run in parallel, and two `npm ci` in one folder collide (each empties
+/// `node_modules` first; CI saw one fail with ENOENT from a fresh clone).
 pub fn npm_ci(dir: &Path) {
+    static INSTALLED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut installed = INSTALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if installed.iter().any(|done| done == dir) {
+        return;
+    }
     run_checked(dir, "npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    installed.push(dir.to_path_buf());
 }

@@ -188,17 +188,7 @@ impl Socket {
 /// Returns how many frames were checked.
 pub async fn check_frames(sockets: &[&Socket]) -> u64 {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("asyncapi");
-    // Once per test process: tests run in parallel, and two `npm ci` in one folder collide.
-    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    {
-        let mut installed = INSTALLED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !*installed {
-            crate::node::npm_ci(&dir);
-            *installed = true;
-        }
-    }
+    crate::node::npm_ci(&dir);
     let frames = tempfile::NamedTempFile::new().unwrap();
     let lines: Vec<String> = sockets
         .iter()
