@@ -551,7 +551,13 @@ impl Connection {
         }
         let per_second = self.hub.limits.chat_messages_per_second;
         match store::send(&self.hub.pool, room, user, id, body, per_second).await {
-            Ok(sent) => self.send_text(frames::sent(id, room, &sent)).await,
+            Ok(sent) => {
+                if sent.fresh {
+                    self.hub
+                        .hand_out_sent(&store::EventRow::created(room, user, &sent, body));
+                }
+                self.send_text(frames::sent(id, room, &sent)).await
+            }
             Err(store::SendError::Room(store::RoomError::NotFound)) => {
                 self.send_text(frames::error(
                     Some(id),

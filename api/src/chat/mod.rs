@@ -4,7 +4,9 @@
 //! - [`store`]: every chat query; a room's events are numbered gap-free under the room's lock.
 //! - [`frames`]: the JSON frames, in and out.
 //! - [`listener`]: one Postgres `LISTEN` per instance; notifications carry ids, the events are
-//!   read back from the database once per instance and handed to the local connections.
+//!   read back from the database once per instance and handed to the local connections. A
+//!   message sent through this instance is handed out at once when it is its room's next
+//!   ([`ChatHub::hand_out_sent`]); its notification then finds it handed out.
 //! - [`connection`]: one task per socket: authentication, subscriptions with catch-up,
 //!   sending, heartbeat, limits and the close codes.
 //!
@@ -521,19 +523,36 @@ impl ChatHub {
             if subs.handed.is_some_and(|handed| handed >= event.seq) {
                 continue;
             }
-            subs.handed = Some(event.seq);
-            let frame: Arc<str> = frames::room_event(event).into();
-            let leaving = matches!(event.kind.as_str(), "member.left" | "member.kicked")
-                .then_some(event.subject_id)
-                .flatten();
-            for conn in subs.conns.values() {
-                conn.push(Push::Room {
-                    room: event.room_id,
-                    seq: event.seq,
-                    frame: frame.clone(),
-                    leaving,
-                });
-            }
+            Self::hand_out_one(subs, event);
+        }
+    }
+
+    fn hand_out_one(subs: &mut RoomSubs, event: &store::EventRow) {
+        subs.handed = Some(event.seq);
+        let frame: Arc<str> = frames::room_event(event).into();
+        let leaving = matches!(event.kind.as_str(), "member.left" | "member.kicked")
+            .then_some(event.subject_id)
+            .flatten();
+        for conn in subs.conns.values() {
+            conn.push(Push::Room {
+                room: event.room_id,
+                seq: event.seq,
+                frame: frame.clone(),
+                leaving,
+            });
+        }
+    }
+
+    /// Hands out a message just stored through this instance, without waiting for its
+    /// notification and a read: only when it is the next of its room here (the room's earlier
+    /// events all handed out), so the order holds; otherwise the listener hands it out, as it
+    /// does for other instances' messages. Its notification then finds it handed out already.
+    pub fn hand_out_sent(&self, event: &store::EventRow) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(subs) = rooms.get_mut(&event.room_id)
+            && subs.handed == Some(event.seq - 1)
+        {
+            Self::hand_out_one(subs, event);
         }
     }
 

@@ -88,6 +88,25 @@ pub struct EventRow {
     pub subject_id: Option<Uuid>,
 }
 
+impl EventRow {
+    /// The `message.created` event of a message just stored (as the database reads it back
+    /// until the message changes).
+    pub fn created(room: Uuid, sender: Uuid, sent: &Sent, body: &str) -> Self {
+        Self {
+            room_id: room,
+            seq: sent.seq,
+            kind: "message.created".into(),
+            actor_id: Some(sender),
+            at: sent.at,
+            message_id: Some(sent.message_id),
+            body: Some(body.to_owned()),
+            edited_at: None,
+            deleted: Some(false),
+            subject_id: None,
+        }
+    }
+}
+
 /// A message stored (or found stored under the same client id).
 #[derive(Debug, Clone, Copy)]
 pub struct Sent {
@@ -97,6 +116,8 @@ pub struct Sent {
     pub seq: i64,
     /// When it was stored.
     pub at: DateTime<Utc>,
+    /// Stored by this call (not found stored under the same client id).
+    pub fresh: bool,
 }
 
 /// Why a write to a room was refused.
@@ -313,7 +334,12 @@ pub async fn send(
     .fetch_one(pool)
     .await?;
     match (outcome.as_str(), message_id, seq, at, muted_until, retry_after_ms) {
-        ("sent" | "resent", Some(message_id), Some(seq), Some(at), _, _) => Ok(Sent { message_id, seq, at }),
+        ("sent" | "resent", Some(message_id), Some(seq), Some(at), _, _) => Ok(Sent {
+            message_id,
+            seq,
+            at,
+            fresh: outcome == "sent",
+        }),
         ("not-member", ..) => Err(RoomError::NotFound.into()),
         ("muted", _, _, _, Some(until), _) => Err(RoomError::Muted(until).into()),
         ("rate-limited", _, _, _, _, Some(ms)) => {
