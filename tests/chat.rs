@@ -506,3 +506,39 @@ async fn the_api_closes_a_reader_that_falls_behind_with_4008_while_the_others_ge
     // The others got every message.
     assert_eq!(fast_got, sent, "the fast reader missed messages");
 }
+
+#[tokio::test]
+async fn a_page_of_an_origin_not_allowed_cannot_open_a_socket() {
+    // With VEZA_CORS_ORIGINS, the pages of those origins (as for every route); without it, the
+    // API's own pages. A client that is not a page (no `Origin`) always may: the token is its
+    // check.
+    let listed = platform_with(&[("VEZA_CORS_ORIGINS", "https://app.example")]).await;
+    let unset = platform_with(&[]).await;
+    let own = unset.base_url.clone();
+    let tokens = [
+        listed.register_and_login("origin@example.com").await,
+        unset.register_and_login("origin@example.com").await,
+    ];
+    let cases = [
+        (&listed, Some("https://evil.example"), false),
+        (&listed, Some("https://app.example"), true),
+        (&listed, None, true),
+        (&unset, Some("https://app.example"), false),
+        (&unset, Some(own.as_str()), true),
+        (&unset, None, true),
+    ];
+    for (platform, origin, opens) in cases {
+        let token = &tokens[usize::from(std::ptr::eq(platform, &unset))];
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        match Socket::connect_with(&platform.base_url, Some(token), &headers).await {
+            Ok(mut socket) => {
+                assert!(opens, "{origin:?} opened a socket");
+                assert_eq!(socket.recv().await["type"], "ready", "{origin:?}");
+            }
+            Err(err) => {
+                assert!(!opens, "{origin:?}: {err}");
+                assert_eq!(err, "HTTP 403", "{origin:?}");
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ use super::{ChatHub, Push, frames};
 /// How often an instance marks its rows as still true.
 pub const REFRESH: Duration = Duration::from_secs(30);
 /// How old a row may be and still count.
-const STALE_SECONDS: f64 = 90.0;
+pub const STALE_SECONDS: f64 = 90.0;
 
 async fn record(hub: &ChatHub, user: Uuid, on: bool) -> Result<(), sqlx::Error> {
     let mut tx = hub.pool.begin().await?;

@@ -248,6 +248,46 @@ pub async fn room_of_member(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Opt
     .await
 }
 
+/// A member of a room, as the other members see it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct MemberRow {
+    /// The account.
+    pub user_id: Uuid,
+    /// `owner`, `moderator` or `member`.
+    pub role: String,
+    /// Muted until then.
+    pub muted_until: Option<DateTime<Utc>>,
+    /// The last event the member's clients reported delivered, and read.
+    pub last_delivered_seq: i64,
+    pub last_read_seq: i64,
+    /// When it joined.
+    pub joined_at: DateTime<Utc>,
+    /// Connected to any instance now (presence).
+    pub online: bool,
+}
+
+/// The members of `room`, oldest first, if `viewer` is one of them (`None` otherwise, so the
+/// room's existence is not revealed).
+pub async fn members(pool: &PgPool, room: Uuid, viewer: Uuid) -> Result<Option<Vec<MemberRow>>, sqlx::Error> {
+    let rows: Vec<MemberRow> = sqlx::query_as(
+        "select m.user_id, m.role, m.muted_until, m.last_delivered_seq, m.last_read_seq, m.joined_at,
+                exists (select 1 from chat_presence p
+                         where p.user_id = m.user_id
+                           and p.seen_at > now() - make_interval(secs => $3)) as online
+           from chat_members m
+          where m.room_id = $1
+            and exists (select 1 from chat_members v where v.room_id = $1 and v.user_id = $2)
+          order by m.joined_at, m.user_id",
+    )
+    .bind(room)
+    .bind(viewer)
+    .bind(super::presence::STALE_SECONDS)
+    .fetch_all(pool)
+    .await?;
+    // The viewer is among them when it is a member at all.
+    Ok((!rows.is_empty()).then_some(rows))
+}
+
 /// Adds `user` to `room` as a member: by themself when the room is public (`actor == user`),
 /// or by an owner or moderator. Joining twice changes nothing. Answers the room.
 pub async fn add_member(pool: &PgPool, room: Uuid, actor: Uuid, user: Uuid) -> Result<Room, RoomError> {

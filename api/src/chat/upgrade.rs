@@ -51,7 +51,9 @@ fn bearer(req: &Request) -> Option<&str> {
 }
 
 /// A request without `Origin` is not from a browser page: allowed (the token is the check).
-/// From a page: its origin must be the API's own or one of `VEZA_CORS_ORIGINS` (or `*` there).
+/// From a page: its origin must be one of `VEZA_CORS_ORIGINS` (or `*` there), or, when that is
+/// unset, the API's own. (With the list set, the CORS layer has refused any other origin, the
+/// API's own too, before this: as for every route, list it to allow it.)
 fn check_origin(req: &Request, allowed: &[String]) -> Result<(), ApiError> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return Ok(());

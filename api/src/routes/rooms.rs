@@ -79,6 +79,33 @@ pub struct NewMember {
     pub user_id: Uuid,
 }
 
+/// A member of a room.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RoomMember {
+    /// The account.
+    pub user_id: Uuid,
+    /// `owner`, `moderator` or `member`.
+    pub role: String,
+    /// Muted (may read, may not send) until then.
+    pub muted_until: Option<DateTime<Utc>>,
+    /// The last event number its clients reported delivered (receipts).
+    pub delivered_seq: i64,
+    /// The last event number its clients reported read.
+    pub read_seq: i64,
+    /// When it joined.
+    pub joined_at: DateTime<Utc>,
+    /// Connected now (to any API instance); changes come as `presence` frames on the socket.
+    pub online: bool,
+}
+
+/// A room's members.
+#[derive(Debug, Object)]
+pub struct RoomMembers {
+    /// Oldest first.
+    pub items: Vec<RoomMember>,
+}
+
 /// A message of a room's history.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -283,6 +310,36 @@ impl RoomsApi {
             .await?
             .ok_or_else(room_not_found)?;
         Ok(Json(view(room, role)))
+    }
+
+    /// A room's members, with their roles, receipts and whether they are online: members only.
+    #[oai(
+        path = "/rooms/:room_id/members",
+        method = "get",
+        operation_id = "listRoomMembers"
+    )]
+    async fn members(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        room_id: Path<Uuid>,
+    ) -> Result<Json<RoomMembers>, ApiError> {
+        let rows = store::members(&state.pool, room_id.0, auth.0.id)
+            .await?
+            .ok_or_else(room_not_found)?;
+        let items = rows
+            .into_iter()
+            .map(|m| RoomMember {
+                user_id: m.user_id,
+                role: m.role,
+                muted_until: m.muted_until,
+                delivered_seq: m.last_delivered_seq,
+                read_seq: m.last_read_seq,
+                joined_at: m.joined_at,
+                online: m.online,
+            })
+            .collect();
+        Ok(Json(RoomMembers { items }))
     }
 
     /// Leave a room (your own id), or remove a member as its owner or a moderator (audited).

@@ -76,6 +76,7 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("listRooms", [401, 200, 200, 200]),
     ("addRoomMember", [401, 200, 404, 404]),
     ("listRoomMessages", [401, 200, 404, 404]),
+    ("listRoomMembers", [401, 200, 404, 404]),
     ("removeRoomMember", [401, 204, 404, 404]),
     ("updateRoomMember", [401, 204, 404, 404]),
     ("listRoomAudit", [401, 200, 404, 404]),
@@ -444,6 +445,7 @@ async fn request(app: &TestApp, op: &str, world: &World, role: Role, n: usize) -
             Some(json!({ "muted_until": null })),
         ),
         "listRoomAudit" => (Method::GET, format!("/v1/rooms/{}/audit", world.room), None),
+        "listRoomMembers" => (Method::GET, format!("/v1/rooms/{}/members", world.room), None),
         "shareRoomMedia" => (
             Method::POST,
             format!("/v1/rooms/{}/media", world.room),

@@ -465,6 +465,41 @@ async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_
         .await;
     let (refused, _) = t.until("error").await;
     assert_eq!(refused["code"], "muted");
+    // Any member reads the members: roles, the mute, who is online (the troll and the
+    // moderator have sockets open; the owner has none).
+    let members: Value = app
+        .get(&troll, &format!("/v1/rooms/{room_id}/members"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let owner_id = user_id(&app, "boss@example.com").await;
+    let listed: Vec<(Value, Value, Value, Value)> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["user_id"].clone(),
+                m["role"].clone(),
+                m["online"].clone(),
+                m["muted_until"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (json!(owner_id), json!("owner"), json!(false), Value::Null),
+            (json!(mod_id), json!("moderator"), json!(true), Value::Null),
+            (
+                json!(troll_id),
+                json!("member"),
+                json!(true),
+                json!("2100-01-01T00:00:00+00:00")
+            ),
+        ]
+    );
     // A moderator cannot kick the owner; the troll is kicked: their socket gets the kick as the
     // room's last event and nothing after it, and they can no longer read the history.
     let kick = |token: &str, user: Uuid| {
@@ -473,7 +508,6 @@ async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_
             .bearer_auth(token.to_owned())
             .send()
     };
-    let owner_id = user_id(&app, "boss@example.com").await;
     assert_eq!(
         kick(&modr, owner_id).await.unwrap().status(),
         StatusCode::FORBIDDEN
@@ -497,8 +531,10 @@ async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_
         Ok(None),
         "a kicked member still receives"
     );
-    let history = app.get(&troll, &format!("/v1/rooms/{room_id}/messages")).await;
-    assert_eq!(history.status(), StatusCode::NOT_FOUND);
+    for path in ["messages", "members"] {
+        let read = app.get(&troll, &format!("/v1/rooms/{room_id}/{path}")).await;
+        assert_eq!(read.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 
     // The owner reads the room's audit log; the moderator may not.
     let audit: Value = app

@@ -601,7 +601,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A room's members, with their roles, receipts and whether they are online: members only. */
+        get: operations["listRoomMembers"];
         put?: never;
         /**
          * Add a member: yourself to a public room, or anyone to a room you own or moderate.
@@ -1873,6 +1874,49 @@ export interface components {
         RoomList: {
             /** @description Newest first. */
             items: components["schemas"]["RoomView"][];
+        };
+        /**
+         * RoomMember
+         * @description A member of a room.
+         */
+        RoomMember: {
+            /**
+             * Format: uuid
+             * @description The account.
+             */
+            user_id: string;
+            /** @description `owner`, `moderator` or `member`. */
+            role: string;
+            /**
+             * Format: date-time
+             * @description Muted (may read, may not send) until then.
+             */
+            muted_until?: string;
+            /**
+             * Format: int64
+             * @description The last event number its clients reported delivered (receipts).
+             */
+            delivered_seq: number;
+            /**
+             * Format: int64
+             * @description The last event number its clients reported read.
+             */
+            read_seq: number;
+            /**
+             * Format: date-time
+             * @description When it joined.
+             */
+            joined_at: string;
+            /** @description Connected now (to any API instance); changes come as `presence` frames on the socket. */
+            online: boolean;
+        };
+        /**
+         * RoomMembers
+         * @description A room's members.
+         */
+        RoomMembers: {
+            /** @description Oldest first. */
+            items: components["schemas"]["RoomMember"][];
         };
         /**
          * RoomView
@@ -7177,6 +7221,139 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["RoomView"];
+                };
+            };
+            /** @description The request is malformed or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (admin routes). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload or request body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload is not a kind of media Veza processes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Well-formed, but not acceptable with what came before (an `Idempotency-Key` used for
+             *     another request).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many attempts (logins, registrations, verification emails); `Retry-After` says
+             *     in how many seconds the next one is accepted.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is accepted. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Our fault; the detail says no more than that. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (database, storage) is unavailable, or the API is too busy to hash a
+             *     password now (then `Retry-After` says when to try again).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRoomMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoomMembers"];
                 };
             };
             /** @description The request is malformed or invalid. */

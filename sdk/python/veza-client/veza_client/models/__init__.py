@@ -49,6 +49,8 @@ from .reset_form import ResetForm
 from .reset_request import ResetRequest
 from .room_audit import RoomAudit
 from .room_list import RoomList
+from .room_member import RoomMember
+from .room_members import RoomMembers
 from .room_view import RoomView
 from .room_visibility import RoomVisibility
 from .session import Session
@@ -115,6 +117,8 @@ __all__ = (
     "ResetRequest",
     "RoomAudit",
     "RoomList",
+    "RoomMember",
+    "RoomMembers",
     "RoomView",
     "RoomVisibility",
     "Session",
