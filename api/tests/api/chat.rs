@@ -408,7 +408,7 @@ async fn direct_messages_edits_deletions_receipts_and_typing_reach_the_other_sid
 
 #[tokio::test]
 async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_audit_log() {
-    let app = spawn_app_with(|_| {}).await;
+    let app = spawn_app_with(|config| config.admin_emails = vec!["ops@example.com".into()]).await;
     let owner = app.user("boss@example.com").await;
     let modr = app.user("mod@example.com").await;
     let troll = app.user("troll@example.com").await;
@@ -567,6 +567,22 @@ async fn moderators_kick_mute_and_remove_messages_and_the_owner_reads_it_in_the_
             .status(),
         StatusCode::FORBIDDEN
     );
+    // An admin reads the same events in the account audit log, with the room in the detail.
+    let ops = app.user("ops@example.com").await;
+    app.verify_address("ops@example.com").await;
+    let all: Value = app
+        .get(&ops, "/v1/admin/audit?action=room-member-kicked")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kicked = &all["items"][0];
+    assert_eq!(
+        (kicked["subject_id"].clone(), kicked["actor_id"].clone()),
+        (json!(troll_id), json!(mod_id)),
+        "{all}"
+    );
+    assert!(kicked.to_string().contains(&room_id), "{kicked}");
     veza_e2e::socket::check_frames(&[&t, &m]).await;
 }
 
