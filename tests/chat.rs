@@ -157,6 +157,33 @@ async fn join(base: &str, token: &str, room: &str, since: Option<i64>) -> (Socke
     (socket, before, subscribed)
 }
 
+/// Creates a private room through the API at `base`; returns its id.
+async fn create_room(http: &reqwest::Client, base: &str, token: &str, name: &str) -> String {
+    let room: Value = http
+        .post(format!("{base}/v1/rooms"))
+        .bearer_auth(token)
+        .json(&json!({ "name": name, "visibility": "private" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    room["id"].as_str().unwrap().to_owned()
+}
+
+/// Adds `user` to `room` through the API at `base`, as `token`'s owner.
+async fn add_member(http: &reqwest::Client, base: &str, token: &str, room: &str, user: &Value) {
+    let added = http
+        .post(format!("{base}/v1/rooms/{room}/members"))
+        .bearer_auth(token)
+        .json(&json!({ "user_id": user }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), reqwest::StatusCode::OK);
+}
+
 /// The next `room.event` of `room` carrying a message, skipping other frames.
 async fn next_message(socket: &mut Socket, room: &str) -> Value {
     loop {
@@ -180,27 +207,8 @@ async fn two_api_processes_carry_rooms_direct_messages_receipts_typing_and_catch
     let ann_id = platform.get_json(&ann, "/v1/me").await["id"].clone();
 
     // A room made through one instance, joined through the other.
-    let room: Value = platform
-        .http
-        .post(format!("{one}/v1/rooms"))
-        .bearer_auth(&ann)
-        .json(&json!({ "name": "across", "visibility": "private" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room = room["id"].as_str().unwrap().to_owned();
-    let added = platform
-        .http
-        .post(format!("{two}/v1/rooms/{room}/members"))
-        .bearer_auth(&ann)
-        .json(&json!({ "user_id": bob_id }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), reqwest::StatusCode::OK);
+    let room = create_room(&platform.http, &one, &ann, "across").await;
+    add_member(&platform.http, &two, &ann, &room, &bob_id).await;
     let (mut a, _, _) = join(&one, &ann, &room, None).await;
     let (mut b, _, _) = join(&two, &bob, &room, None).await;
 
@@ -423,29 +431,10 @@ async fn the_api_closes_a_reader_that_falls_behind_with_4008_while_the_others_ge
     let owner = platform.register_and_login("sender@example.com").await;
     let fast_token = platform.register_and_login("fast@example.com").await;
     let slow_token = platform.register_and_login("slow@example.com").await;
-    let room: Value = platform
-        .http
-        .post(platform.url("/v1/rooms"))
-        .bearer_auth(&owner)
-        .json(&json!({ "name": "firehose", "visibility": "private" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room = room["id"].as_str().unwrap().to_owned();
+    let room = create_room(&platform.http, &platform.base_url, &owner, "firehose").await;
     for token in [&fast_token, &slow_token] {
         let id = platform.get_json(token, "/v1/me").await["id"].clone();
-        let added = platform
-            .http
-            .post(platform.url(&format!("/v1/rooms/{room}/members")))
-            .bearer_auth(&owner)
-            .json(&json!({ "user_id": id }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(added.status(), reqwest::StatusCode::OK);
+        add_member(&platform.http, &platform.base_url, &owner, &room, &id).await;
     }
     let base = platform.base_url.clone();
     let (mut fast, _, _) = join(&base, &fast_token, &room, None).await;

@@ -188,24 +188,21 @@ impl ClientFrame {
 
 /// `error`: a frame was refused; the socket stays open.
 pub fn error(id: Option<&str>, code: &str, message: &str) -> String {
+    error_frame(id, code, message).to_string()
+}
+
+fn error_frame(id: Option<&str>, code: &str, message: &str) -> serde_json::Value {
     let mut frame = json!({ "type": "error", "code": code, "message": message });
     if let Some(id) = id {
         frame["id"] = json!(id);
     }
-    frame.to_string()
+    frame
 }
 
 /// A `rate-limited` error: `retry_after_ms` is when the client may try again.
 pub fn rate_limited(id: Option<&str>, message: &str, retry_after_ms: u64) -> String {
-    let mut frame = json!({
-        "type": "error",
-        "code": "rate-limited",
-        "message": message,
-        "retry_after_ms": retry_after_ms,
-    });
-    if let Some(id) = id {
-        frame["id"] = json!(id);
-    }
+    let mut frame = error_frame(id, "rate-limited", message);
+    frame["retry_after_ms"] = json!(retry_after_ms);
     frame.to_string()
 }
 
